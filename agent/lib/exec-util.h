@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Running commands with an explicit argv inside the target root. No shell is ever built from
+ * data; callers that want shell semantics pass {"/bin/sh", "-c", text} themselves. No logging. */
+#pragma once
+
+#include <stddef.h>
+
+#include "context.h"
+
+/* Bytes of a command's stderr kept for the report. */
+#define EXEC_STDERR_HEAD_MAX 1024
+
+typedef struct ExecResult {
+        int exit_code;           /* exit status, or 128 + signal number */
+        char *stderr_head;       /* first EXEC_STDERR_HEAD_MAX bytes of stderr, caller owns it */
+        usec_t duration_usec;
+} ExecResult;
+
+void exec_result_done(ExecResult *r);
+
+/* Run argv[0] (looked up in PATH inside the root when it has no '/') with argv, chrooted into root
+ * when root is not "/", working directory "/", stdin from /dev/null. The environment is a fixed
+ * PATH, LANG=C.UTF-8, HOME=/root plus the "KEY=VALUE" strings of env (NULL for none).
+ * stdout and stderr are appended to output_fd when it is >= 0; stderr is also captured.
+ * Returns 0 when the command ran (whatever its exit code) and -errno when it could not start.
+ * A command that is not found inside the root runs and exits 127, as a shell would. */
+int exec_in_root(const char *root, char *const argv[], char *const env[], int output_fd,
+                 ExecResult *ret);

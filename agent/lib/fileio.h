@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File access relative to a target root fd: paths resolve as if root were "/", and symlinks
+ * never escape it (openat2 with RESOLVE_IN_ROOT). Every write is atomic. No logging. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Open path (absolute or relative, both taken inside the root). Returns an fd or -errno. */
+int root_open(int root_fd, const char *path, int flags, mode_t mode);
+
+/* Create every missing directory of path (path itself included) with mode, owned by uid:gid
+ * (-1 keeps the default). Existing directories are left untouched. Returns 1 when a directory
+ * was created, 0 when all existed, -errno on failure. */
+int root_mkdir_p(int root_fd, const char *path, mode_t mode, uid_t uid, gid_t gid);
+
+typedef enum WriteFlags {
+        WRITE_MKDIR_PARENTS = 1 << 0, /* create missing parents, mode 0755, owned by uid:gid */
+        WRITE_APPEND = 1 << 1,        /* keep the old content and add to its end (still atomic) */
+        WRITE_SYNC = 1 << 2,          /* fsync the file and its directory */
+} WriteFlags;
+
+/* Write data to path atomically: a temporary file in the same directory is created with mode
+ * (the umask does not apply), chowned to uid:gid (-1 keeps root's), chmodded again so set-id bits
+ * survive the chown, written fully, optionally fsynced, and renamed over path.
+ * Returns 0 or -errno. */
+int write_file_atomic(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                      uid_t uid, gid_t gid, WriteFlags flags);
+
+/* Read a whole file of at most max_size bytes. *ret_data is NUL-terminated, caller owns it.
+ * Returns 0, -ENOENT when missing, -EFBIG when larger than max_size, or another -errno. */
+int read_file_at(int root_fd, const char *path, size_t max_size, char **ret_data, size_t *ret_size);
+
+/* Returns 1 when path exists inside the root, 0 when it does not, -errno on other errors. */
+int root_exists(int root_fd, const char *path);
+
+/* Remove a file inside the root; a missing file is not an error. Returns 0 or -errno. */
+int root_unlink(int root_fd, const char *path);

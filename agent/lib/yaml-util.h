@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* YAML to JSON with libyaml, read the way PyYAML's safe loader reads YAML 1.1, because that is
+ * what cloud-init uses. No logging. */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Limits on untrusted YAML. */
+#define YAML_DEPTH_MAX 64
+#define YAML_ALIAS_EXPANSIONS_MAX 10000
+
+typedef struct YamlError {
+        unsigned line;           /* 1-based, 0 when unknown */
+        unsigned column;         /* 1-based, 0 when unknown */
+        char message[256];
+} YamlError;
+
+/* Parse one YAML document into a JSON value.
+ * Scalars follow YAML 1.1 implicit typing as PyYAML's SafeLoader does: true/false/yes/no/on/off
+ * (lower, Title and UPPER case) are booleans; ~, null, Null, NULL and the empty scalar are null;
+ * 0644 is octal, 0x1F hex, 0b101 binary, underscores are allowed in numbers, 1:30 is sexagesimal;
+ * floats include .inf and .nan; timestamps stay strings. Quoted scalars are always strings.
+ * !!binary scalars become strings holding the decoded bytes (may be non-UTF-8), !!str, !!int,
+ * !!float, !!bool and !!null tags are honoured. Anchors, aliases and merge keys << work.
+ * An empty document yields JSON null.
+ *
+ * ret_warnings, when not NULL, receives an array of {"line": N, "message": "..."} for things
+ * that were accepted but may not be what the author meant (duplicate keys: the last one wins).
+ * ret_lines, when not NULL, receives an object mapping paths such as "/runcmd/0" to the line
+ * where that node starts.
+ * Returns 0, or -EINVAL (bad YAML, message and position in *reterr), -E2BIG (a limit was hit),
+ * -ENOMEM. */
+int yaml_parse_json(const char *data, size_t size, json_t **ret, json_t **ret_warnings,
+                    json_t **ret_lines, YamlError *reterr);

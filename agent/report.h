@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Diagnostics and progress: the errors and warnings of a run, status.json and result.json. */
+#pragma once
+
+#include <stdarg.h>
+
+#include "context.h"
+#include "lib/macro.h"
+
+typedef enum RunStatus {
+        RUN_STATUS_RUNNING,
+        RUN_STATUS_DONE,
+        RUN_STATUS_DEGRADED,
+        RUN_STATUS_ERROR,
+        RUN_STATUS_DISABLED,
+        _RUN_STATUS_MAX,
+        _RUN_STATUS_INVALID = -EINVAL,
+} RunStatus;
+
+const char *run_status_to_string(RunStatus s);
+RunStatus run_status_from_string(const char *s);
+/* Exit code of `kiln status` for a status: 0 done/running/disabled, 1 error, 2 degraded. */
+int run_status_exit_code(RunStatus s);
+
+/* Record an error against ctx->current and log it once. item < 0 means the error has no item.
+ * error is a negative errno that %m in fmt renders; 0 when no errno applies.
+ * Returns error when it is negative, otherwise -EINVAL, so callers can `return report_error(...)`. */
+int report_error(Context *ctx, int item, int error, const char *fmt, ...) _printf_(4, 5);
+
+/* Record a warning (the run ends degraded) against ctx->current and log it once. */
+void report_warning(Context *ctx, int item, const char *fmt, ...) _printf_(3, 4);

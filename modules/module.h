@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The module interface: one const descriptor per file in modules/. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "context.h"
+#include "lib/macro.h"
+
+typedef enum Frequency {
+        FREQUENCY_PER_INSTANCE,  /* once for each new instance id */
+        FREQUENCY_PER_BOOT,      /* at every boot */
+        FREQUENCY_ONCE,          /* once for the life of the image's state directory */
+        _FREQUENCY_MAX,
+        _FREQUENCY_INVALID = -EINVAL,
+} Frequency;
+
+const char *frequency_to_string(Frequency f);
+Frequency frequency_from_string(const char *s);
+
+typedef struct AgentModule {
+        const char *name;
+        /* Top-level cloud-config keys this module owns, NULL-terminated. When none of them is set
+         * the runner skips the module. NULL means the module always runs (it finds its own work). */
+        const char *const *config_keys;
+        Frequency frequency;
+        bool bakeable;           /* its work does not depend on the instance */
+        /* config is the whole effective cloud-config (borrowed). Errors and warnings go through
+         * report_error()/report_warning(), which know the module's name. Returns <0 on failure
+         * (after reporting it), 0 when nothing changed, >0 when the system was changed. */
+        int (*run)(Context *ctx, const json_t *config);
+} AgentModule;
+
+extern const AgentModule module_bootcmd;
+extern const AgentModule module_write_files;
+extern const AgentModule module_hostname;
+extern const AgentModule module_runcmd;
+extern const AgentModule module_scripts_user;
+extern const AgentModule module_write_files_deferred;
+
+/* Every built-in module in default order, NULL-terminated. */
+extern const AgentModule *const module_table[];
+
+const AgentModule *module_by_name(const char *name);
