@@ -64,6 +64,8 @@ typedef struct Context {
         Part *parts;
         size_t n_parts;
         json_t *config;          /* effective cloud-config, an object, never NULL during modules */
+        json_t *config_positions; /* where each node of config came from, see yaml_parse_json();
+                                   * may be NULL */
 
         /* Reporting: the phase or module diagnostics are recorded against. */
         const char *current;     /* "datasource", "userdata", or a module name */

@@ -29,3 +29,9 @@ int report_error(Context *ctx, int item, int error, const char *fmt, ...) _print
 
 /* Record a warning (the run ends degraded) against ctx->current and log it once. */
 void report_warning(Context *ctx, int item, const char *fmt, ...) _printf_(3, 4);
+
+/* The line in the user's cloud-config where the node at path ("/runcmd/0") was written, 0 when unknown. */
+unsigned config_line(const Context *ctx, const char *path);
+
+/* The source text of the unquoted integer at path, or NULL (borrowed). */
+const char *config_source_text(const Context *ctx, const char *path);

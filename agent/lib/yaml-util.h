@@ -27,9 +27,17 @@ typedef struct YamlError {
  *
  * ret_warnings, when not NULL, receives an array of {"line": N, "message": "..."} for things
  * that were accepted but may not be what the author meant (duplicate keys: the last one wins).
- * ret_lines, when not NULL, receives an object mapping paths such as "/runcmd/0" to the line
- * where that node starts.
+ * ret_positions, when not NULL, receives an object mapping JSON-pointer paths such as "/runcmd/0"
+ * to where that node starts: the 1-based line as an integer, or, for an unquoted integer scalar,
+ * an array [line, "source text"] so a caller can tell `permissions: 0640` from `permissions: 416`.
+ * Read it with yaml_position_line() and yaml_position_text().
  * Returns 0, or -EINVAL (bad YAML, message and position in *reterr), -E2BIG (a limit was hit),
  * -ENOMEM. */
 int yaml_parse_json(const char *data, size_t size, json_t **ret, json_t **ret_warnings,
-                    json_t **ret_lines, YamlError *reterr);
+                    json_t **ret_positions, YamlError *reterr);
+
+/* The 1-based line of the node at path in a positions object, 0 when unknown (positions may be NULL). */
+unsigned yaml_position_line(const json_t *positions, const char *path);
+
+/* The source text of the unquoted integer scalar at path (borrowed), NULL when unknown. */
+const char *yaml_position_text(const json_t *positions, const char *path);
