@@ -24,7 +24,12 @@ typedef enum WriteFlags {
 /* Write data to path atomically: a temporary file in the same directory is created with mode
  * (the umask does not apply), chowned to uid:gid (-1 keeps root's), chmodded again so set-id bits
  * survive the chown, written fully, optionally fsynced, and renamed over path.
- * Returns 0 or -errno. */
+ * The rename replaces a symlink at path itself; it does not write through it.
+ * With WRITE_APPEND the new file holds the existing content followed by data. As in cloud-init,
+ * a given mode and owner are applied to the result; mode (mode_t) -1 and uid or gid -1 keep
+ * those of the existing file. Without an existing file, or without WRITE_APPEND, mode
+ * (mode_t) -1 means 0644.
+ * Returns 0 or -errno (-EISDIR when path names a directory, -EINVAL for a mode over 07777). */
 int write_file_atomic(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
                       uid_t uid, gid_t gid, WriteFlags flags);
 

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File access inside a target root: openat2() with RESOLVE_IN_ROOT for every lookup, and atomic
+ * writes through a temporary file in the target's directory. No logging. */
+
+#include <assert.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lib/fileio.h"
+#include "lib/macro.h"
+
+/* The kernel returns EAGAIN from RESOLVE_IN_ROOT lookups that raced with a rename elsewhere in
+ * the file system; such lookups are simply repeated. */
+#define ROOT_OPEN_ATTEMPTS_MAX 8
+
+/* Random temporary names collide only when something else creates the same name at once. */
+#define TEMP_NAME_ATTEMPTS_MAX 16
+
+/* Part of the target's name kept in the temporary name, so that the result fits NAME_MAX. */
+#define TEMP_NAME_PREFIX_MAX 200
+
+#define COPY_BUFFER_SIZE (64U * 1024U)
+
+/* Mode of a file created by write_file_atomic() when the caller passes (mode_t) -1 and there is
+ * no existing file to take the mode from. */
+#define WRITE_DEFAULT_MODE 0644
+
+#define PARENT_DIRECTORY_MODE 0755
+
+int root_open(int root_fd, const char *path, int flags, mode_t mode) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT,
+        };
+
+        assert(root_fd >= 0);
+        assert(path);
+
+        if (path[0] == '\0')
+                return -ENOENT;
+
+        /* openat2() rejects a mode unless a file may be created. */
+        if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+                how.mode = mode;
+
+        for (unsigned attempt = 0;; attempt++) {
+                long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+                if (fd >= 0)
+                        return (int) fd;
+                if (errno == EINTR || (errno == EAGAIN && attempt + 1 < ROOT_OPEN_ATTEMPTS_MAX))
+                        continue;
+                return negative_errno();
+        }
+}
+
+/* Split path into the path of its directory and its last component. A path that names a
+ * directory ("a/", ".", "..", "/") has no last component to create or remove. */
+static int path_split(const char *path, char **ret_parent, char **ret_name) {
+        const char *slash, *name;
+        _cleanup_free_ char *parent = NULL, *n = NULL;
+
+        if (path[0] == '\0')
+                return -EINVAL;
+
+        slash = strrchr(path, '/');
+        name = slash ? slash + 1 : path;
+        if (name[0] == '\0')
+                return -EISDIR;
+        if (streq(name, ".") || streq(name, ".."))
+                return -EISDIR;
+
+        if (!slash)
+                parent = strdup(".");
+        else if (slash == path)
+                parent = strdup("/");
+        else
+                parent = strndup(path, (size_t) (slash - path));
+        n = strdup(name);
+        if (!parent || !n)
+                return -ENOMEM;
+
+        *ret_parent = TAKE_PTR(parent);
+        *ret_name = TAKE_PTR(n);
+        return 0;
+}
+
+static int chown_and_chmod(int fd, mode_t mode, uid_t uid, gid_t gid) {
+        if (uid != (uid_t) -1 || gid != (gid_t) -1)
+                if (fchown(fd, uid, gid) < 0)
+                        return negative_errno();
+
+        /* chown() clears the set-user-ID and set-group-ID bits, so the mode is applied after it. */
+        if (fchmod(fd, mode) < 0)
+                return negative_errno();
+
+        return 0;
+}
+
+/* Create the directory name inside dir_fd with exactly the requested mode and owner. Returns 1
+ * when it was created, 0 when something else created it first, -errno on failure. */
+static int mkdir_one(int dir_fd, const char *name, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (mkdirat(dir_fd, name, mode & 07777) < 0)
+                return errno == EEXIST ? 0 : negative_errno();
+
+        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+
+        /* mkdirat() applies the umask, so the exact mode is set here. */
+        r = chown_and_chmod(fd, mode & 07777, uid, gid);
+        if (r < 0)
+                return r;
+
+        return 1;
+}
+
+int root_mkdir_p(int root_fd, const char *path, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *prefix = NULL;
+        size_t len = 0;
+        bool created = false;
+
+        assert(root_fd >= 0);
+        assert(path);
+
+        prefix = calloc(1, strlen(path) + 2);
+        if (!prefix)
+                return -ENOMEM;
+        prefix[len++] = '/';
+
+        /* Every step resolves the whole prefix with openat2(), so symlinks and ".." in the path
+         * stay inside the root. Only the missing component itself is created with mkdirat(). */
+        for (const char *p = path; *p;) {
+                _cleanup_close_ int parent_fd = -EBADF, fd = -EBADF;
+                size_t n;
+                char *name;
+                int r;
+
+                p += strspn(p, "/");
+                n = strcspn(p, "/");
+                if (n == 0)
+                        break;
+                if (n == 1 && p[0] == '.') {
+                        p += n;
+                        continue;
+                }
+
+                parent_fd = root_open(root_fd, prefix, O_RDONLY | O_DIRECTORY, 0);
+                if (parent_fd < 0)
+                        return parent_fd;
+
+                if (prefix[len - 1] != '/')
+                        prefix[len++] = '/';
+                name = prefix + len;
+                memcpy(name, p, n);
+                len += n;
+                prefix[len] = '\0';
+                p += n;
+
+                fd = root_open(root_fd, prefix, O_PATH | O_DIRECTORY, 0);
+                if (fd >= 0)
+                        continue;
+                if (fd != -ENOENT)
+                        return fd;
+
+                r = mkdir_one(parent_fd, name, mode, uid, gid);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        created = true;
+        }
+
+        return created;
+}
+
+/* A temporary file that is unlinked when it goes out of scope, unless it was renamed. */
+typedef struct TempFile {
+        int dir_fd;
+        char *name;
+} TempFile;
+
+static void temp_file_done(TempFile *t) {
+        if (!t->name)
+                return;
+        (void) unlinkat(t->dir_fd, t->name, 0);
+        free(t->name);
+        t->name = NULL;
+}
+
+static int temp_name_make(const char *target, char **ret) {
+        uint64_t id;
+        char *s = NULL;
+
+        if (getrandom(&id, sizeof(id), 0) != (ssize_t) sizeof(id))
+                return errno > 0 ? -errno : -EIO;
+
+        if (asprintf(&s, ".#%.*s.%016llx", TEMP_NAME_PREFIX_MAX, target, (unsigned long long) id) < 0)
+                return -ENOMEM;
+
+        *ret = s;
+        return 0;
+}
+
+/* Create a new file in dir_fd under a random name. Its initial mode (after the umask) is never
+ * wider than mode, and the caller sets the exact mode right away. */
+static int temp_file_create(int dir_fd, const char *target, mode_t mode, TempFile *ret, int *ret_fd) {
+        for (unsigned attempt = 0; attempt < TEMP_NAME_ATTEMPTS_MAX; attempt++) {
+                _cleanup_free_ char *name = NULL;
+                int fd, r;
+
+                r = temp_name_make(target, &name);
+                if (r < 0)
+                        return r;
+
+                fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            mode & 0777);
+                if (fd < 0) {
+                        if (errno == EEXIST)
+                                continue;
+                        return negative_errno();
+                }
+
+                ret->dir_fd = dir_fd;
+                ret->name = TAKE_PTR(name);
+                *ret_fd = fd;
+                return 0;
+        }
+
+        return -EEXIST;
+}
+
+static int write_all(int fd, const void *data, size_t size) {
+        const uint8_t *p = data;
+
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return -EIO;
+                p += n;
+                size -= (size_t) n;
+        }
+
+        return 0;
+}
+
+static int copy_all(int from_fd, int to_fd) {
+        _cleanup_free_ uint8_t *buf = malloc(COPY_BUFFER_SIZE);
+
+        if (!buf)
+                return -ENOMEM;
+
+        for (;;) {
+                ssize_t n = read(from_fd, buf, COPY_BUFFER_SIZE);
+                int r;
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return 0;
+
+                r = write_all(to_fd, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* Open the existing file at path for appending to it. Returns 1 with its fd and stat, 0 when it
+ * does not exist, -errno otherwise. */
+static int open_existing(int root_fd, const char *path, int *ret_fd, struct stat *ret_st) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = root_open(root_fd, path, O_RDONLY | O_NOCTTY, 0);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return fd;
+
+        if (fstat(fd, ret_st) < 0)
+                return negative_errno();
+        if (S_ISDIR(ret_st->st_mode))
+                return -EISDIR;
+        if (!S_ISREG(ret_st->st_mode))
+                return -EINVAL;
+
+        *ret_fd = TAKE_FD(fd);
+        return 1;
+}
+
+int write_file_atomic(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                      uid_t uid, gid_t gid, WriteFlags flags) {
+        _cleanup_free_ char *parent = NULL, *name = NULL;
+        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF, old_fd = -EBADF;
+        _cleanup_(temp_file_done) TempFile temp = { .dir_fd = -EBADF };
+        struct stat old_st;
+        int r;
+
+        assert(root_fd >= 0);
+        assert(path);
+        assert(data || size == 0);
+
+        if (mode != (mode_t) -1 && (mode & ~(mode_t) 07777) != 0)
+                return -EINVAL;
+
+        r = path_split(path, &parent, &name);
+        if (r < 0)
+                return r;
+
+        if (flags & WRITE_MKDIR_PARENTS) {
+                r = root_mkdir_p(root_fd, parent, PARENT_DIRECTORY_MODE, uid, gid);
+                if (r < 0)
+                        return r;
+        }
+
+        dir_fd = root_open(root_fd, parent, O_RDONLY | O_DIRECTORY, 0);
+        if (dir_fd < 0)
+                return dir_fd;
+
+        if (flags & WRITE_APPEND) {
+                r = open_existing(root_fd, path, &old_fd, &old_st);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        if (mode == (mode_t) -1)
+                                mode = old_st.st_mode & 07777;
+                        if (uid == (uid_t) -1)
+                                uid = old_st.st_uid;
+                        if (gid == (gid_t) -1)
+                                gid = old_st.st_gid;
+                }
+        }
+        if (mode == (mode_t) -1)
+                mode = WRITE_DEFAULT_MODE;
+
+        r = temp_file_create(dir_fd, name, mode, &temp, &fd);
+        if (r < 0)
+                return r;
+
+        /* The umask may have lowered the mode, so it is set exactly before any data is written,
+         * and once more after a chown. */
+        if (fchmod(fd, mode) < 0)
+                return negative_errno();
+        if (uid != (uid_t) -1 || gid != (gid_t) -1) {
+                r = chown_and_chmod(fd, mode, uid, gid);
+                if (r < 0)
+                        return r;
+        }
+
+        if (old_fd >= 0) {
+                r = copy_all(old_fd, fd);
+                if (r < 0)
+                        return r;
+        }
+
+        r = write_all(fd, data, size);
+        if (r < 0)
+                return r;
+
+        if ((flags & WRITE_SYNC) && fsync(fd) < 0)
+                return negative_errno();
+
+        if (renameat(dir_fd, temp.name, dir_fd, name) < 0)
+                return negative_errno();
+        free(TAKE_PTR(temp.name));
+
+        if ((flags & WRITE_SYNC) && fsync(dir_fd) < 0)
+                return negative_errno();
+
+        return 0;
+}
+
+int read_file_at(int root_fd, const char *path, size_t max_size, char **ret_data, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t allocated, limit, size = 0;
+        struct stat st;
+
+        assert(root_fd >= 0);
+        assert(path);
+        assert(ret_data);
+
+        fd = root_open(root_fd, path, O_RDONLY | O_NOCTTY, 0);
+        if (fd < 0)
+                return fd;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+
+        /* Room for max_size + 1 bytes and the NUL, so that a file over the cap is detected. */
+        max_size = MIN(max_size, (size_t) SSIZE_MAX - 2);
+        limit = max_size + 2;
+
+        /* st_size is only a hint (files in /proc and /sys report 0 or 4096), so the buffer grows
+         * until read() returns 0. */
+        if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t) st.st_size <= max_size)
+                allocated = (size_t) st.st_size + 2;
+        else
+                allocated = MIN(limit, (size_t) 4096);
+
+        buf = malloc(allocated);
+        if (!buf)
+                return -ENOMEM;
+
+        for (;;) {
+                ssize_t n;
+
+                if (size + 1 == allocated) {
+                        size_t next = allocated > limit / 2 ? limit : allocated * 2;
+                        char *p = realloc(buf, next);
+
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        allocated = next;
+                }
+
+                n = read(fd, buf + size, allocated - size - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > max_size)
+                        return -EFBIG;
+        }
+
+        buf[size] = '\0';
+        *ret_data = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+int root_exists(int root_fd, const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+
+        assert(root_fd >= 0);
+        assert(path);
+
+        fd = root_open(root_fd, path, O_PATH, 0);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return fd;
+
+        return 1;
+}
+
+int root_unlink(int root_fd, const char *path) {
+        _cleanup_free_ char *parent = NULL, *name = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        int r;
+
+        assert(root_fd >= 0);
+        assert(path);
+
+        r = path_split(path, &parent, &name);
+        if (r < 0)
+                return r;
+
+        dir_fd = root_open(root_fd, parent, O_RDONLY | O_DIRECTORY, 0);
+        if (dir_fd == -ENOENT)
+                return 0;
+        if (dir_fd < 0)
+                return dir_fd;
+
+        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                return negative_errno();
+
+        return 0;
+}
