@@ -2,6 +2,7 @@
 /* The values that flow through one run: the target root, the instance, the effective config. */
 #pragma once
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>

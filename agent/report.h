@@ -35,3 +35,36 @@ unsigned config_line(const Context *ctx, const char *path);
 
 /* The source text of the unquoted integer at path, or NULL (borrowed). */
 const char *config_source_text(const Context *ctx, const char *path);
+
+/* The run's report: status.json while the run progresses, result.json at its end. */
+typedef struct Report Report;
+
+/* Start the report and write status.json with status "running". */
+int report_begin(Context *ctx);
+
+/* Record how long a phase before the modules took ("detect", "fetch", "decode", "merge"). */
+void report_phase(Context *ctx, const char *phase, usec_t start, usec_t end);
+
+/* Record the datasource and instance id once they are known. */
+void report_set_instance(Context *ctx);
+
+/* Start a module's record: diagnostics now go against it. */
+void report_module_begin(Context *ctx, const char *module, const char *frequency);
+
+/* End a module's record. state is "done", "changed", "failed" or "skipped"; reason explains a skip. */
+void report_module_end(Context *ctx, const char *state, const char *reason);
+
+/* The status the diagnostics so far amount to: error, degraded or done. */
+RunStatus report_status(const Context *ctx);
+
+/* Finish: write status.json and result.json with the final status. Returns that status. */
+RunStatus report_finish(Context *ctx);
+
+/* Write a final report for a run that ends before modules (disabled, no datasource). */
+RunStatus report_finish_as(Context *ctx, RunStatus status);
+
+Report *report_free(Report *r);
+
+/* Current time, CLOCK_REALTIME and CLOCK_MONOTONIC, in microseconds. */
+usec_t now_realtime(void);
+usec_t now_monotonic(void);

@@ -17,7 +17,7 @@
 /* Hand ownership of a pointer to someone else: returns it and clears the local. */
 #define TAKE_PTR(p)                             \
         ({                                      \
-                typeof(p) _tp = (p);            \
+                __typeof__(p) _tp = (p);            \
                 (p) = NULL;                     \
                 _tp;                            \
         })

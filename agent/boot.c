@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The data flow of one boot, from datasource detection to the final report. */
+
+#include <string.h>
+
+#include "boot.h"
+#include "config.h"
+#include "datasource/datasource.h"
+#include "detect.h"
+#include "log.h"
+#include "notify.h"
+#include "runner.h"
+#include "state.h"
+#include "userdata/userdata.h"
+
+static RunStatus finish(Context *ctx, RunStatus status) {
+        status = report_finish_as(ctx, status);
+        log_info("Finished with status %s: %zu errors, %zu warnings.", run_status_to_string(status),
+                 json_array_size(ctx->errors), json_array_size(ctx->warnings));
+        (void) notify_send("READY=1\nSTATUS=Finished: %s", run_status_to_string(status));
+        return status;
+}
+
+/* Use the last boot's copy when the datasource fails, so an outage never looks like a new instance
+ * and never runs first-boot modules again. Returns 0 with ctx->instance set, or -errno. */
+static int fetch_or_use_cache(Context *ctx, const Datasource *ds) {
+        _cleanup_free_ char *message = NULL;
+        Instance *cached = NULL;
+        int r, k;
+
+        r = ds->fetch(ctx, &ctx->instance, &message);
+        if (r >= 0)
+                return 0;
+
+        k = state_cache_load(ctx, &cached);
+        if (k >= 0 && streq(cached->datasource, ds->name)) {
+                report_warning(ctx, -1, "Datasource %s is unavailable (%s); used cached data for instance '%s', "
+                               "so only per-boot modules run", ds->name, message ?: strerror(-r),
+                               cached->instance_id);
+                ctx->instance = cached;
+                return 0;
+        }
+        instance_free(cached);
+        return report_error(ctx, -1, r, "Failed to read datasource %s: %s", ds->name, message ?: strerror(-r));
+}
+
+static int decode_user_data(Context *ctx) {
+        const Instance *i = ctx->instance;
+        int r = 0;
+
+        if (i->has_vendor_data && i->vendor_data_size > 0)
+                r = userdata_decode(ctx, "vendor-data", i->vendor_data, i->vendor_data_size);
+        if (i->has_user_data && i->user_data_size > 0) {
+                int k = userdata_decode(ctx, "user-data", i->user_data, i->user_data_size);
+                if (r == 0)
+                        r = k;
+        } else
+                log_info("No user data.");
+        return r;
+}
+
+/* Timed phase with its diagnostics recorded under the phase's name. */
+#define PHASE(ctx, name, expr)                                                  \
+        ({                                                                      \
+                usec_t _start = now_monotonic();                                \
+                (ctx)->current = (name);                                        \
+                int _r = (expr);                                                \
+                report_phase((ctx), (name), _start, now_monotonic());           \
+                (ctx)->current = "kiln";                                        \
+                _r;                                                             \
+        })
+
+RunStatus boot_run(Context *ctx) {
+        const Datasource *ds = NULL;
+        const char *reason;
+        int r;
+
+        ctx->current = "kiln";
+        r = report_begin(ctx);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the report: %m"), RUN_STATUS_ERROR;
+        (void) notify_send("STATUS=Starting");
+
+        if (kiln_disabled(ctx, &reason) > 0) {
+                log_info("kiln is disabled: %s.", reason);
+                return finish(ctx, RUN_STATUS_DISABLED);
+        }
+
+        (void) PHASE(ctx, "config", config_load(ctx));
+        r = PHASE(ctx, "detect", detect_datasource(ctx, &ds));
+        if (r == 0) {
+                ctx->current = "datasource";
+                report_error(ctx, -1, 0, "no datasource found");
+        }
+        if (r <= 0)
+                return finish(ctx, RUN_STATUS_ERROR);
+        log_set_datasource(ds->name);
+
+        r = PHASE(ctx, "fetch", fetch_or_use_cache(ctx, ds));
+        if (r < 0)
+                return finish(ctx, RUN_STATUS_ERROR);
+        log_set_instance_id(ctx->instance->instance_id);
+        report_set_instance(ctx);
+
+        if (!ctx->instance->from_cache) {
+                r = state_set_instance(ctx);
+                if (r < 0) {
+                        ctx->current = "state";
+                        report_error(ctx, -1, r, "Failed to record instance id '%s': %m", ctx->instance->instance_id);
+                        return finish(ctx, RUN_STATUS_ERROR);
+                }
+                log_info("%s instance '%s'.", r > 0 ? "New" : "Known", ctx->instance->instance_id);
+                r = state_cache_save(ctx);
+                if (r < 0) {
+                        ctx->current = "state";
+                        report_warning(ctx, -1, "Failed to cache the instance data, a later outage cannot use it: %s",
+                                       strerror(-r));
+                }
+        }
+
+        (void) PHASE(ctx, "decode", decode_user_data(ctx));
+        (void) PHASE(ctx, "merge", userdata_merge(ctx));
+        (void) runner_run_modules(ctx);
+        return finish(ctx, report_status(ctx));
+}
+
+void context_done(Context *ctx) {
+        ctx->report = report_free(ctx->report);
+        ctx->instance = instance_free(ctx->instance);
+        parts_free(ctx->parts, ctx->n_parts);
+        ctx->parts = NULL;
+        ctx->n_parts = 0;
+        json_decref(ctx->config);
+        json_decref(ctx->config_positions);
+        json_decref(ctx->system_config);
+        json_decref(ctx->errors);
+        json_decref(ctx->warnings);
+        ctx->config = ctx->config_positions = ctx->system_config = ctx->errors = ctx->warnings = NULL;
+}

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Command-line parsing and the commands run, status and version. Global options may stand before
+ * or after the command: `kiln --root R run` and `kiln run --root R` are the same. */
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "cli.h"
+#include "build-config.h"
+#include "config.h"
+#include "detect.h"
+#include "lib/fileio.h"
+#include "log.h"
+#include "report.h"
+
+#define STATUS_FILE KILN_RUN_DIR "/status.json"
+#define STATUS_FILE_MAX (16U * 1024U * 1024U)
+
+typedef enum Command {
+        COMMAND_NONE,
+        COMMAND_RUN,
+        COMMAND_STATUS,
+        COMMAND_VERSION,
+        COMMAND_HELP,
+} Command;
+
+typedef struct Options {
+        Command command;
+        const char *root;
+        const char *config_file;
+        bool help;
+        bool status_long;
+        bool status_wait;
+        bool format_json;
+        bool debug;
+} Options;
+
+enum {
+        ARG_ROOT = 0x100,
+        ARG_CONFIG,
+        ARG_LONG,
+        ARG_FORMAT,
+        ARG_WAIT,
+        ARG_DEBUG,
+};
+
+static void help_main(void) {
+        printf("Usage: kiln [--root DIR] [--config FILE] COMMAND [OPTIONS]\n\n"
+               "A boot-time agent: fetches the instance's user data and metadata, runs the modules it asks\n"
+               "for, and reports the result.\n\n"
+               "Commands:\n"
+               "  run        Run the boot: detect the datasource, fetch, run modules, report\n"
+               "  status     Show the result of the last run\n"
+               "  version    Show the version\n\n"
+               "Options (before or after the command):\n"
+               "  --root DIR     Target root to configure (default: /)\n"
+               "  --config FILE  Configuration file (default: ROOT/etc/kiln/kiln.yaml and\n"
+               "                 ROOT/etc/kiln/kiln.d/*.yaml)\n"
+               "  --debug        Log debug messages\n"
+               "  -h, --help     Show help (for a command: kiln COMMAND --help)\n");
+}
+
+static void help_run(void) {
+        printf("Usage: kiln run [--root DIR] [--config FILE] [--debug]\n\n"
+               "Detect the datasource without the network, fetch the instance's metadata and user data,\n"
+               "run the modules in order and write ROOT/run/kiln/status.json and result.json.\n"
+               "Exits 0 when the run ended done or degraded, 1 when it ended in error.\n");
+}
+
+static void help_status(void) {
+        printf("Usage: kiln status [--long] [--format json] [--wait] [--root DIR]\n\n"
+               "Show the status of the last run from ROOT/run/kiln/status.json.\n"
+               "  --long         Show each module, its state and duration, and every error and warning\n"
+               "  --format json  Print the status as JSON (always has status, errors[] and warnings[])\n"
+               "  --wait         Block until the run has finished\n\n"
+               "Exit codes: 0 done, running, disabled or not run; 1 error; 2 degraded.\n");
+}
+
+static void help_version(void) {
+        printf("Usage: kiln version\n\nShow kiln's version.\n");
+}
+
+static Command command_from_string(const char *s) {
+        if (streq(s, "run"))
+                return COMMAND_RUN;
+        if (streq(s, "status"))
+                return COMMAND_STATUS;
+        if (streq(s, "version"))
+                return COMMAND_VERSION;
+        if (streq(s, "help"))
+                return COMMAND_HELP;
+        return COMMAND_NONE;
+}
+
+static int parse_argv(int argc, char *argv[], Options *o) {
+        static const struct option options[] = {
+                { "root",    required_argument, NULL, ARG_ROOT   },
+                { "config",  required_argument, NULL, ARG_CONFIG },
+                { "long",    no_argument,       NULL, ARG_LONG   },
+                { "format",  required_argument, NULL, ARG_FORMAT },
+                { "wait",    no_argument,       NULL, ARG_WAIT   },
+                { "debug",   no_argument,       NULL, ARG_DEBUG  },
+                { "help",    no_argument,       NULL, 'h'        },
+                {}
+        };
+        int c;
+
+        *o = (Options) { .root = "/" };
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_ROOT:
+                        o->root = optarg;
+                        break;
+                case ARG_CONFIG:
+                        o->config_file = optarg;
+                        break;
+                case ARG_LONG:
+                        o->status_long = true;
+                        break;
+                case ARG_FORMAT:
+                        if (!streq(optarg, "json") && !streq(optarg, "text")) {
+                                fprintf(stderr, "kiln: invalid --format '%s': expected 'json' or 'text'\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->format_json = streq(optarg, "json");
+                        break;
+                case ARG_WAIT:
+                        o->status_wait = true;
+                        break;
+                case ARG_DEBUG:
+                        o->debug = true;
+                        break;
+                case 'h':
+                        o->help = true;
+                        break;
+                case '?':
+                        if (optopt)
+                                fprintf(stderr, "kiln: option '-%c' is invalid or needs a value\n", optopt);
+                        else
+                                fprintf(stderr, "kiln: option '%s' is invalid or needs a value\n", argv[optind - 1]);
+                        fprintf(stderr, "Try 'kiln --help'.\n");
+                        return -EINVAL;
+                }
+
+        if (optind < argc) {
+                o->command = command_from_string(argv[optind]);
+                if (o->command == COMMAND_NONE) {
+                        fprintf(stderr, "kiln: unknown command '%s'. Try 'kiln --help'.\n", argv[optind]);
+                        return -EINVAL;
+                }
+                if (optind + 1 < argc) {
+                        fprintf(stderr, "kiln: unexpected argument '%s'. Try 'kiln --help'.\n", argv[optind + 1]);
+                        return -EINVAL;
+                }
+        }
+        if (o->command != COMMAND_STATUS && (o->status_long || o->status_wait || o->format_json)) {
+                fprintf(stderr, "kiln: --long, --format and --wait belong to 'kiln status'.\n");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int open_root(const char *root) {
+        int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open root directory '%s': %m", root);
+        return fd;
+}
+
+static int command_run(const Options *o) {
+        _cleanup_close_ int root_fd = -EBADF;
+        char root[PATH_MAX];
+        Context ctx = {};
+        RunStatus status;
+
+        if (!realpath(o->root, root))
+                return log_error_errno(negative_errno(), "Failed to resolve root directory '%s': %m", o->root), 1;
+        root_fd = open_root(root);
+        if (root_fd < 0)
+                return 1;
+        ctx = (Context) {
+                .root = root,
+                .root_fd = root_fd,
+                .root_is_host = streq(root, "/"),
+                .config_file = o->config_file,
+                .system_config = json_object(),
+                .config = json_object(),
+                .errors = json_array(),
+                .warnings = json_array(),
+        };
+        if (!ctx.system_config || !ctx.config || !ctx.errors || !ctx.warnings)
+                return log_error_errno(-ENOMEM, "Failed to allocate memory: %m"), 1;
+
+        log_info("kiln %s starting, root %s.", KILN_VERSION, root);
+        status = boot_run(&ctx);
+        context_done(&ctx);
+        return status == RUN_STATUS_ERROR ? 1 : 0;
+}
+
+/* Returns the status document (caller owns it), NULL when kiln has not run. */
+static json_t *status_load(int root_fd) {
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+
+        if (read_file_at(root_fd, STATUS_FILE, STATUS_FILE_MAX, &text, &size) < 0)
+                return NULL;
+        return json_loadb(text, size, 0, NULL);
+}
+
+static void print_diagnostics(const char *title, const json_t *list) {
+        json_t *d;
+        size_t i;
+
+        if (json_array_size(list) == 0)
+                return;
+        printf("%s:\n", title);
+        json_array_foreach(list, i, d) {
+                const json_t *item = json_object_get(d, "item");
+                const char *module = json_string_value(json_object_get(d, "module")) ?: "kiln";
+
+                if (json_is_integer(item))
+                        printf("  - %s[%lld]: %s\n", module, (long long) json_integer_value(item),
+                               json_string_value(json_object_get(d, "message")) ?: "");
+                else
+                        printf("  - %s: %s\n", module, json_string_value(json_object_get(d, "message")) ?: "");
+        }
+}
+
+static void print_status_text(const json_t *doc, bool long_format) {
+        const json_t *modules = json_object_get(doc, "modules"), *m;
+        size_t i;
+
+        printf("status: %s\n", json_string_value(json_object_get(doc, "status")) ?: "unknown");
+        if (!long_format)
+                return;
+        printf("datasource: %s\n", json_string_value(json_object_get(doc, "datasource")) ?: "-");
+        printf("instance id: %s\n", json_string_value(json_object_get(doc, "instance_id")) ?: "-");
+        printf("started: %s\n", json_string_value(json_object_get(doc, "started")) ?: "-");
+        printf("finished: %s\n", json_string_value(json_object_get(doc, "finished")) ?: "-");
+        if (json_array_size(modules) > 0)
+                printf("modules:\n");
+        json_array_foreach(modules, i, m) {
+                const char *reason = json_string_value(json_object_get(m, "reason"));
+
+                printf("  %-24s %-13s %-8s %8.1f ms%s%s\n",
+                       json_string_value(json_object_get(m, "name")) ?: "?",
+                       json_string_value(json_object_get(m, "frequency")) ?: "?",
+                       json_string_value(json_object_get(m, "state")) ?: "?",
+                       json_number_value(json_object_get(m, "duration_ms")),
+                       reason ? "  " : "", reason ?: "");
+        }
+        print_diagnostics("errors", json_object_get(doc, "errors"));
+        print_diagnostics("warnings", json_object_get(doc, "warnings"));
+}
+
+/* Block until status.json exists and its status is no longer "running". Uses inotify on the
+ * directory, so an atomic rename of the file wakes it. */
+static json_t *status_wait(int root_fd) {
+        _cleanup_close_ int ifd = -EBADF;
+        char proc[64];
+
+        (void) root_mkdir_p(root_fd, KILN_RUN_DIR, 0755, (uid_t) -1, (gid_t) -1);
+        ifd = inotify_init1(IN_CLOEXEC);
+        if (ifd >= 0) {
+                _cleanup_close_ int dir_fd = root_open(root_fd, KILN_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+                if (dir_fd >= 0) {
+                        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dir_fd);
+                        if (inotify_add_watch(ifd, proc, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0)
+                                ifd = -EBADF;
+                }
+        }
+
+        for (;;) {
+                char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+                json_t *doc = status_load(root_fd);
+
+                if (doc && !streq(json_string_value(json_object_get(doc, "status")) ?: "running", "running"))
+                        return doc;
+                json_decref(doc);
+                if (ifd < 0) {
+                        log_error("Failed to watch /%s for changes: cannot wait.", KILN_RUN_DIR);
+                        return NULL;
+                }
+                if (read(ifd, buf, sizeof(buf)) < 0 && errno != EINTR)
+                        return NULL;
+        }
+}
+
+static int command_status(const Options *o) {
+        _cleanup_close_ int root_fd = -EBADF;
+        Context probe = {};
+        const char *reason;
+        json_t *doc;
+        RunStatus status;
+        int code;
+
+        root_fd = open_root(o->root);
+        if (root_fd < 0)
+                return 1;
+        probe.root_fd = root_fd;
+        probe.root = o->root;
+
+        doc = status_load(root_fd);
+        if ((!doc || streq(json_string_value(json_object_get(doc, "status")) ?: "", "running")) &&
+            kiln_disabled(&probe, &reason) > 0) {
+                json_decref(doc);
+                doc = json_pack("{s:s, s:s, s:[], s:[]}", "status", "disabled", "reason", reason,
+                                "errors", "warnings");
+        } else if (o->status_wait) {
+                json_decref(doc);
+                doc = status_wait(root_fd);
+                if (!doc)
+                        return 1;
+        }
+        if (!doc)
+                doc = json_pack("{s:s, s:[], s:[]}", "status", "not run", "errors", "warnings");
+        if (!doc)
+                return 1;
+
+        status = run_status_from_string(json_string_value(json_object_get(doc, "status")));
+        code = status < 0 ? 0 : run_status_exit_code(status);
+        if (o->format_json) {
+                char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                if (text)
+                        printf("%s\n", text);
+                free(text);
+        } else
+                print_status_text(doc, o->status_long);
+        json_decref(doc);
+        return code;
+}
+
+int cli_main(int argc, char *argv[]) {
+        Options o;
+
+        log_open(LOG_TARGET_AUTO);
+        if (parse_argv(argc, argv, &o) < 0)
+                return 64; /* EX_USAGE */
+        if (o.debug)
+                log_set_max_level(LOG_DEBUG);
+
+        if (o.help || o.command == COMMAND_HELP || o.command == COMMAND_NONE) {
+                switch (o.command) {
+                case COMMAND_RUN:
+                        help_run();
+                        break;
+                case COMMAND_STATUS:
+                        help_status();
+                        break;
+                case COMMAND_VERSION:
+                        help_version();
+                        break;
+                case COMMAND_NONE:
+                case COMMAND_HELP:
+                        help_main();
+                        break;
+                }
+                return o.help || o.command == COMMAND_HELP ? 0 : 64;
+        }
+
+        switch (o.command) {
+        case COMMAND_RUN:
+                return command_run(&o);
+        case COMMAND_STATUS:
+                return command_status(&o);
+        case COMMAND_VERSION:
+                printf("kiln %s\n", KILN_VERSION);
+                return 0;
+        case COMMAND_NONE:
+        case COMMAND_HELP:
+                break;
+        }
+        return 64;
+}

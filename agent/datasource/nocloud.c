@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The NoCloud datasource: meta-data, user-data and vendor-data from a seed directory, with the
+ * kernel command line's ds=nocloud;i=ID;h=HOST;s=SEED overriding and pointing to seeds. */
+
+#include <string.h>
+
+#include "datasource.h"
+#include "detect.h"
+#include "lib/fileio.h"
+#include "lib/yaml-util.h"
+#include "log.h"
+
+/* Largest seed file kiln reads. */
+#define NOCLOUD_FILE_MAX (32U * 1024U * 1024U)
+/* cloud-init's instance id for a seed whose meta-data names none. */
+#define NOCLOUD_DEFAULT_INSTANCE_ID "nocloud"
+
+static const char *const seed_dirs[] = {
+        "var/lib/kiln/seed/nocloud",
+        "var/lib/kiln/seed/nocloud-net",
+        "var/lib/cloud/seed/nocloud",
+        "var/lib/cloud/seed/nocloud-net",
+};
+
+/* The settings of ds=nocloud;key=value;... on the kernel command line. */
+typedef struct CmdlineSeed {
+        char *instance_id;
+        char *hostname;
+        char *seed;
+} CmdlineSeed;
+
+static void cmdline_seed_done(CmdlineSeed *s) {
+        free(s->instance_id);
+        free(s->hostname);
+        free(s->seed);
+        *s = (CmdlineSeed) {};
+}
+
+static int parse_cmdline_seed(const Context *ctx, CmdlineSeed *ret) {
+        _cleanup_free_ char *ds = NULL;
+        char *save = NULL;
+        int r;
+
+        *ret = (CmdlineSeed) {};
+        r = kernel_cmdline_get(ctx, "ds", &ds);
+        if (r < 0 || !ds || !strneq(ds, "nocloud", 7))
+                return r;
+
+        for (char *tok = strtok_r(ds, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+                char *eq = strchr(tok, '=');
+                char **field = NULL;
+
+                if (!eq)
+                        continue;
+                *eq = '\0';
+                if (streq(tok, "i") || streq(tok, "instance-id"))
+                        field = &ret->instance_id;
+                else if (streq(tok, "h") || streq(tok, "local-hostname"))
+                        field = &ret->hostname;
+                else if (streq(tok, "s") || streq(tok, "seedfrom"))
+                        field = &ret->seed;
+                if (!field)
+                        continue;
+                free(*field);
+                *field = strdup(eq + 1);
+                if (!*field)
+                        return -ENOMEM;
+        }
+        return 1;
+}
+
+/* A seed given as file:///path/ or /path/ on the command line is a directory inside the root. */
+static const char *seed_path_from_uri(const char *seed) {
+        if (strneq(seed, "file://", 7))
+                return seed + 7;
+        if (seed[0] == '/')
+                return seed;
+        return NULL;
+}
+
+static int find_seed_dir(const Context *ctx, const CmdlineSeed *cmdline, char **ret) {
+        int r;
+
+        *ret = NULL;
+        if (cmdline->seed) {
+                const char *path = seed_path_from_uri(cmdline->seed);
+                if (!path)
+                        return -EPROTONOSUPPORT;
+                *ret = strdup(path);
+                return *ret ? 1 : -ENOMEM;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(seed_dirs); i++) {
+                _cleanup_free_ char *meta = NULL;
+
+                if (asprintf(&meta, "%s/meta-data", seed_dirs[i]) < 0)
+                        return -ENOMEM;
+                r = root_exists(ctx->root_fd, meta);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        *ret = strdup(seed_dirs[i]);
+                        return *ret ? 1 : -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int nocloud_detect(Context *ctx) {
+        _cleanup_free_ char *dir = NULL;
+        CmdlineSeed cmdline;
+        int r;
+
+        r = parse_cmdline_seed(ctx, &cmdline);
+        cmdline_seed_done(&cmdline);
+        if (r != 0)
+                return r;
+        return find_seed_dir(ctx, &cmdline, &dir);
+}
+
+static int read_seed_file(const Context *ctx, const char *dir, const char *name, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        return read_file_at(ctx->root_fd, path, NOCLOUD_FILE_MAX, ret, ret_size);
+}
+
+/* public-keys in meta-data: a string (one or more lines), a list, or a mapping of names to keys. */
+static json_t *collect_public_keys(const json_t *value) {
+        json_t *keys = json_array(), *item;
+        const char *name;
+        size_t i;
+
+        if (json_is_string(value)) {
+                _cleanup_free_ char *copy = strdup(json_string_value(value));
+                char *save = NULL;
+
+                for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+                        if (*line && *line != '#')
+                                (void) json_array_append_new(keys, json_string(line));
+        } else if (json_is_array(value)) {
+                json_array_foreach(value, i, item)
+                        if (json_is_string(item))
+                                (void) json_array_append(keys, item);
+        } else if (json_is_object(value)) {
+                json_object_foreach((json_t *) value, name, item) {
+                        json_t *key = json_is_object(item) ? json_object_get(item, "openssh-key") : item;
+                        if (json_is_string(key))
+                                (void) json_array_append(keys, key);
+                }
+        }
+        return keys;
+}
+
+static int parse_meta_data(const char *text, size_t size, json_t **ret, char **reterr_message) {
+        json_t *doc = NULL;
+        YamlError err = {};
+        int r;
+
+        r = yaml_parse_json(text, size, &doc, /* ret_warnings= */ NULL, /* ret_positions= */ NULL, &err);
+        if (r < 0) {
+                if (asprintf(reterr_message, "invalid meta-data at line %u, column %u: %s",
+                             err.line, err.column, err.message) < 0)
+                        *reterr_message = NULL;
+                return r;
+        }
+        if (json_is_null(doc)) {
+                json_decref(doc);
+                doc = json_object();
+        }
+        if (!json_is_object(doc)) {
+                json_decref(doc);
+                *reterr_message = strdup("meta-data is not a mapping of keys to values");
+                return -EBADMSG;
+        }
+        *ret = doc;
+        return 0;
+}
+
+static const char *json_scalar_string(const json_t *v, char *buf, size_t size) {
+        if (json_is_string(v))
+                return json_string_value(v);
+        if (json_is_integer(v)) {
+                (void) snprintf(buf, size, "%lld", (long long) json_integer_value(v));
+                return buf;
+        }
+        return NULL;
+}
+
+static int nocloud_fill(Instance *i, const json_t *meta, const CmdlineSeed *cmdline) {
+        char buf[32];
+        const char *id = cmdline->instance_id ?: json_scalar_string(json_object_get(meta, "instance-id"), buf, sizeof(buf));
+        const char *host = cmdline->hostname ?: json_string_value(json_object_get(meta, "local-hostname"));
+
+        i->datasource = strdup("nocloud");
+        i->instance_id = strdup(id ?: NOCLOUD_DEFAULT_INSTANCE_ID);
+        if (!i->datasource || !i->instance_id)
+                return -ENOMEM;
+        (void) json_object_set_new(i->raw, "meta-data", json_deep_copy(meta));
+        (void) json_object_set_new(i->metadata, "instance_id", json_string(i->instance_id));
+        (void) json_object_set_new(i->metadata, "local_hostname", host ? json_string(host) : json_null());
+        (void) json_object_set_new(i->metadata, "cloud_name", json_string("nocloud"));
+        (void) json_object_set_new(i->metadata, "platform", json_string("nocloud"));
+        (void) json_object_set_new(i->metadata, "region", json_null());
+        (void) json_object_set_new(i->metadata, "availability_zone", json_null());
+        (void) json_object_set_new(i->metadata, "public_ssh_keys",
+                                   collect_public_keys(json_object_get(meta, "public-keys")));
+        return 0;
+}
+
+static int nocloud_fetch(Context *ctx, Instance **ret, char **reterr_message) {
+        _cleanup_instance_free_ Instance *i = NULL;
+        _cleanup_free_ char *dir = NULL, *meta_text = NULL;
+        json_t *meta = NULL;
+        CmdlineSeed cmdline;
+        size_t meta_size = 0;
+        int r;
+
+        r = parse_cmdline_seed(ctx, &cmdline);
+        if (r < 0)
+                return r;
+        r = find_seed_dir(ctx, &cmdline, &dir);
+        if (r == -EPROTONOSUPPORT) {
+                (void) asprintf(reterr_message, "seed '%s' is not a local path; only file:// and absolute paths are read",
+                                cmdline.seed);
+                cmdline_seed_done(&cmdline);
+                return r;
+        }
+        if (r < 0) {
+                cmdline_seed_done(&cmdline);
+                return r;
+        }
+
+        if (dir) {
+                r = read_seed_file(ctx, dir, "meta-data", &meta_text, &meta_size);
+                if (r < 0 && r != -ENOENT) {
+                        (void) asprintf(reterr_message, "cannot read /%s/meta-data: %s", dir, strerror(-r));
+                        cmdline_seed_done(&cmdline);
+                        return r;
+                }
+        }
+        r = parse_meta_data(meta_text ?: "", meta_size, &meta, reterr_message);
+        if (r < 0) {
+                cmdline_seed_done(&cmdline);
+                return r;
+        }
+
+        i = instance_new();
+        r = i ? nocloud_fill(i, meta, &cmdline) : -ENOMEM;
+        json_decref(meta);
+        cmdline_seed_done(&cmdline);
+        if (r < 0)
+                return r;
+
+        if (dir) {
+                r = read_seed_file(ctx, dir, "user-data", &i->user_data, &i->user_data_size);
+                if (r < 0 && r != -ENOENT) {
+                        (void) asprintf(reterr_message, "cannot read /%s/user-data: %s", dir, strerror(-r));
+                        return r;
+                }
+                i->has_user_data = r >= 0;
+                r = read_seed_file(ctx, dir, "vendor-data", &i->vendor_data, &i->vendor_data_size);
+                if (r < 0 && r != -ENOENT) {
+                        (void) asprintf(reterr_message, "cannot read /%s/vendor-data: %s", dir, strerror(-r));
+                        return r;
+                }
+                i->has_vendor_data = r >= 0;
+                log_info("Read NoCloud seed /%s.", dir);
+        }
+        *ret = TAKE_PTR(i);
+        return 0;
+}
+
+const Datasource datasource_nocloud = {
+        .name = "nocloud",
+        .detect = nocloud_detect,
+        .fetch = nocloud_fetch,
+};

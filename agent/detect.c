@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Datasource detection. Nothing here touches the network: the evidence is the kernel command line,
+ * the configuration, DMI and seed directories, all read under the target root. */
+
+#include <ctype.h>
+#include <string.h>
+
+#include "detect.h"
+#include "lib/fileio.h"
+#include "log.h"
+#include "report.h"
+
+#define KILN_DISABLED_FILE "etc/kiln/kiln.disabled"
+
+/* Split the command line into words the way the kernel does: spaces separate words, double quotes
+ * group them. */
+int kernel_cmdline_get(const Context *ctx, const char *key, char **ret) {
+        _cleanup_free_ char *cmdline = NULL;
+        char *found = NULL;
+        size_t size, keylen = strlen(key);
+        int r;
+
+        *ret = NULL;
+        r = read_file_at(ctx->root_fd, "proc/cmdline", KERNEL_CMDLINE_MAX, &cmdline, &size);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+
+        for (char *p = cmdline; *p;) {
+                char word[4096];
+                size_t n = 0;
+                bool quoted = false;
+
+                while (*p && isspace((unsigned char) *p))
+                        p++;
+                if (!*p)
+                        break;
+                for (; *p && (quoted || !isspace((unsigned char) *p)); p++) {
+                        if (*p == '"') {
+                                quoted = !quoted;
+                                continue;
+                        }
+                        if (n < sizeof(word) - 1)
+                                word[n++] = *p;
+                }
+                word[n] = '\0';
+
+                if (strneq(word, key, keylen) && (word[keylen] == '=' || word[keylen] == '\0')) {
+                        free(found);
+                        found = strdup(word[keylen] == '=' ? word + keylen + 1 : "");
+                        if (!found)
+                                return -ENOMEM;
+                }
+        }
+        *ret = found;
+        return 0;
+}
+
+int kiln_disabled(const Context *ctx, const char **ret_reason) {
+        _cleanup_free_ char *value = NULL;
+
+        if (root_exists(ctx->root_fd, KILN_DISABLED_FILE) > 0) {
+                *ret_reason = "/" KILN_DISABLED_FILE " exists";
+                return 1;
+        }
+        if (kernel_cmdline_get(ctx, "kiln", &value) >= 0 && value && streq(value, "disabled")) {
+                *ret_reason = "kiln=disabled is on the kernel command line";
+                return 1;
+        }
+        *ret_reason = NULL;
+        return 0;
+}
+
+static int detect_from_cmdline(Context *ctx, const Datasource **ret) {
+        _cleanup_free_ char *ds = NULL;
+        int r;
+
+        r = kernel_cmdline_get(ctx, "kiln.ds", &ds);
+        if (r < 0)
+                return r;
+        if (ds) {
+                *ret = datasource_by_name(ds);
+                if (!*ret)
+                        return report_error(ctx, -1, 0, "Unknown datasource 'kiln.ds=%s' on the kernel command line", ds);
+                log_info("Datasource '%s' chosen by kiln.ds= on the kernel command line.", ds);
+                return 1;
+        }
+
+        free(ds);
+        ds = NULL;
+        r = kernel_cmdline_get(ctx, "ds", &ds);
+        if (r < 0)
+                return r;
+        if (ds && (strneq(ds, "nocloud", 7) && (ds[7] == '\0' || ds[7] == ';' || streq(ds + 7, "-net") ||
+                                                strneq(ds + 7, "-net;", 5)))) {
+                *ret = &datasource_nocloud;
+                log_info("Datasource 'nocloud' chosen by ds= on the kernel command line.");
+                return 1;
+        }
+        return 0;
+}
+
+static int probe(Context *ctx, const Datasource *ds) {
+        int r = ds->detect(ctx);
+
+        if (r < 0)
+                log_warning_errno(r, "Failed to probe datasource '%s', skipping: %m", ds->name);
+        else
+                log_debug("Datasource '%s' %s.", ds->name, r > 0 ? "detected" : "not detected");
+        return r > 0;
+}
+
+int detect_datasource(Context *ctx, const Datasource **ret) {
+        json_t *list, *item;
+        size_t i;
+        int r;
+
+        *ret = NULL;
+        r = detect_from_cmdline(ctx, ret);
+        if (r != 0)
+                return r;
+
+        list = json_object_get(ctx->system_config, "datasource_list");
+        if (list && !json_is_array(list))
+                report_warning(ctx, -1, "datasource_list in the configuration is not a list, ignoring.");
+        else if (json_array_size(list) > 0) {
+                json_array_foreach(list, i, item) {
+                        const char *name = json_string_value(item);
+                        const Datasource *ds = name ? datasource_by_name(name) : NULL;
+
+                        if (!ds) {
+                                report_warning(ctx, (int) i, "Unknown datasource in datasource_list, skipping.");
+                                continue;
+                        }
+                        /* One configured datasource is a decision, not a guess: no probing. */
+                        if (json_array_size(list) == 1 || probe(ctx, ds)) {
+                                log_info("Datasource '%s' chosen from datasource_list.", ds->name);
+                                *ret = ds;
+                                return 1;
+                        }
+                }
+                return 0;
+        }
+
+        for (const Datasource *const *ds = datasource_table; *ds; ds++)
+                if (probe(ctx, *ds)) {
+                        log_info("Datasource '%s' detected.", (*ds)->name);
+                        *ret = *ds;
+                        return 1;
+                }
+        return 0;
+}
