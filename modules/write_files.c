@@ -1,0 +1,834 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The write_files module: writes the files listed under the cloud-config key write_files, with
+ * the decoding, owner and mode that each entry requests, using cloud-init's keys and value shapes. */
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "lib/fileio.h"
+#include "lib/macro.h"
+#include "lib/parse-util.h"
+#include "log.h"
+#include "module.h"
+#include "report.h"
+
+/* Cap on the size of gzip content after inflating, because a few KiB of user data can otherwise
+ * expand to gigabytes. */
+#define WRITE_FILES_INFLATED_MAX (64U * 1024U * 1024U)
+
+#define WRITE_FILES_DEFAULT_MODE 0644
+#define WRITE_FILES_MODE_MAX 07777
+
+/* Size of the buffer that inflated data grows by. */
+#define INFLATE_CHUNK (64U * 1024U)
+
+#define PASSWD_FILE "/etc/passwd"
+#define GROUP_FILE "/etc/group"
+
+typedef enum Encoding {
+        ENCODING_TEXT,
+        ENCODING_BASE64,
+        ENCODING_GZIP,
+        ENCODING_GZIP_BASE64,
+        _ENCODING_MAX,
+        _ENCODING_INVALID = -EINVAL,
+} Encoding;
+
+/* The encoding names cloud-init accepts; they are compared case-insensitively after trimming
+ * surrounding whitespace, as cloud-init does. */
+static const struct {
+        const char *name;
+        Encoding encoding;
+} encoding_table[] = {
+        { "text/plain", ENCODING_TEXT },
+        { "b64", ENCODING_BASE64 },
+        { "base64", ENCODING_BASE64 },
+        { "gz", ENCODING_GZIP },
+        { "gzip", ENCODING_GZIP },
+        { "gz+b64", ENCODING_GZIP_BASE64 },
+        { "gz+base64", ENCODING_GZIP_BASE64 },
+        { "gzip+b64", ENCODING_GZIP_BASE64 },
+        { "gzip+base64", ENCODING_GZIP_BASE64 },
+};
+
+#define ENCODING_NAMES "b64, base64, gz, gzip, gz+b64, gz+base64, gzip+b64, gzip+base64 or text/plain"
+
+/* One entry of write_files after parsing. Strings are borrowed from the config. */
+typedef struct FileEntry {
+        int index;
+        const char *path;
+        const char *content;
+        size_t content_size;
+        bool has_content;
+        bool has_source;
+        Encoding encoding;
+        const char *owner;       /* NULL means root:root */
+        mode_t mode;
+        bool append;
+        bool defer;
+} FileEntry;
+
+typedef int (*EntryKeyParser)(Context *ctx, const json_t *v, FileEntry *e);
+
+static const char *json_type_name(const json_t *v) {
+        /* A switch without default, so -Wswitch flags a JSON type added without a name. */
+        switch (json_typeof(v)) {
+        case JSON_OBJECT:
+                return "a mapping";
+        case JSON_ARRAY:
+                return "a list";
+        case JSON_STRING:
+                return "a string";
+        case JSON_INTEGER:
+                return "an integer";
+        case JSON_REAL:
+                return "a number";
+        case JSON_TRUE:
+        case JSON_FALSE:
+                return "a boolean";
+        case JSON_NULL:
+                return "null";
+        }
+        return "an unknown value";
+}
+
+/* Parse a boolean key the way cloud-init's get_cfg_option_bool() does: a YAML boolean, null
+ * (false), or a string such as "yes". A string is accepted with a warning. */
+static int parse_entry_bool(Context *ctx, const FileEntry *e, const char *key, const json_t *v, bool *ret) {
+        int b;
+
+        if (json_is_boolean(v)) {
+                *ret = json_is_true(v);
+                return 0;
+        }
+        if (json_is_null(v)) {
+                *ret = false;
+                return 0;
+        }
+        if (json_is_string(v)) {
+                b = parse_boolean(json_string_value(v));
+                if (b >= 0) {
+                        report_warning(ctx, e->index,
+                                       "write_files[%d]: %s for '%s' is the string '%s', not a boolean, so it "
+                                       "is read as %s. Write %s without quotes.",
+                                       e->index, key, e->path, json_string_value(v),
+                                       b ? "true" : "false", b ? "true" : "false");
+                        *ret = b;
+                        return 0;
+                }
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: %s for '%s' must be true or false, got '%s'.",
+                                    e->index, key, e->path, json_string_value(v));
+        }
+
+        return report_error(ctx, e->index, 0, "write_files[%d]: %s for '%s' must be true or false, got %s.",
+                            e->index, key, e->path, json_type_name(v));
+}
+
+static int parse_append(Context *ctx, const json_t *v, FileEntry *e) {
+        return parse_entry_bool(ctx, e, "append", v, &e->append);
+}
+
+static int parse_defer(Context *ctx, const json_t *v, FileEntry *e) {
+        return parse_entry_bool(ctx, e, "defer", v, &e->defer);
+}
+
+static int parse_content(Context *ctx, const json_t *v, FileEntry *e) {
+        if (json_is_null(v))
+                return 0;
+        if (!json_is_string(v))
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: content for '%s' must be a string, got %s. "
+                                    "Quote the value to write it as text.",
+                                    e->index, e->path, json_type_name(v));
+
+        /* A !!binary scalar arrives as a string of raw bytes that may contain NUL. */
+        e->content = json_string_value(v);
+        e->content_size = json_string_length(v);
+        e->has_content = true;
+        return 0;
+}
+
+static Encoding encoding_from_string(const char *s) {
+        size_t n;
+
+        while (isspace((unsigned char) *s))
+                s++;
+        n = strlen(s);
+        while (n > 0 && isspace((unsigned char) s[n - 1]))
+                n--;
+
+        for (size_t i = 0; i < ELEMENTSOF(encoding_table); i++)
+                if (strlen(encoding_table[i].name) == n && strncasecmp(encoding_table[i].name, s, n) == 0)
+                        return encoding_table[i].encoding;
+
+        return _ENCODING_INVALID;
+}
+
+static int parse_encoding(Context *ctx, const json_t *v, FileEntry *e) {
+        if (json_is_null(v))
+                return 0;
+        if (!json_is_string(v))
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: encoding for '%s' must be a string, got %s.",
+                                    e->index, e->path, json_type_name(v));
+
+        e->encoding = encoding_from_string(json_string_value(v));
+        if (e->encoding < 0)
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: unsupported encoding '%s' for '%s'. Use " ENCODING_NAMES ".",
+                                    e->index, json_string_value(v), e->path);
+        return 0;
+}
+
+static int parse_owner(Context *ctx, const json_t *v, FileEntry *e) {
+        if (json_is_null(v))
+                return 0;
+        if (!json_is_string(v))
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: owner for '%s' must be a string such as 'user:group', got %s.",
+                                    e->index, e->path, json_type_name(v));
+
+        e->owner = json_string_value(v);
+        return 0;
+}
+
+/* Octal mode as text: optional "0o" or "0O", then octal digits, at most 07777. */
+static int mode_from_string(const char *s, mode_t *ret) {
+        unsigned long m = 0;
+
+        if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
+                s += 2;
+        if (*s == '\0')
+                return -EINVAL;
+
+        for (; *s; s++) {
+                if (*s < '0' || *s > '7')
+                        return -EINVAL;
+                m = m * 8 + (unsigned long) (*s - '0');
+                if (m > WRITE_FILES_MODE_MAX)
+                        return -ERANGE;
+        }
+
+        *ret = (mode_t) m;
+        return 0;
+}
+
+static int invalid_permissions(Context *ctx, const FileEntry *e, const char *value_text) {
+        return report_error(ctx, e->index, 0,
+                            "write_files[%d]: invalid permissions '%s' for %s. "
+                            "Give an octal mode from 0 to 07777 as a string, such as '0644'.",
+                            e->index, value_text, e->path);
+}
+
+/* An integer is the mode itself, because YAML 1.1 already read an unquoted 0640 as octal. An
+ * integer written in decimal (384) is almost always a mode someone converted, so it gets a
+ * warning. A string is always octal. */
+static int parse_permissions(Context *ctx, const json_t *v, FileEntry *e) {
+        char pointer[64], value_text[32];
+        const char *text;
+        json_int_t m;
+
+        if (json_is_null(v))
+                return 0;
+
+        if (json_is_string(v)) {
+                if (mode_from_string(json_string_value(v), &e->mode) < 0)
+                        return invalid_permissions(ctx, e, json_string_value(v));
+                return 0;
+        }
+
+        if (!json_is_integer(v)) {
+                _cleanup_free_ char *dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(10));
+
+                return invalid_permissions(ctx, e, dump ?: json_type_name(v));
+        }
+
+        (void) snprintf(pointer, sizeof(pointer), "/write_files/%d/permissions", e->index);
+        text = config_source_text(ctx, pointer);
+        m = json_integer_value(v);
+        if (!text) {
+                (void) snprintf(value_text, sizeof(value_text), "%" JSON_INTEGER_FORMAT, m);
+                text = value_text;
+        }
+
+        if (m < 0 || m > WRITE_FILES_MODE_MAX)
+                return invalid_permissions(ctx, e, text);
+
+        e->mode = (mode_t) m;
+
+        if (text != value_text && text[0] != '0')
+                report_warning(ctx, e->index,
+                               "write_files[%d]: permissions %s for %s are read as the decimal number %s, "
+                               "which is mode 0%o. Quote the octal mode ('0%o') to make the intent clear.",
+                               e->index, text, e->path, text, (unsigned) e->mode, (unsigned) e->mode);
+        return 0;
+}
+
+/* NOTE: kiln does not download 'source' URLs yet; the inline content is written instead. */
+static int parse_source(Context *ctx, const json_t *v, FileEntry *e) {
+        e->has_source = true;
+        return 0;
+}
+
+static const struct {
+        const char *key;
+        EntryKeyParser parse;
+} entry_key_table[] = {
+        { "append", parse_append },
+        { "content", parse_content },
+        { "defer", parse_defer },
+        { "encoding", parse_encoding },
+        { "owner", parse_owner },
+        { "permissions", parse_permissions },
+        { "source", parse_source },
+};
+
+static EntryKeyParser entry_key_parser(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(entry_key_table); i++)
+                if (streq(entry_key_table[i].key, key))
+                        return entry_key_table[i].parse;
+        return NULL;
+}
+
+/* Parse one item of write_files and report every problem against the item. All keys are checked
+ * before the first error is returned, so one run lists all of an entry's problems. */
+static int entry_parse(Context *ctx, const json_t *item, int index, FileEntry *ret) {
+        const json_t *path, *v;
+        const char *key;
+        int r = 0;
+
+        *ret = (FileEntry) {
+                .index = index,
+                .content = "",
+                .encoding = ENCODING_TEXT,
+                .mode = WRITE_FILES_DEFAULT_MODE,
+        };
+
+        if (!json_is_object(item))
+                return report_error(ctx, index, 0,
+                                    "write_files[%d]: expected a mapping with at least 'path', got %s.",
+                                    index, json_type_name(item));
+
+        path = json_object_get(item, "path");
+        if (!path || json_is_null(path))
+                return report_error(ctx, index, 0, "write_files[%d]: missing 'path'.", index);
+        if (!json_is_string(path) || json_string_length(path) == 0 ||
+            strlen(json_string_value(path)) != json_string_length(path))
+                return report_error(ctx, index, 0,
+                                    "write_files[%d]: path must be a non-empty string without NUL bytes.",
+                                    index);
+        ret->path = json_string_value(path);
+
+        json_object_foreach((json_t *) item, key, v) {
+                EntryKeyParser parse;
+                int k;
+
+                if (streq(key, "path"))
+                        continue;
+
+                parse = entry_key_parser(key);
+                if (!parse) {
+                        report_warning(ctx, index, "write_files[%d]: unknown key '%s' for '%s', ignoring.",
+                                       index, key, ret->path);
+                        continue;
+                }
+
+                k = parse(ctx, v, ret);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        if (r < 0)
+                return r;
+
+        if (ret->has_source) {
+                if (!ret->has_content)
+                        return report_error(ctx, index, 0,
+                                            "write_files[%d]: kiln cannot download 'source' URLs yet, and "
+                                            "'%s' has no 'content' to write instead.",
+                                            index, ret->path);
+                report_warning(ctx, index,
+                               "write_files[%d]: kiln cannot download 'source' URLs yet, so it writes the "
+                               "'content' of '%s' instead, ignoring source.", index, ret->path);
+        }
+
+        return 0;
+}
+
+/* Only the characters of standard base64 and whitespace; EVP_DecodeUpdate() itself would stop
+ * silently at a '-'. */
+static bool base64_alphabet_only(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) s[i];
+
+                if (!isalnum(c) && c != '+' && c != '/' && c != '=' && !isspace(c))
+                        return false;
+        }
+        return true;
+}
+
+/* Decode base64 text that may contain line breaks and other whitespace. */
+static int base64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        EVP_ENCODE_CTX *c;
+        int len = 0, final_len = 0, k;
+
+        if (n > INT_MAX - 64 || !base64_alphabet_only(s, n))
+                return -EINVAL;
+
+        buf = malloc(n / 4 * 3 + 64);
+        if (!buf)
+                return -ENOMEM;
+
+        c = EVP_ENCODE_CTX_new();
+        if (!c)
+                return -ENOMEM;
+        EVP_DecodeInit(c);
+        k = EVP_DecodeUpdate(c, buf, &len, (const unsigned char *) s, (int) n);
+        if (k >= 0)
+                k = EVP_DecodeFinal(c, buf + len, &final_len);
+        EVP_ENCODE_CTX_free(c);
+        if (k < 0)
+                return -EINVAL;
+
+        *ret = TAKE_PTR(buf);
+        *ret_size = (size_t) len + (size_t) final_len;
+        return 0;
+}
+
+static void inflate_endp(z_stream *z) {
+        (void) inflateEnd(z);
+}
+
+/* Inflate gzip data, concatenated members included, up to WRITE_FILES_INFLATED_MAX bytes.
+ * Returns -EBADMSG when the data is not gzip, -EFBIG when it inflates past the cap. */
+static int gzip_decode(const uint8_t *data, size_t size, uint8_t **ret, size_t *ret_size, const char **reterr) {
+        _cleanup_(inflate_endp) z_stream z = {};
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t allocated = 0, used = 0;
+        int k;
+
+        if (size > UINT_MAX)
+                return -EFBIG;
+
+        /* Python's gzip module, which cloud-init uses, reads empty input as empty content. */
+        if (size == 0) {
+                out = malloc(1);
+                if (!out)
+                        return -ENOMEM;
+                *ret = TAKE_PTR(out);
+                *ret_size = 0;
+                return 0;
+        }
+
+        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+                return -ENOMEM;
+        z.next_in = (Bytef *) data;
+        z.avail_in = (uInt) size;
+
+        for (;;) {
+                if (used == allocated) {
+                        uint8_t *p;
+
+                        if (allocated >= WRITE_FILES_INFLATED_MAX)
+                                return -EFBIG;
+                        allocated = MIN(allocated + INFLATE_CHUNK, (size_t) WRITE_FILES_INFLATED_MAX + 1);
+                        p = realloc(out, allocated);
+                        if (!p)
+                                return -ENOMEM;
+                        out = p;
+                }
+                z.next_out = out + used;
+                z.avail_out = (uInt) (allocated - used);
+
+                k = inflate(&z, Z_NO_FLUSH);
+                used = allocated - z.avail_out;
+                if (used > WRITE_FILES_INFLATED_MAX)
+                        return -EFBIG;
+
+                if (k == Z_STREAM_END) {
+                        if (z.avail_in == 0)
+                                break;
+                        /* Another gzip member follows, as gzip -c a b > c produces. */
+                        if (inflateReset(&z) != Z_OK)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (k == Z_OK)
+                        continue;
+                if (k == Z_BUF_ERROR && z.avail_out == 0)
+                        continue;
+                if (k == Z_MEM_ERROR)
+                        return -ENOMEM;
+
+                *reterr = z.msg ?: (k == Z_BUF_ERROR ? "unexpected end of data" : "invalid data");
+                return -EBADMSG;
+        }
+
+        *ret = TAKE_PTR(out);
+        *ret_size = used;
+        return 0;
+}
+
+static int content_gunzip(Context *ctx, const FileEntry *e, const uint8_t *data, size_t size,
+                          uint8_t **ret, size_t *ret_size) {
+        const char *zlib_message = NULL;
+        int r;
+
+        r = gzip_decode(data, size, ret, ret_size, &zlib_message);
+        if (r == -EBADMSG)
+                return report_error(ctx, e->index, 0, "write_files[%d]: content of '%s' is not gzip data (%s).",
+                                    e->index, e->path, zlib_message);
+        if (r == -EFBIG)
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: content of '%s' inflates to more than %u MiB, the limit.",
+                                    e->index, e->path, WRITE_FILES_INFLATED_MAX / 1024U / 1024U);
+        if (r < 0)
+                return report_error(ctx, e->index, r, "Failed to inflate the content of '%s': %m", e->path);
+        return 0;
+}
+
+/* Decode the entry's content into the bytes to write, according to its encoding. */
+static int content_decode(Context *ctx, const FileEntry *e, uint8_t **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *decoded = NULL;
+        size_t decoded_size = 0;
+        int r;
+
+        if (e->encoding == ENCODING_TEXT || e->encoding == ENCODING_GZIP) {
+                if (e->encoding == ENCODING_GZIP)
+                        return content_gunzip(ctx, e, (const uint8_t *) e->content, e->content_size,
+                                              ret, ret_size);
+                decoded = malloc(MAX(e->content_size, (size_t) 1));
+                if (!decoded)
+                        return report_error(ctx, e->index, -ENOMEM, "Failed to copy the content of '%s': %m",
+                                            e->path);
+                memcpy(decoded, e->content, e->content_size);
+                *ret = TAKE_PTR(decoded);
+                *ret_size = e->content_size;
+                return 0;
+        }
+
+        r = base64_decode(e->content, e->content_size, &decoded, &decoded_size);
+        if (r == -EINVAL)
+                return report_error(ctx, e->index, 0, "write_files[%d]: content of '%s' is not valid base64.",
+                                    e->index, e->path);
+        if (r < 0)
+                return report_error(ctx, e->index, r, "Failed to decode the content of '%s': %m", e->path);
+
+        if (e->encoding == ENCODING_GZIP_BASE64)
+                return content_gunzip(ctx, e, decoded, decoded_size, ret, ret_size);
+
+        *ret = TAKE_PTR(decoded);
+        *ret_size = decoded_size;
+        return 0;
+}
+
+/* Split "user:group" as cloud-init does: each side is trimmed, and an empty side, "-1" or
+ * "none" leaves that id unchanged. The results point into buf. */
+static void owner_split(char *buf, const char **ret_user, const char **ret_group) {
+        char *sides[2] = { buf, strchr(buf, ':') };
+
+        if (sides[1])
+                *sides[1]++ = '\0';
+
+        for (size_t i = 0; i < ELEMENTSOF(sides); i++) {
+                char *s = sides[i], *end;
+
+                if (!s)
+                        continue;
+                while (isspace((unsigned char) *s))
+                        s++;
+                end = s + strlen(s);
+                while (end > s && isspace((unsigned char) end[-1]))
+                        *--end = '\0';
+                if (*s == '\0' || streq(s, "-1") || strcasecmp(s, "none") == 0)
+                        s = NULL;
+                sides[i] = s;
+        }
+
+        *ret_user = sides[0];
+        *ret_group = sides[1];
+}
+
+static FILE *root_fopen(int root_fd, const char *path) {
+        int fd = root_open(root_fd, path, O_RDONLY, 0);
+        FILE *f;
+
+        if (fd < 0)
+                return NULL;
+        f = fdopen(fd, "re");
+        if (!f)
+                (void) close(fd);
+        return f;
+}
+
+/* Look a name up in the root's own passwd or group file, never the host's database. A name
+ * that is not listed but is all digits is taken as a numeric id, as chown(1) does. "root" is 0
+ * even when the file lacks it. Returns 0, or -ESRCH when the name is unknown. */
+static int account_lookup(int root_fd, bool group, const char *name, unsigned *ret) {
+        _cleanup_fclose_ FILE *f = root_fopen(root_fd, group ? GROUP_FILE : PASSWD_FILE);
+
+        if (f) {
+                if (group) {
+                        struct group *g;
+
+                        while ((g = fgetgrent(f)))
+                                if (streq(g->gr_name, name)) {
+                                        *ret = g->gr_gid;
+                                        return 0;
+                                }
+                } else {
+                        struct passwd *p;
+
+                        while ((p = fgetpwent(f)))
+                                if (streq(p->pw_name, name)) {
+                                        *ret = p->pw_uid;
+                                        return 0;
+                                }
+                }
+        }
+
+        if (safe_atou(name, ret) >= 0 && *ret != (unsigned) -1)
+                return 0;
+        if (streq(name, "root")) {
+                *ret = 0;
+                return 0;
+        }
+        return -ESRCH;
+}
+
+static int owner_resolve(Context *ctx, const FileEntry *e, uid_t *ret_uid, gid_t *ret_gid) {
+        _cleanup_free_ char *buf = NULL;
+        const char *user, *group;
+        unsigned id;
+
+        if (!e->owner) {
+                *ret_uid = 0;
+                *ret_gid = 0;
+                return 0;
+        }
+
+        buf = strdup(e->owner);
+        if (!buf)
+                return report_error(ctx, e->index, -ENOMEM, "Failed to parse owner '%s': %m", e->owner);
+        owner_split(buf, &user, &group);
+
+        *ret_uid = (uid_t) -1;
+        *ret_gid = (gid_t) -1;
+
+        if (user) {
+                if (account_lookup(ctx->root_fd, false, user, &id) < 0)
+                        return report_error(ctx, e->index, 0,
+                                            "write_files[%d]: unknown user '%s' in owner '%s' for '%s'. Create the "
+                                            "user under 'users:' or in the image first.",
+                                            e->index, user, e->owner, e->path);
+                *ret_uid = (uid_t) id;
+        }
+        if (group) {
+                if (account_lookup(ctx->root_fd, true, group, &id) < 0)
+                        return report_error(ctx, e->index, 0,
+                                            "write_files[%d]: unknown group '%s' in owner '%s' for '%s'. Create the "
+                                            "group under 'groups:' or in the image first.",
+                                            e->index, group, e->owner, e->path);
+                *ret_gid = (gid_t) id;
+        }
+
+        return 0;
+}
+
+/* True when path already contains exactly data with this mode and owner (uid or gid -1 match any). */
+static bool file_is_current(int root_fd, const char *path, const uint8_t *data, size_t size, mode_t mode,
+                            uid_t uid, gid_t gid) {
+        _cleanup_free_ char *old = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t old_size = 0;
+        struct stat st;
+
+        fd = root_open(root_fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return false;
+        if (!S_ISREG(st.st_mode) || (size_t) st.st_size != size || (st.st_mode & 07777) != mode)
+                return false;
+        if ((uid != (uid_t) -1 && st.st_uid != uid) || (gid != (gid_t) -1 && st.st_gid != gid))
+                return false;
+
+        if (read_file_at(root_fd, path, size, &old, &old_size) < 0)
+                return false;
+        return old_size == size && memcmp(old, data, size) == 0;
+}
+
+/* Decode, resolve and write one parsed entry. Returns 1 when the file was written, 0 when it
+ * already held this content, <0 after reporting an error. */
+static int entry_apply(Context *ctx, const FileEntry *e) {
+        _cleanup_free_ uint8_t *data = NULL;
+        WriteFlags flags = WRITE_MKDIR_PARENTS | WRITE_SYNC;
+        size_t size = 0;
+        uid_t uid = (uid_t) -1;
+        gid_t gid = (gid_t) -1;
+        int r;
+
+        r = content_decode(ctx, e, &data, &size);
+        if (r < 0)
+                return r;
+
+        r = owner_resolve(ctx, e, &uid, &gid);
+        if (r < 0)
+                return r;
+
+        if (e->append)
+                flags |= WRITE_APPEND;
+        else if (file_is_current(ctx->root_fd, e->path, data, size, e->mode, uid, gid)) {
+                log_debug("%s already has the requested content, mode and owner, skipping.", e->path);
+                return 0;
+        }
+
+        /* New parent directories get the file's owner, as cloud-init's util.ensure_dir() does. */
+        r = write_file_atomic(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags);
+        if (r < 0)
+                return report_error(ctx, e->index, r, "Failed to write '%s': %m", e->path);
+
+        log_info("Wrote %s (mode %04o).", e->path, (unsigned) e->mode);
+        return 1;
+}
+
+static bool name_in_list(const char *name, const char *list) {
+        size_t n = strlen(name);
+
+        /* cloud-init also takes users and groups as one comma-separated string. */
+        for (const char *p = list; *p;) {
+                size_t len;
+
+                p += strspn(p, ", \t");
+                len = strcspn(p, ", \t");
+                if (len == n && strneq(p, name, n))
+                        return true;
+                p += len;
+        }
+        return false;
+}
+
+/* True when the cloud-config creates the user or group name under 'users:' or 'groups:'. */
+static bool account_declared(const json_t *config, const char *key, const char *name) {
+        const json_t *list = json_object_get(config, key), *item;
+        size_t i;
+
+        if (json_is_string(list))
+                return name_in_list(name, json_string_value(list));
+        if (json_is_object(list))
+                return json_object_get(list, name) != NULL;
+
+        json_array_foreach(list, i, item) {
+                if (json_is_string(item) && streq(json_string_value(item), name))
+                        return true;
+                if (json_is_object(item)) {
+                        const json_t *n = json_object_get(item, "name");
+
+                        if (json_is_string(n) && streq(json_string_value(n), name))
+                                return true;
+                        /* groups: [{admins: [alice]}] names the group by its key. */
+                        if (!n && json_object_get(item, name))
+                                return true;
+                }
+        }
+        return false;
+}
+
+/* Whether an item belongs to the deferred stage: 'defer' is true, or its owner is a user or
+ * group that this cloud-config creates, which exists only after the users module ran. Items that
+ * cannot be parsed belong to the first stage, which reports them. */
+static bool item_is_deferred(const json_t *config, const json_t *item) {
+        _cleanup_free_ char *buf = NULL;
+        const json_t *defer, *owner;
+        const char *user, *group;
+
+        if (!json_is_object(item))
+                return false;
+
+        defer = json_object_get(item, "defer");
+        if (json_is_true(defer) || (json_is_string(defer) && parse_boolean(json_string_value(defer)) > 0))
+                return true;
+
+        owner = json_object_get(item, "owner");
+        if (!json_is_string(owner))
+                return false;
+        buf = strdup(json_string_value(owner));
+        if (!buf)
+                return false;
+        owner_split(buf, &user, &group);
+
+        return (user && account_declared(config, "users", user)) ||
+               (group && account_declared(config, "groups", group));
+}
+
+static int write_files_run_stage(Context *ctx, const json_t *config, bool deferred) {
+        const json_t *list = json_object_get(config, "write_files"), *item;
+        int r = 0, changed = 0;
+        size_t i;
+
+        if (!list || ((json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0)) && deferred))
+                return 0;
+        if (json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0)) {
+                report_warning(ctx, -1, "write_files is empty, nothing to write.");
+                return 0;
+        }
+        if (!json_is_array(list)) {
+                if (deferred)
+                        return 0;
+                return report_error(ctx, -1, 0, "write_files: expected a list of files, got %s.",
+                                    json_type_name(list));
+        }
+
+        json_array_foreach(list, i, item) {
+                FileEntry e;
+                int k;
+
+                if (item_is_deferred(config, item) != deferred)
+                        continue;
+
+                k = entry_parse(ctx, item, (int) i, &e);
+                if (k >= 0)
+                        k = entry_apply(ctx, &e);
+                if (k < 0 && r == 0)
+                        r = k;
+                if (k > 0)
+                        changed = 1;
+        }
+
+        return r < 0 ? r : changed;
+}
+
+static int write_files_run(Context *ctx, const json_t *config) {
+        return write_files_run_stage(ctx, config, false);
+}
+
+static int write_files_deferred_run(Context *ctx, const json_t *config) {
+        return write_files_run_stage(ctx, config, true);
+}
+
+static const char *const write_files_keys[] = { "write_files", NULL };
+
+const AgentModule module_write_files = {
+        .name = "write_files",
+        .config_keys = write_files_keys,
+        .frequency = FREQUENCY_PER_INSTANCE,
+        .bakeable = true,
+        .run = write_files_run,
+};
+
+const AgentModule module_write_files_deferred = {
+        .name = "write_files_deferred",
+        .config_keys = write_files_keys,
+        .frequency = FREQUENCY_PER_INSTANCE,
+        .bakeable = true,
+        .run = write_files_deferred_run,
+};
