@@ -8,7 +8,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -262,36 +264,65 @@ static void print_status_text(const json_t *doc, bool long_format) {
         print_diagnostics("warnings", json_object_get(doc, "warnings"));
 }
 
+/* A status file left "running" by a kiln that is gone would make --wait block forever, so a
+ * running status whose process no longer exists reads as an error. */
+static json_t *status_check_alive(json_t *doc) {
+        const json_t *pid = json_object_get(doc, "pid");
+        char message[128];
+
+        if (!doc || !streq(json_string_value(json_object_get(doc, "status")) ?: "", "running") ||
+            !json_is_integer(pid))
+                return doc;
+        if (kill((pid_t) json_integer_value(pid), 0) == 0 || errno != ESRCH)
+                return doc;
+        (void) snprintf(message, sizeof(message), "kiln (pid %lld) stopped before it finished",
+                        (long long) json_integer_value(pid));
+        (void) json_object_set_new(doc, "status", json_string("error"));
+        (void) json_array_append_new(json_object_get(doc, "errors"),
+                                     json_pack("{s:s, s:n, s:s}", "module", "kiln", "item", "message", message));
+        return doc;
+}
+
 /* Block until status.json exists and its status is no longer "running". Uses inotify on the
- * directory, so an atomic rename of the file wakes it. */
+ * directory, so an atomic rename of the file wakes it, and a pidfd of the running kiln, so a
+ * crash wakes it too. */
 static json_t *status_wait(int root_fd) {
-        _cleanup_close_ int ifd = -EBADF;
+        _cleanup_close_ int ifd = -EBADF, dir_fd = -EBADF;
         char proc[64];
 
         (void) root_mkdir_p(root_fd, KILN_RUN_DIR, 0755, (uid_t) -1, (gid_t) -1);
-        ifd = inotify_init1(IN_CLOEXEC);
-        if (ifd >= 0) {
-                _cleanup_close_ int dir_fd = root_open(root_fd, KILN_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-                if (dir_fd >= 0) {
-                        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dir_fd);
-                        if (inotify_add_watch(ifd, proc, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0)
-                                ifd = -EBADF;
-                }
+        dir_fd = root_open(root_fd, KILN_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ifd < 0 || dir_fd < 0) {
+                log_error_errno(ifd < 0 ? negative_errno() : dir_fd, "Failed to watch /%s: %m", KILN_RUN_DIR);
+                return NULL;
+        }
+        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dir_fd);
+        if (inotify_add_watch(ifd, proc, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0) {
+                log_error_errno(negative_errno(), "Failed to watch /%s: %m", KILN_RUN_DIR);
+                return NULL;
         }
 
         for (;;) {
                 char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-                json_t *doc = status_load(root_fd);
+                json_t *doc = status_check_alive(status_load(root_fd));
+                _cleanup_close_ int pidfd = -EBADF;
+                struct pollfd fds[2];
+                nfds_t n = 1;
 
                 if (doc && !streq(json_string_value(json_object_get(doc, "status")) ?: "running", "running"))
                         return doc;
+                if (doc && json_is_integer(json_object_get(doc, "pid")))
+                        pidfd = (int) syscall(SYS_pidfd_open, (pid_t) json_integer_value(json_object_get(doc, "pid")), 0);
                 json_decref(doc);
-                if (ifd < 0) {
-                        log_error("Failed to watch /%s for changes: cannot wait.", KILN_RUN_DIR);
+
+                fds[0] = (struct pollfd) { .fd = ifd, .events = POLLIN };
+                if (pidfd >= 0)
+                        fds[n++] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
+                if (poll(fds, n, -1) < 0 && errno != EINTR)
                         return NULL;
-                }
-                if (read(ifd, buf, sizeof(buf)) < 0 && errno != EINTR)
-                        return NULL;
+                while (read(ifd, buf, sizeof(buf)) > 0)
+                        ;
         }
 }
 
@@ -309,7 +340,7 @@ static int command_status(const Options *o) {
         probe.root_fd = root_fd;
         probe.root = o->root;
 
-        doc = status_load(root_fd);
+        doc = status_check_alive(status_load(root_fd));
         if ((!doc || streq(json_string_value(json_object_get(doc, "status")) ?: "", "running")) &&
             kiln_disabled(&probe, &reason) > 0) {
                 json_decref(doc);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/fileio.h"
 #include "lib/yaml-util.h"
@@ -166,8 +167,9 @@ int report_begin(Context *ctx) {
         if (!rep)
                 return -ENOMEM;
         rep->start = now_realtime();
-        rep->doc = json_pack("{s:s, s:n, s:n, s:o, s:n, s:{}, s:[], s:O, s:O}",
+        rep->doc = json_pack("{s:s, s:I, s:n, s:n, s:o, s:n, s:{}, s:[], s:O, s:O}",
                              "status", "running",
+                             "pid", (json_int_t) getpid(),
                              "datasource",
                              "instance_id",
                              "started", json_timestamp(rep->start),
@@ -281,6 +283,7 @@ RunStatus report_finish_as(Context *ctx, RunStatus status) {
         if (!ctx->report)
                 return status;
         (void) json_object_set_new(ctx->report->doc, "status", json_string(run_status_to_string(status)));
+        (void) json_object_del(ctx->report->doc, "pid");
         (void) json_object_set_new(ctx->report->doc, "finished", json_timestamp(end));
         (void) json_object_set_new(ctx->report->doc, "duration_ms", json_duration_ms(ctx->report->start, end));
         /* result.json first: a reader woken by the final status.json then finds both. */
