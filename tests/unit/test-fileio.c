@@ -42,12 +42,19 @@ static const char *root_path_of(void **state) {
         return ((TestRoot *) *state)->path;
 }
 
+/* The host path of a file below the scratch root. */
+static void host_path(void **state, const char *relative, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s/%s", root_path_of(state), relative);
+
+        assert_true(n > 0 && (size_t) n < size);
+}
+
 /* Create a file below the scratch root with the host's path functions (test setup only). */
 static void host_write(void **state, const char *relative, const char *content) {
         char path[PATH_MAX];
         FILE *f;
 
-        snprintf(path, sizeof(path), "%s/%s", root_path_of(state), relative);
+        host_path(state, relative, path, sizeof(path));
         f = fopen(path, "we");
         assert_non_null(f);
         assert_int_equal(fputs(content, f) >= 0, 1);
@@ -57,7 +64,7 @@ static void host_write(void **state, const char *relative, const char *content) 
 static void host_mkdir(void **state, const char *relative, mode_t mode) {
         char path[PATH_MAX];
 
-        snprintf(path, sizeof(path), "%s/%s", root_path_of(state), relative);
+        host_path(state, relative, path, sizeof(path));
         assert_int_equal(mkdir(path, mode), 0);
         assert_int_equal(chmod(path, mode), 0);
 }
@@ -65,14 +72,14 @@ static void host_mkdir(void **state, const char *relative, mode_t mode) {
 static void host_symlink(void **state, const char *target, const char *relative) {
         char path[PATH_MAX];
 
-        snprintf(path, sizeof(path), "%s/%s", root_path_of(state), relative);
+        host_path(state, relative, path, sizeof(path));
         assert_int_equal(symlink(target, path), 0);
 }
 
 static void host_stat(void **state, const char *relative, struct stat *st) {
         char path[PATH_MAX];
 
-        snprintf(path, sizeof(path), "%s/%s", root_path_of(state), relative);
+        host_path(state, relative, path, sizeof(path));
         assert_int_equal(lstat(path, st), 0);
 }
 
@@ -80,7 +87,7 @@ static bool host_exists(void **state, const char *relative) {
         char path[PATH_MAX];
         struct stat st;
 
-        snprintf(path, sizeof(path), "%s/%s", root_path_of(state), relative);
+        host_path(state, relative, path, sizeof(path));
         return lstat(path, &st) == 0;
 }
 
@@ -91,7 +98,7 @@ static unsigned count_temp_files(void **state, const char *relative) {
         unsigned n = 0;
         DIR *d;
 
-        snprintf(path, sizeof(path), "%s/%s", root_path_of(state), relative);
+        host_path(state, relative, path, sizeof(path));
         d = opendir(path);
         assert_non_null(d);
         while ((de = readdir(d)))
