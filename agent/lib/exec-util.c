@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Running one command with an explicit argv inside the target root, with its stderr captured. */
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/exec-util.h"
+#include "lib/macro.h"
+
+/* The search path inside the root. It is fixed so that the result does not depend on the
+ * environment kiln itself was started with. */
+#define EXEC_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *const exec_fixed_env[] = {
+        "PATH=" EXEC_SEARCH_PATH,
+        "LANG=C.UTF-8",
+        "HOME=/root",
+};
+
+/* Descriptors as the child arranges them before exec. */
+enum {
+        CHILD_FD_STDIN,
+        CHILD_FD_STDOUT,
+        CHILD_FD_STDERR,
+        CHILD_FD_SETUP_ERROR, /* close-on-exec, carries the errno of a failed setup step */
+        _CHILD_FD_MAX,
+};
+
+/* Exit statuses of a command that was found but could not be executed, or not found at all,
+ * as POSIX shells use them. */
+#define EXEC_EXIT_NOT_EXECUTABLE 126
+#define EXEC_EXIT_NOT_FOUND 127
+
+#define EXEC_READ_CHUNK 4096
+
+void exec_result_done(ExecResult *r) {
+        if (!r)
+                return;
+        free(r->stderr_head);
+        r->stderr_head = NULL;
+}
+
+static usec_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+static bool env_has_key(char *const env[], const char *assignment) {
+        size_t key_len = strcspn(assignment, "=") + 1; /* the key and its '=' */
+
+        for (size_t i = 0; env && env[i]; i++)
+                if (strneq(env[i], assignment, key_len))
+                        return true;
+        return false;
+}
+
+/* Build the child's environment: the fixed entries unless env overrides them, then env.
+ * The array is owned by the caller, its strings are borrowed. */
+static int build_envp(char *const env[], char ***ret) {
+        size_t n_env = 0, n = 0;
+        char **envp;
+
+        while (env && env[n_env])
+                n_env++;
+
+        envp = calloc(ELEMENTSOF(exec_fixed_env) + n_env + 1, sizeof(char *));
+        if (!envp)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < ELEMENTSOF(exec_fixed_env); i++)
+                if (!env_has_key(env, exec_fixed_env[i]))
+                        envp[n++] = (char *) exec_fixed_env[i];
+        for (size_t i = 0; i < n_env; i++)
+                envp[n++] = env[i];
+
+        *ret = envp;
+        return 0;
+}
+
+/* Everything below up to StderrCapture runs in the forked child, so it calls only
+ * async-signal-safe functions. kiln may have other threads (curl's resolver), and a lock that one
+ * of them held at fork time would never be released in the child. */
+
+static void child_write_all(int fd, const char *s) {
+        size_t left = strlen(s);
+
+        while (left > 0) {
+                ssize_t n = write(fd, s, left);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                s += n;
+                left -= (size_t) n;
+        }
+}
+
+_noreturn_ static void child_fail_setup(int setup_error_fd, int error) {
+        ssize_t n _unused_ = write(setup_error_fd, &error, sizeof(error));
+
+        _exit(EXIT_FAILURE);
+}
+
+static void child_reset_signals(void) {
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        sigset_t all;
+
+        /* Ignored signals stay ignored across exec, and a shell pipeline whose SIGPIPE is ignored
+         * may never end. Numbers that the C library reserves fail with EINVAL, which is harmless. */
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) sigaction(sig, &sa, NULL);
+
+        (void) sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* Put the four descriptors at 0..3 and close all others. Each source is first copied above
+ * the target range, because a source may itself sit on one of the targets. */
+static void child_arrange_fds(const int source[static _CHILD_FD_MAX]) {
+        int moved[_CHILD_FD_MAX];
+
+        for (int i = 0; i < _CHILD_FD_MAX; i++) {
+                moved[i] = fcntl(source[i], F_DUPFD_CLOEXEC, _CHILD_FD_MAX);
+                if (moved[i] < 0)
+                        child_fail_setup(source[CHILD_FD_SETUP_ERROR], errno);
+        }
+
+        for (int i = 0; i < _CHILD_FD_MAX; i++) {
+                int r = i == CHILD_FD_SETUP_ERROR ? dup3(moved[i], i, O_CLOEXEC) : dup2(moved[i], i);
+                if (r < 0)
+                        child_fail_setup(moved[CHILD_FD_SETUP_ERROR], errno);
+        }
+
+        if (close_range(_CHILD_FD_MAX, ~0U, 0) < 0)
+                child_fail_setup(CHILD_FD_SETUP_ERROR, errno);
+}
+
+/* Errors after which glibc's execvp() goes on with the next directory of the search path. */
+static bool exec_error_tries_next(int error) {
+        return error == ENOENT || error == ENOTDIR || error == ESTALE || error == ENODEV ||
+                error == ETIMEDOUT;
+}
+
+/* Exec argv[0] the way execvp() does, but searching the fixed path instead of kiln's own PATH.
+ * Returns only on failure, with errno set: EACCES when some candidate existed but could not be
+ * executed, ENOENT when none existed. */
+static void child_exec_search(char *const argv[], char *const envp[]) {
+        const char *dir = EXEC_SEARCH_PATH;
+        size_t name_len = strlen(argv[0]);
+        bool saw_eacces = false;
+
+        if (strchr(argv[0], '/')) {
+                (void) execve(argv[0], argv, envp);
+                return;
+        }
+
+        while (*dir) {
+                size_t dir_len = strcspn(dir, ":");
+                char path[PATH_MAX];
+
+                if (dir_len + 1 + name_len < sizeof(path)) {
+                        memcpy(path, dir, dir_len);
+                        path[dir_len] = '/';
+                        memcpy(path + dir_len + 1, argv[0], name_len + 1);
+
+                        (void) execve(path, argv, envp);
+                        if (errno == EACCES)
+                                saw_eacces = true;
+                        else if (!exec_error_tries_next(errno))
+                                return;
+                }
+
+                dir += dir_len;
+                if (*dir == ':')
+                        dir++;
+        }
+
+        errno = saw_eacces ? EACCES : ENOENT;
+}
+
+_noreturn_ static void child_exec_failed(const char *name, int error) {
+        child_write_all(STDERR_FILENO, "kiln: ");
+        child_write_all(STDERR_FILENO, name);
+
+        if (error == ENOENT) {
+                /* A path that exists but fails with ENOENT names a missing #! interpreter. */
+                if (strchr(name, '/') && access(name, F_OK) == 0)
+                        child_write_all(STDERR_FILENO, ": not found (the interpreter on its #! line is missing)\n");
+                else
+                        child_write_all(STDERR_FILENO, ": not found\n");
+                _exit(EXEC_EXIT_NOT_FOUND);
+        }
+
+        child_write_all(STDERR_FILENO, ": ");
+        child_write_all(STDERR_FILENO, strerrordesc_np(error) ?: "unknown error");
+        child_write_all(STDERR_FILENO, "\n");
+        _exit(EXEC_EXIT_NOT_EXECUTABLE);
+}
+
+_noreturn_ static void child_run(const char *root, char *const argv[], char *const envp[],
+                                 const int fds[static _CHILD_FD_MAX]) {
+        child_reset_signals();
+        child_arrange_fds(fds);
+
+        if (!streq(root, "/")) {
+                if (chroot(root) < 0)
+                        child_fail_setup(CHILD_FD_SETUP_ERROR, errno);
+        }
+        if (chdir("/") < 0)
+                child_fail_setup(CHILD_FD_SETUP_ERROR, errno);
+
+        child_exec_search(argv, envp);
+        child_exec_failed(argv[0], errno);
+}
+
+/* The child's stderr on its way to the parent: the head is kept for the report, and every byte
+ * is copied to the output descriptor. */
+typedef struct StderrCapture {
+        char *head;              /* EXEC_STDERR_HEAD_MAX + 1 bytes */
+        size_t head_size;
+        int output_fd;           /* -EBADF when the output is not kept */
+} StderrCapture;
+
+static void write_all_ignoring_errors(int fd, const char *data, size_t size) {
+        while (size > 0) {
+                ssize_t n = write(fd, data, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        /* A full or failing output log must not stop the command. */
+                        return;
+                }
+                data += n;
+                size -= (size_t) n;
+        }
+}
+
+/* Read one chunk. Returns 1 at end of file, 0 when more may follow, -errno on errors
+ * (-EAGAIN when nothing is buffered on a non-blocking descriptor). */
+static int capture_read(StderrCapture *c, int fd) {
+        char buf[EXEC_READ_CHUNK];
+        size_t keep;
+        ssize_t n;
+
+        n = read(fd, buf, sizeof(buf));
+        if (n < 0)
+                return errno == EINTR ? 0 : -errno;
+        if (n == 0)
+                return 1;
+
+        keep = MIN((size_t) n, EXEC_STDERR_HEAD_MAX - c->head_size);
+        memcpy(c->head + c->head_size, buf, keep);
+        c->head_size += keep;
+
+        if (c->output_fd >= 0)
+                write_all_ignoring_errors(c->output_fd, buf, (size_t) n);
+        return 0;
+}
+
+/* Read what is buffered without waiting for more. */
+static void capture_drain(StderrCapture *c, int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return;
+        while (capture_read(c, fd) == 0)
+                ;
+}
+
+/* Read the child's stderr until the child closes it or exits. A background process that the
+ * command started inherits the pipe and may hold it open for as long as it runs, so waiting for
+ * end of file alone could block the boot forever.
+ * NOTE: such a process gets EPIPE (or SIGPIPE) when it writes to stderr after the command has
+ * exited, because the read end is closed by then. It has to redirect its output itself. */
+static void capture_stderr(StderrCapture *c, int stderr_fd, pid_t pid) {
+        /* Without pidfds (Linux before 5.3) poll() skips the negative descriptor, and only end of
+         * file ends the loop. */
+        _cleanup_close_ int pidfd = pidfd_open(pid, 0);
+
+        for (;;) {
+                struct pollfd p[] = {
+                        { .fd = stderr_fd, .events = POLLIN },
+                        { .fd = pidfd, .events = POLLIN },
+                };
+
+                if (poll(p, ELEMENTSOF(p), /* timeout= */ -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+
+                if (p[0].revents != 0) {
+                        if (capture_read(c, stderr_fd) != 0)
+                                return;
+                } else if (p[1].revents != 0) {
+                        capture_drain(c, stderr_fd);
+                        return;
+                }
+        }
+}
+
+/* Returns 0 when the child reached exec (or its own "not found" exit), -errno when a setup step
+ * before it failed. */
+static int read_setup_error(int fd) {
+        int error;
+        ssize_t n;
+
+        do
+                n = read(fd, &error, sizeof(error));
+        while (n < 0 && errno == EINTR);
+
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return 0;
+        if (n != sizeof(error) || error <= 0)
+                return -EIO;
+        return -error;
+}
+
+static int wait_for_exit(pid_t pid, int *ret_status) {
+        int status;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+
+        *ret_status = status;
+        return 0;
+}
+
+static int exit_code_from_status(int status) {
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return WEXITSTATUS(status);
+}
+
+static void close_fd(int *fd) {
+        closep(fd);
+        *fd = -EBADF;
+}
+
+int exec_in_root(const char *root, char *const argv[], char *const env[], int output_fd,
+                 ExecResult *ret) {
+        _cleanup_close_ int null_fd = -EBADF, stderr_read = -EBADF, stderr_write = -EBADF,
+                            setup_read = -EBADF, setup_write = -EBADF;
+        _cleanup_free_ char **envp = NULL;
+        _cleanup_free_ char *head = NULL;
+        int pipe_fds[2], status, r;
+        StderrCapture capture;
+        usec_t start;
+        pid_t pid;
+
+        assert(root);
+        assert(argv);
+        assert(argv[0]);
+        assert(ret);
+
+        start = now_usec();
+
+        r = build_envp(env, &envp);
+        if (r < 0)
+                return r;
+
+        head = malloc(EXEC_STDERR_HEAD_MAX + 1);
+        if (!head)
+                return -ENOMEM;
+
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (null_fd < 0)
+                return -errno;
+
+        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+                return -errno;
+        stderr_read = pipe_fds[0];
+        stderr_write = pipe_fds[1];
+
+        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+                return -errno;
+        setup_read = pipe_fds[0];
+        setup_write = pipe_fds[1];
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                const int child_fds[_CHILD_FD_MAX] = {
+                        [CHILD_FD_STDIN] = null_fd,
+                        [CHILD_FD_STDOUT] = output_fd >= 0 ? output_fd : null_fd,
+                        [CHILD_FD_STDERR] = stderr_write,
+                        [CHILD_FD_SETUP_ERROR] = setup_write,
+                };
+                child_run(root, argv, envp, child_fds);
+        }
+
+        /* Only the child may hold the write ends, or end of file never comes. */
+        close_fd(&stderr_write);
+        close_fd(&setup_write);
+
+        r = read_setup_error(setup_read);
+        if (r < 0) {
+                (void) wait_for_exit(pid, &status);
+                return r;
+        }
+
+        capture = (StderrCapture) { .head = head, .output_fd = output_fd };
+        capture_stderr(&capture, stderr_read, pid);
+        head[capture.head_size] = '\0';
+
+        r = wait_for_exit(pid, &status);
+        if (r < 0)
+                return r;
+
+        *ret = (ExecResult) {
+                .exit_code = exit_code_from_status(status),
+                .stderr_head = TAKE_PTR(head),
+                .duration_usec = now_usec() - start,
+        };
+        return 0;
+}

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for agent/lib/exec-util.c: exit codes, output and stderr capture, the environment,
+ * descriptors, and chroot into a busybox root. Commands that run on the host with root "/" change
+ * nothing there, and every command that writes files runs chrooted into a scratch root. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/exec-util.h"
+#include "lib/macro.h"
+#include "test-helpers.h"
+
+#define BUSYBOX "/bin/busybox"
+#define OUTPUT_MAX 65536
+
+/* Run argv with root "/" (or root), its output in a memfd whose content lands in out. */
+static int run_capturing(const char *root, char *const argv[], char *const env[], ExecResult *ret,
+                         char out[static OUTPUT_MAX]) {
+        _cleanup_close_ int fd = memfd_create("kiln-test-output", MFD_CLOEXEC);
+        ssize_t n;
+        int r;
+
+        assert_true(fd >= 0);
+        r = exec_in_root(root, argv, env, fd, ret);
+
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        n = read(fd, out, OUTPUT_MAX - 1);
+        assert_true(n >= 0);
+        out[n] = '\0';
+        return r;
+}
+
+static void exec_in_root_exit_code_returned(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "exit 3", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 3);
+}
+
+static void exec_in_root_success_exit_zero(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "true", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+        assert_non_null(result.stderr_head);
+        assert_string_equal(result.stderr_head, "");
+}
+
+static void exec_in_root_stdout_to_output(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/echo", "hello", "two words", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_int_equal(result.exit_code, 0);
+        assert_string_equal(out, "hello two words\n");
+        assert_string_equal(result.stderr_head, "");
+}
+
+static void exec_in_root_path_searched(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "echo", "found", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_int_equal(result.exit_code, 0);
+        assert_string_equal(out, "found\n");
+}
+
+static void exec_in_root_not_found_exits_127(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "kiln-test-no-such-command", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_int_equal(result.exit_code, 127);
+        assert_string_equal(result.stderr_head, "kiln: kiln-test-no-such-command: not found\n");
+        assert_string_equal(out, "kiln: kiln-test-no-such-command: not found\n");
+}
+
+static void exec_in_root_missing_path_exits_127(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/nonexistent/kiln-test", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 127);
+        assert_string_equal(result.stderr_head, "kiln: /nonexistent/kiln-test: not found\n");
+}
+
+static void exec_in_root_missing_interpreter_named(void **state) {
+        TestRoot *t = test_root_new();
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char path[PATH_MAX], *argv[] = { path, NULL };
+        FILE *f;
+
+        /* The script exists, but its #! names an interpreter that does not. */
+        snprintf(path, sizeof(path), "%s/script", t->path);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_true(fputs("#!/nonexistent/kiln-shell\n", f) >= 0);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(path, 0700), 0);
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 127);
+        assert_non_null(strstr(result.stderr_head, "interpreter"));
+        test_root_free(t);
+}
+
+static void exec_in_root_not_executable_exits_126(void **state) {
+        TestRoot *t = test_root_new();
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char path[PATH_MAX], *argv[] = { path, NULL };
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/data", t->path);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(close(fd), 0);
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 126);
+        assert_non_null(strstr(result.stderr_head, "Permission denied"));
+        test_root_free(t);
+}
+
+static void exec_in_root_stderr_captured(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "echo out; echo oops >&2; exit 1", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_int_equal(result.exit_code, 1);
+        assert_string_equal(result.stderr_head, "oops\n");
+        assert_non_null(strstr(out, "out\n"));
+        assert_non_null(strstr(out, "oops\n"));
+}
+
+static void exec_in_root_stderr_head_truncated(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "head -c 5000 /dev/zero | tr '\\000' x >&2", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_int_equal(result.exit_code, 0);
+        assert_int_equal(strlen(result.stderr_head), EXEC_STDERR_HEAD_MAX);
+        assert_int_equal(strspn(result.stderr_head, "x"), EXEC_STDERR_HEAD_MAX);
+        /* The output keeps everything. */
+        assert_int_equal(strlen(out), 5000);
+}
+
+static void exec_in_root_stderr_discarded_without_output(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "echo ignored; echo kept >&2", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_string_equal(result.stderr_head, "kept\n");
+}
+
+static void exec_in_root_env_passed(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "echo \"$FOO|$INSTANCE_ID\"", NULL };
+        char *env[] = { "FOO=bar baz", "INSTANCE_ID=i-0123456789abcdef0", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, env, &result, out), 0);
+        assert_string_equal(out, "bar baz|i-0123456789abcdef0\n");
+}
+
+static void exec_in_root_fixed_env_set(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "echo \"$PATH|$LANG|$HOME\"", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_string_equal(out,
+                            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|C.UTF-8|/root\n");
+}
+
+static void exec_in_root_env_overrides_fixed(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/usr/bin/env", NULL };
+        char *env[] = { "HOME=/home/kiln", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, env, &result, out), 0);
+        assert_non_null(strstr(out, "HOME=/home/kiln\n"));
+        assert_null(strstr(out, "HOME=/root"));
+}
+
+static void exec_in_root_parent_env_not_inherited(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "echo \"${KILN_TEST_LEAK-unset}\"", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(setenv("KILN_TEST_LEAK", "leaked", 1), 0);
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_int_equal(unsetenv("KILN_TEST_LEAK"), 0);
+        assert_string_equal(out, "unset\n");
+}
+
+static void exec_in_root_killed_by_signal(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "kill -9 $$", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 128 + 9);
+}
+
+static void exec_in_root_stdin_is_dev_null(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "readlink /proc/self/fd/0; cat", NULL };
+        char out[OUTPUT_MAX];
+
+        assert_int_equal(run_capturing("/", argv, NULL, &result, out), 0);
+        assert_string_equal(out, "/dev/null\n");
+}
+
+static void exec_in_root_other_fds_closed(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        _cleanup_close_ int leaked = -EBADF;
+        char script[128], *argv[] = { "/bin/sh", "-c", script, NULL };
+
+        /* A descriptor without O_CLOEXEC would reach the command unless the child closes it. */
+        leaked = fcntl(STDERR_FILENO, F_DUPFD, 100);
+        assert_true(leaked >= 100);
+        snprintf(script, sizeof(script), "test -e /proc/$$/fd/%d", leaked);
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 1);
+}
+
+static void exec_in_root_background_process_does_not_block(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        /* The background sleep inherits the stderr pipe and keeps it open for 3 seconds. */
+        char *argv[] = { "/bin/sh", "-c", "sleep 3 & echo started >&2", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+        assert_string_equal(result.stderr_head, "started\n");
+        assert_true(result.duration_usec < 2 * USEC_PER_SEC);
+}
+
+static void exec_in_root_duration_measured(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "sleep 0.2", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_true(result.duration_usec >= 200 * USEC_PER_MSEC);
+}
+
+static void exec_in_root_missing_root_fails(void **state) {
+        ExecResult result = { .exit_code = -1 };
+        char *argv[] = { "/bin/sh", "-c", "true", NULL };
+
+        assert_int_equal(exec_in_root("/nonexistent/kiln-test-root", argv, NULL, -EBADF, &result),
+                         -ENOENT);
+        /* Nothing is written on failure. */
+        assert_int_equal(result.exit_code, -1);
+        assert_null(result.stderr_head);
+}
+
+static void exec_result_done_accepts_null(void **state) {
+        ExecResult result = {};
+
+        exec_result_done(NULL);
+        exec_result_done(&result);
+        assert_null(result.stderr_head);
+}
+
+/* A scratch root whose userland is Debian's static busybox, with a marker file that exists only
+ * inside it. Skips the test when busybox-static is not installed. */
+static TestRoot *busybox_root_new(void) {
+        static const char *const applets[] = { "sh", "touch", "echo", "cat", "test", "env" };
+        _cleanup_close_ int src = -EBADF, dst = -EBADF, marker = -EBADF;
+        char dst_path[PATH_MAX], marker_path[PATH_MAX];
+        TestRoot *t;
+        char buf[65536];
+        ssize_t n;
+
+        src = open(BUSYBOX, O_RDONLY | O_CLOEXEC);
+        if (src < 0)
+                skip();
+
+        t = test_root_new();
+        snprintf(dst_path, sizeof(dst_path), "%s/bin", t->path);
+        assert_int_equal(mkdir(dst_path, 0755), 0);
+        snprintf(dst_path, sizeof(dst_path), "%s/bin/busybox", t->path);
+        dst = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        assert_true(dst >= 0);
+        while ((n = read(src, buf, sizeof(buf))) > 0)
+                assert_int_equal(write(dst, buf, (size_t) n), n);
+        assert_int_equal(n, 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(applets); i++) {
+                snprintf(dst_path, sizeof(dst_path), "%s/bin/%s", t->path, applets[i]);
+                assert_int_equal(symlink("busybox", dst_path), 0);
+        }
+
+        snprintf(marker_path, sizeof(marker_path), "%s/kiln-root-marker", t->path);
+        marker = open(marker_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(marker >= 0);
+        return t;
+}
+
+static void assert_inside_root(const char *root) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "test", "-e", "/kiln-root-marker", NULL };
+
+        /* Stops the test before any write if the command does not see the scratch root. */
+        assert_int_equal(exec_in_root(root, argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+}
+
+static void exec_in_root_chroot_writes_inside_root(void **state) {
+        TestRoot *t = busybox_root_new();
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "touch", "/x", NULL };
+        char path[PATH_MAX];
+
+        assert_inside_root(t->path);
+        assert_int_equal(exec_in_root(t->path, argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+
+        snprintf(path, sizeof(path), "%s/x", t->path);
+        assert_int_equal(access(path, F_OK), 0);
+        test_root_free(t);
+}
+
+static void exec_in_root_chroot_working_directory(void **state) {
+        TestRoot *t = busybox_root_new();
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "sh", "-c", "touch relative-file", NULL };
+        char path[PATH_MAX];
+
+        assert_inside_root(t->path);
+        assert_int_equal(exec_in_root(t->path, argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+
+        snprintf(path, sizeof(path), "%s/relative-file", t->path);
+        assert_int_equal(access(path, F_OK), 0);
+        test_root_free(t);
+}
+
+static void exec_in_root_chroot_not_found(void **state) {
+        TestRoot *t = busybox_root_new();
+        _cleanup_(exec_result_done) ExecResult result = {};
+        /* /usr/bin/env exists on the host, but not inside the busybox root. */
+        char *argv[] = { "/usr/bin/env", NULL };
+
+        assert_inside_root(t->path);
+        assert_int_equal(exec_in_root(t->path, argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 127);
+        assert_string_equal(result.stderr_head, "kiln: /usr/bin/env: not found\n");
+        test_root_free(t);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(exec_in_root_exit_code_returned),
+                cmocka_unit_test(exec_in_root_success_exit_zero),
+                cmocka_unit_test(exec_in_root_stdout_to_output),
+                cmocka_unit_test(exec_in_root_path_searched),
+                cmocka_unit_test(exec_in_root_not_found_exits_127),
+                cmocka_unit_test(exec_in_root_missing_path_exits_127),
+                cmocka_unit_test(exec_in_root_missing_interpreter_named),
+                cmocka_unit_test(exec_in_root_not_executable_exits_126),
+                cmocka_unit_test(exec_in_root_stderr_captured),
+                cmocka_unit_test(exec_in_root_stderr_head_truncated),
+                cmocka_unit_test(exec_in_root_stderr_discarded_without_output),
+                cmocka_unit_test(exec_in_root_env_passed),
+                cmocka_unit_test(exec_in_root_fixed_env_set),
+                cmocka_unit_test(exec_in_root_env_overrides_fixed),
+                cmocka_unit_test(exec_in_root_parent_env_not_inherited),
+                cmocka_unit_test(exec_in_root_killed_by_signal),
+                cmocka_unit_test(exec_in_root_stdin_is_dev_null),
+                cmocka_unit_test(exec_in_root_other_fds_closed),
+                cmocka_unit_test(exec_in_root_background_process_does_not_block),
+                cmocka_unit_test(exec_in_root_duration_measured),
+                cmocka_unit_test(exec_in_root_missing_root_fails),
+                cmocka_unit_test(exec_result_done_accepts_null),
+                cmocka_unit_test(exec_in_root_chroot_writes_inside_root),
+                cmocka_unit_test(exec_in_root_chroot_working_directory),
+                cmocka_unit_test(exec_in_root_chroot_not_found),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
