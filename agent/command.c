@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Running the commands of runcmd, bootcmd and user scripts, and reading cloud-config command
+ * items the way cloud-init reads them. */
+
+#include <assert.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "command.h"
+#include "lib/exec-util.h"
+#include "lib/fileio.h"
+#include "lib/macro.h"
+#include "log.h"
+#include "report.h"
+
+#define OUTPUT_LOG_DIR "var/log"
+#define OUTPUT_LOG_MODE 0640
+
+/* Python's repr() of a float needs at most 17 significant digits to read back exactly. */
+#define PYTHON_FLOAT_DIGITS_MAX 17
+
+int command_output_open(Context *ctx, const char *owner) {
+        int fd, r;
+
+        r = root_mkdir_p(ctx->root_fd, OUTPUT_LOG_DIR, 0755, (uid_t) -1, (gid_t) -1);
+        if (r >= 0)
+                r = fd = root_open(ctx->root_fd, KILN_OUTPUT_LOG,
+                                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, OUTPUT_LOG_MODE);
+        if (r < 0) {
+                report_warning(ctx, /* item= */ -1,
+                               "Failed to open '/%s' (%s), the output of %s is discarded, ignoring.",
+                               KILN_OUTPUT_LOG, strerror(-r), owner);
+                return -EBADF;
+        }
+        return fd;
+}
+
+/* Length of the valid UTF-8 sequence at s (size bytes left), 0 when it is not valid UTF-8. */
+static size_t utf8_sequence_length(const unsigned char *s, size_t size) {
+        unsigned char low = 0x80, high = 0xBF;
+        size_t length;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xC2 && s[0] <= 0xDF)
+                length = 2;
+        else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+                length = 3;
+        else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+                length = 4;
+        else
+                return 0;
+
+        /* Overlong forms, UTF-16 surrogates and code points above U+10FFFF are invalid. */
+        if (s[0] == 0xE0)
+                low = 0xA0;
+        else if (s[0] == 0xED)
+                high = 0x9F;
+        else if (s[0] == 0xF0)
+                low = 0x90;
+        else if (s[0] == 0xF4)
+                high = 0x8F;
+
+        if (size < length || s[1] < low || s[1] > high)
+                return 0;
+        for (size_t i = 2; i < length; i++)
+                if (s[i] < 0x80 || s[i] > 0xBF)
+                        return 0;
+        return length;
+}
+
+/* The first line of a command's stderr, fit for a log line and a JSON report: control characters
+ * and bytes that are not UTF-8 become '?', trailing blanks and a CR are dropped. Caller owns the
+ * result. */
+static char *stderr_first_line(const char *text) {
+        size_t size = strcspn(text, "\n"), n = 0;
+        const unsigned char *s = (const unsigned char *) text;
+        char *line;
+
+        while (size > 0 && (s[size - 1] == ' ' || s[size - 1] == '\t' || s[size - 1] == '\r'))
+                size--;
+
+        line = malloc(size + 1);
+        if (!line)
+                return NULL;
+
+        for (size_t i = 0; i < size;) {
+                size_t length = utf8_sequence_length(s + i, size - i);
+
+                if (length == 0 || (length == 1 && (s[i] < 0x20 || s[i] == 0x7F) && s[i] != '\t')) {
+                        line[n++] = '?';
+                        i++;
+                        continue;
+                }
+                memcpy(line + n, s + i, length);
+                n += length;
+                i += length;
+        }
+
+        line[n] = '\0';
+        return line;
+}
+
+int command_run(Context *ctx, const char *name, int item, char *const argv[], int output_fd) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        _cleanup_free_ char *instance_env = NULL, *first_line = NULL;
+        char *env[2] = {};
+        int r;
+
+        assert(ctx);
+        assert(name);
+        assert(argv);
+        assert(argv[0]);
+
+        /* cloud-init sets INSTANCE_ID for bootcmd commands; kiln sets it for every command alike. */
+        if (ctx->instance && ctx->instance->instance_id) {
+                if (asprintf(&instance_env, "INSTANCE_ID=%s", ctx->instance->instance_id) < 0)
+                        return report_error(ctx, item, -ENOMEM, "Failed to run %s: %m", name);
+                env[0] = instance_env;
+        }
+
+        r = exec_in_root(ctx->root, argv, env, output_fd, &result);
+        if (r < 0)
+                return report_error(ctx, item, r, "Failed to run %s: %m", name);
+
+        log_info("%s exited with %d after %llu ms.", name, result.exit_code,
+                 (unsigned long long) (result.duration_usec / USEC_PER_MSEC));
+        if (result.exit_code == 0)
+                return 0;
+
+        first_line = stderr_first_line(result.stderr_head ?: "");
+        if (!first_line)
+                return report_error(ctx, item, -ENOMEM, "%s exited with %d.", name, result.exit_code);
+
+        if (first_line[0] == '\0')
+                (void) report_error(ctx, item, 0, "%s exited with %d.", name, result.exit_code);
+        else
+                (void) report_error(ctx, item, 0, "%s exited with %d: %s", name, result.exit_code,
+                                    first_line);
+        return -EIO;
+}
+
+/* Write v as Python's repr() writes a float, which str() also does since Python 3.2. It uses the
+ * fewest digits that read back as v. The notation is positional when the decimal exponent is
+ * from -4 to 15, and scientific with an exponent of at least two digits otherwise ("1e+16",
+ * "1e-05"). Returns 0 or -ENOMEM. */
+static int format_python_float(double v, char **ret) {
+        char scientific[40], digits[PYTHON_FLOAT_DIGITS_MAX + 1], out[64];
+        size_t n_digits = 0, n = 0;
+        const char *p;
+        int exponent, point;
+        bool negative;
+
+        if (isnan(v))
+                p = "nan";
+        else if (isinf(v))
+                p = v < 0 ? "-inf" : "inf";
+        else if (v == 0)
+                p = signbit(v) ? "-0.0" : "0.0";
+        else
+                p = NULL;
+        if (p) {
+                *ret = strdup(p);
+                return *ret ? 0 : -ENOMEM;
+        }
+
+        for (int precision = 1; precision <= PYTHON_FLOAT_DIGITS_MAX; precision++) {
+                (void) snprintf(scientific, sizeof(scientific), "%.*e", precision - 1, v);
+                if (strtod(scientific, NULL) == v)
+                        break;
+        }
+
+        /* scientific is "[-]d[.ddd]e(+|-)dd". */
+        p = scientific;
+        negative = *p == '-';
+        if (negative)
+                p++;
+        for (; *p != 'e'; p++)
+                if (*p != '.')
+                        digits[n_digits++] = *p;
+        exponent = (int) strtol(p + 1, NULL, 10);
+        while (n_digits > 1 && digits[n_digits - 1] == '0')
+                n_digits--;
+
+        /* The decimal point sits after the first point digits. */
+        point = exponent + 1;
+        if (negative)
+                out[n++] = '-';
+
+        if (point > -4 && point <= 16) {
+                if (point <= 0) {
+                        out[n++] = '0';
+                        out[n++] = '.';
+                        for (int i = point; i < 0; i++)
+                                out[n++] = '0';
+                        memcpy(out + n, digits, n_digits);
+                        n += n_digits;
+                } else {
+                        for (int i = 0; i < MAX(point, (int) n_digits); i++) {
+                                if (i == point)
+                                        out[n++] = '.';
+                                out[n++] = i < (int) n_digits ? digits[i] : '0';
+                        }
+                        if (point >= (int) n_digits) {
+                                out[n++] = '.';
+                                out[n++] = '0';
+                        }
+                }
+                out[n] = '\0';
+        } else {
+                out[n++] = digits[0];
+                if (n_digits > 1) {
+                        out[n++] = '.';
+                        memcpy(out + n, digits + 1, n_digits - 1);
+                        n += n_digits - 1;
+                }
+                (void) snprintf(out + n, sizeof(out) - n, "e%c%02d", exponent < 0 ? '-' : '+',
+                                abs(exponent));
+        }
+
+        *ret = strdup(out);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Show a rejected value as compact JSON, shortened to COMMAND_SHOWN_VALUE_MAX bytes. */
+static char *format_shown_value(const json_t *v) {
+        char *text;
+        size_t size;
+
+        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        if (!text)
+                return NULL;
+
+        size = strlen(text);
+        if (size > COMMAND_SHOWN_VALUE_MAX) {
+                size = COMMAND_SHOWN_VALUE_MAX - 3;
+                /* Never cut a UTF-8 sequence in half. */
+                while (size > 0 && ((unsigned char) text[size] & 0xC0) == 0x80)
+                        size--;
+                memcpy(text + size, "...", 4);
+        }
+        return text;
+}
+
+static bool string_has_nul(const json_t *s) {
+        return strlen(json_string_value(s)) != json_string_length(s);
+}
+
+/* Explain why element index of a command list cannot be an argument. Caller owns the result. */
+static char *describe_invalid_element(const json_t *e, size_t index) {
+        _cleanup_free_ char *value_text = NULL;
+        char *reason = NULL;
+        int r = -1;
+
+        switch (json_typeof(e)) {
+        case JSON_OBJECT:
+                value_text = format_shown_value(e);
+                if (!value_text)
+                        return NULL;
+                r = asprintf(&reason,
+                             "has a mapping as element [%zu]: %s. An unquoted ': ' turns an element "
+                             "into a mapping, so quote it.", index, value_text);
+                break;
+        case JSON_ARRAY:
+                r = asprintf(&reason,
+                             "has a list as element [%zu], but the elements of a command list must be "
+                             "strings or numbers.", index);
+                break;
+        case JSON_TRUE:
+        case JSON_FALSE:
+                r = asprintf(&reason, "has the YAML boolean %s as element [%zu]. Quote it, as in \"%s\".",
+                             json_is_true(e) ? "true" : "false", index,
+                             json_is_true(e) ? "true" : "false");
+                break;
+        case JSON_NULL:
+                r = asprintf(&reason, "has null as element [%zu]. Write \"\" for an empty argument.",
+                             index);
+                break;
+        case JSON_STRING:
+                r = asprintf(&reason, "has a NUL byte in element [%zu], which no command can receive.",
+                             index);
+                break;
+        case JSON_INTEGER:
+        case JSON_REAL:
+                /* Valid elements never get here. */
+                break;
+        }
+
+        return r < 0 ? NULL : reason;
+}
+
+/* Explain why a whole item is not a command. Caller owns the result. */
+static char *describe_invalid_item(const json_t *item) {
+        _cleanup_free_ char *value_text = NULL;
+        char *reason = NULL;
+        int r = -1;
+
+        switch (json_typeof(item)) {
+        case JSON_OBJECT:
+                value_text = format_shown_value(item);
+                if (!value_text)
+                        return NULL;
+                r = asprintf(&reason,
+                             "is a mapping, not a command: %s. An unquoted ': ' turns an item into a "
+                             "mapping, so quote the whole command.", value_text);
+                break;
+        case JSON_TRUE:
+        case JSON_FALSE:
+                r = asprintf(&reason,
+                             "is the YAML boolean %s, not a command. Unquoted true, false, yes, no, on "
+                             "and off are booleans, so quote the command, as in - \"%s\".",
+                             json_is_true(item) ? "true" : "false", json_is_true(item) ? "true" : "false");
+                break;
+        case JSON_NULL:
+                r = asprintf(&reason,
+                             "is null, not a command. An empty item, or one holding only a comment, is "
+                             "null, so remove it or quote the command.");
+                break;
+        case JSON_INTEGER:
+        case JSON_REAL:
+                value_text = format_shown_value(item);
+                if (!value_text)
+                        return NULL;
+                r = asprintf(&reason, "is the number %s, not a command. Quote it to run it as a command.",
+                             value_text);
+                break;
+        case JSON_ARRAY:
+                r = asprintf(&reason, "is an empty list, which names no command.");
+                break;
+        case JSON_STRING:
+                r = asprintf(&reason, "contains a NUL byte, which no command can receive.");
+                break;
+        }
+
+        return r < 0 ? NULL : reason;
+}
+
+/* Convert one element of a command list. Returns 0, -EINVAL when it cannot be an argument,
+ * -ENOMEM. */
+static int argument_from_json(const json_t *e, char **ret) {
+        switch (json_typeof(e)) {
+        case JSON_STRING:
+                if (string_has_nul(e))
+                        return -EINVAL;
+                *ret = strdup(json_string_value(e));
+                return *ret ? 0 : -ENOMEM;
+        case JSON_INTEGER:
+                return asprintf(ret, "%" JSON_INTEGER_FORMAT, json_integer_value(e)) < 0 ? -ENOMEM : 0;
+        case JSON_REAL:
+                return format_python_float(json_real_value(e), ret);
+        case JSON_OBJECT:
+        case JSON_ARRAY:
+        case JSON_TRUE:
+        case JSON_FALSE:
+        case JSON_NULL:
+                return -EINVAL;
+        }
+        return -EINVAL;
+}
+
+static int argv_from_list(const json_t *list, char ***ret_argv, char **reterr_reason) {
+        _cleanup_strv_free_ char **argv = NULL;
+        size_t n = json_array_size(list);
+        int r;
+
+        if (n == 0) {
+                *reterr_reason = describe_invalid_item(list);
+                return *reterr_reason ? -EINVAL : -ENOMEM;
+        }
+
+        argv = calloc(n + 1, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n; i++) {
+                const json_t *e = json_array_get(list, i);
+
+                r = argument_from_json(e, &argv[i]);
+                if (r == -EINVAL) {
+                        *reterr_reason = describe_invalid_element(e, i);
+                        return *reterr_reason ? -EINVAL : -ENOMEM;
+                }
+                if (r < 0)
+                        return r;
+        }
+
+        *ret_argv = TAKE_PTR(argv);
+        return 0;
+}
+
+static int argv_from_shell_text(const json_t *text, char ***ret_argv, char **reterr_reason) {
+        _cleanup_strv_free_ char **argv = NULL;
+
+        if (string_has_nul(text)) {
+                *reterr_reason = describe_invalid_item(text);
+                return *reterr_reason ? -EINVAL : -ENOMEM;
+        }
+
+        argv = calloc(4, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+        argv[0] = strdup("/bin/sh");
+        argv[1] = strdup("-c");
+        argv[2] = strdup(json_string_value(text));
+        if (!argv[0] || !argv[1] || !argv[2])
+                return -ENOMEM;
+
+        *ret_argv = TAKE_PTR(argv);
+        return 0;
+}
+
+int command_argv_from_json(const json_t *item, char ***ret_argv, char **reterr_reason) {
+        assert(item);
+        assert(ret_argv);
+        assert(reterr_reason);
+
+        if (json_is_string(item))
+                return argv_from_shell_text(item, ret_argv, reterr_reason);
+        if (json_is_array(item))
+                return argv_from_list(item, ret_argv, reterr_reason);
+
+        *reterr_reason = describe_invalid_item(item);
+        return *reterr_reason ? -EINVAL : -ENOMEM;
+}
+
+/* The argvs of every item of a command list, in order. */
+typedef struct CommandList {
+        char ***argvs;
+        size_t n;
+} CommandList;
+
+static void command_list_done(CommandList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                strv_free(l->argvs[i]);
+        free(l->argvs);
+        *l = (CommandList) {};
+}
+
+static const char *json_type_name(const json_t *v) {
+        /* No default case: the compiler warns when a JSON type is missing. */
+        switch (json_typeof(v)) {
+        case JSON_OBJECT:
+                return "mapping";
+        case JSON_ARRAY:
+                return "list";
+        case JSON_STRING:
+                return "string";
+        case JSON_INTEGER:
+        case JSON_REAL:
+                return "number";
+        case JSON_TRUE:
+        case JSON_FALSE:
+                return "boolean";
+        case JSON_NULL:
+                return "null";
+        }
+        return "value";
+}
+
+/* " at line N" for the node at path, or "" when its line is unknown. */
+static void format_line_suffix(const Context *ctx, const char *path, char *buf, size_t size) {
+        unsigned line = config_line(ctx, path);
+
+        if (line > 0)
+                (void) snprintf(buf, size, " at line %u", line);
+        else
+                buf[0] = '\0';
+}
+
+/* Convert every item of list, reporting each invalid one. Nothing is converted unless all are
+ * valid, because a later command may depend on an earlier one. Returns 0, -EINVAL, -ENOMEM. */
+static int command_list_parse(Context *ctx, const char *key, const json_t *list, CommandList *ret) {
+        _cleanup_(command_list_done) CommandList l = {};
+        size_t n = json_array_size(list);
+        int r = 0;
+
+        l.argvs = calloc(n, sizeof(char **));
+        if (!l.argvs)
+                return report_error(ctx, /* item= */ -1, -ENOMEM, "Failed to parse %s: %m", key);
+        l.n = n;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *reason = NULL;
+                char path[128], at_line[32];
+                int k;
+
+                k = command_argv_from_json(json_array_get(list, i), &l.argvs[i], &reason);
+                if (k == -ENOMEM)
+                        return report_error(ctx, (int) i, k, "Failed to parse %s[%zu]: %m", key, i);
+                if (k < 0) {
+                        (void) snprintf(path, sizeof(path), "/%s/%zu", key, i);
+                        format_line_suffix(ctx, path, at_line, sizeof(at_line));
+                        r = report_error(ctx, (int) i, 0, "%s[%zu]%s %s", key, i, at_line, reason);
+                }
+        }
+        if (r < 0)
+                return r;
+
+        *ret = l;
+        l = (CommandList) {};
+        return 0;
+}
+
+int command_list_run(Context *ctx, const json_t *config, const char *key) {
+        _cleanup_(command_list_done) CommandList commands = {};
+        _cleanup_close_ int output_fd = -EBADF;
+        const json_t *list;
+        char path[128], at_line[32];
+        int r = 0;
+
+        assert(ctx);
+        assert(key);
+
+        list = json_object_get(config, key);
+        if (!list || json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0)) {
+                log_debug("%s is empty, nothing to run.", key);
+                return 0;
+        }
+
+        if (!json_is_array(list)) {
+                (void) snprintf(path, sizeof(path), "/%s", key);
+                format_line_suffix(ctx, path, at_line, sizeof(at_line));
+                return report_error(ctx, /* item= */ -1, 0,
+                                    "%s%s must be a list of commands, not a %s. Write each command as a "
+                                    "list item, '- command'.", key, at_line, json_type_name(list));
+        }
+
+        r = command_list_parse(ctx, key, list, &commands);
+        if (r < 0)
+                return r;
+
+        output_fd = command_output_open(ctx, key);
+
+        for (size_t i = 0; i < commands.n; i++) {
+                char name[128];
+                int k;
+
+                (void) snprintf(name, sizeof(name), "%s[%zu]", key, i);
+                k = command_run(ctx, name, (int) i, commands.argvs[i], output_fd);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+
+        return r < 0 ? r : 1;
+}

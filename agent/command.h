@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Running the commands of runcmd, bootcmd and user scripts: output to ROOT/var/log/kiln-output.log,
+ * one log line per command, failures reported against the running module. */
+#pragma once
+
+#include <jansson.h>
+
+#include "context.h"
+
+/* Maximum length in bytes of a rejected config value as error messages show it. */
+#define COMMAND_SHOWN_VALUE_MAX 200
+
+/* Open ROOT/var/log/kiln-output.log for appending, creating it (mode 0640) and its parent
+ * directories when missing. Returns the fd, or -EBADF after a warning that the output of owner
+ * ("runcmd") is discarded. */
+int command_output_open(Context *ctx, const char *owner);
+
+/* Run argv inside the root with INSTANCE_ID set to the instance's id, its stdout and stderr
+ * appended to output_fd (-EBADF discards them). name ("runcmd[3]", "script 'part-001'") starts the
+ * log line and the error; item is the index the error is recorded under.
+ * Returns 0 when the command exited 0, -EIO after reporting a non-zero exit, or -errno after
+ * reporting that the command could not be started. */
+int command_run(Context *ctx, const char *name, int item, char *const argv[], int output_fd);
+
+/* Convert one cloud-config command item as cloud-init reads it: a string is shell text and becomes
+ * {"/bin/sh", "-c", text} (several lines make one script); a list is the argv itself, whose
+ * elements are strings or numbers (numbers written as Python's str() writes them).
+ * Anything else is invalid: a mapping, a boolean, null, a number as the whole item, an empty
+ * list, a list holding a list, a mapping, a boolean or null, a string holding a NUL byte.
+ * On success *ret_argv is a NULL-terminated array that the caller owns (free with strv_free()).
+ * Returns 0, -EINVAL with *reterr_reason set to an explanation that the caller owns and that
+ * follows the item's name ("is a mapping, ..."), or -ENOMEM. */
+int command_argv_from_json(const json_t *item, char ***ret_argv, char **reterr_reason);
+
+/* Run the commands of config key (a top-level key of config), the body of the runcmd and bootcmd
+ * modules. Null or an empty list does nothing. Otherwise every item is checked first, and a single
+ * invalid item means that nothing runs. Then each item runs as its own process, in order, and a
+ * failing item does not stop the ones after it.
+ * Returns 0 when nothing ran, 1 when every command succeeded, -EINVAL when the value or an item
+ * is invalid, -EIO when a command exited non-zero, or the -errno of a command that could not be
+ * started; every failure is reported. */
+int command_list_run(Context *ctx, const json_t *config, const char *key);
