@@ -145,8 +145,15 @@ static json_t *collect_public_keys(const json_t *value) {
         } else if (json_is_object(value)) {
                 json_object_foreach((json_t *) value, name, item) {
                         json_t *key = json_is_object(item) ? json_object_get(item, "openssh-key") : item;
+                        json_t *k;
+                        size_t j;
+
                         if (json_is_string(key))
                                 (void) json_array_append(keys, key);
+                        /* A name may map to a list of keys, as cloud-init accepts. */
+                        json_array_foreach(key, j, k)
+                                if (json_is_string(k))
+                                        (void) json_array_append(keys, k);
                 }
         }
         return keys;
