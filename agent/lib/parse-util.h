@@ -14,5 +14,6 @@ int parse_boolean(const char *s);
 int safe_atou64(const char *s, uint64_t *ret);
 int safe_atou(const char *s, unsigned *ret);
 
-/* Seconds as a JSON integer or real (>= 0) into microseconds. -EINVAL otherwise. */
+/* Seconds as a JSON integer or real (>= 0) into microseconds, rounded to the nearest one.
+ * -ERANGE when that does not fit in 64 bits, -EINVAL for anything else. */
 int json_seconds_to_usec(const json_t *v, uint64_t *ret);
