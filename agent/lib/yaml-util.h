@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 /* Limits on untrusted YAML. */
-#define YAML_DEPTH_MAX 64
-#define YAML_ALIAS_EXPANSIONS_MAX 10000
+#define YAML_DEPTH_MAX 64                 /* nested sequences and mappings, aliases expanded */
+#define YAML_ALIAS_EXPANSIONS_MAX 10000   /* nodes that all aliases together add when expanded */
 
 typedef struct YamlError {
         unsigned line;           /* 1-based, 0 when unknown */
@@ -22,17 +22,30 @@ typedef struct YamlError {
  * 0644 is octal, 0x1F hex, 0b101 binary, underscores are allowed in numbers, 1:30 is sexagesimal;
  * floats include .inf and .nan; timestamps stay strings. Quoted scalars are always strings.
  * !!binary scalars become strings holding the decoded bytes (may be non-UTF-8), !!str, !!int,
- * !!float, !!bool and !!null tags are honoured. Anchors, aliases and merge keys << work.
- * An empty document yields JSON null.
+ * !!float, !!bool and !!null tags are honoured, any other tag is an error. Anchors, aliases and
+ * merge keys << work; aliases share the node (json_incref). An empty document yields JSON null.
+ * Differences from PyYAML, because the result is JSON:
+ *   - mapping keys are strings: a scalar key is its source text, so `1: x` gives "1", `yes: x`
+ *     gives "yes" and `0644: x` gives "0644"; a mapping or sequence as a key is an error;
+ *   - integers outside int64 are an error; .inf, .nan and float overflow stay strings, with a
+ *     warning;
+ *   - a stream of several documents yields the first one, with a warning;
+ *   - an alias inside the node it refers to is an error;
+ *   - << and = as values are the strings "<<" and "=".
+ * A line of only spaces and tabs is blank, as a reader sees it (libyaml alone rejects the tab),
+ * except inside a block scalar, where a tab past the indentation is content.
  *
  * ret_warnings, when not NULL, receives an array of {"line": N, "message": "..."} for things
  * that were accepted but may not be what the author meant (duplicate keys: the last one wins).
  * ret_positions, when not NULL, receives an object mapping JSON-pointer paths such as "/runcmd/0"
- * to where that node starts: the 1-based line as an integer, or, for an unquoted integer scalar,
- * an array [line, "source text"] so a caller can tell `permissions: 0640` from `permissions: 416`.
+ * (the root is "") to where that node starts, or for a mapping value the line of its key: the
+ * 1-based line as an integer, or, for an unquoted integer scalar, an array [line, "source text"]
+ * so a caller can tell `permissions: 0640` from `permissions: 416`. Nodes below a path longer
+ * than 1024 bytes have no entry.
  * Read it with yaml_position_line() and yaml_position_text().
- * Returns 0, or -EINVAL (bad YAML, message and position in *reterr), -E2BIG (a limit was hit),
- * -ENOMEM. */
+ * Returns 0, or -EINVAL (bad YAML), -E2BIG (a limit was hit), -ENOMEM. On -EINVAL and -E2BIG,
+ * *reterr (when not NULL) holds the position and a message that does not repeat it, such as
+ * "tab character used for indentation" or "invalid UTF-8 at byte offset 31". */
 int yaml_parse_json(const char *data, size_t size, json_t **ret, json_t **ret_warnings,
                     json_t **ret_positions, YamlError *reterr);
 
