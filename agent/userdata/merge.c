@@ -28,10 +28,15 @@ static void merge_positions(Context *ctx, const json_t *doc, json_t *positions) 
                                 (void) json_object_del(ctx->config_positions, path);
         }
         json_object_foreach(positions, path, value) {
-                const char *end = strchr(path + 1, '/');
-                size_t n = end ? (size_t) (end - path - 1) : strlen(path + 1);
+                const char *end;
+                size_t n;
                 char top[256];
 
+                /* The document itself has the empty path "", which names no key. */
+                if (path[0] != '/')
+                        continue;
+                end = strchr(path + 1, '/');
+                n = end ? (size_t) (end - path - 1) : strlen(path + 1);
                 if (n == 0 || n >= sizeof(top))
                         continue;
                 memcpy(top, path + 1, n);
