@@ -228,12 +228,15 @@ static void print_diagnostics(const char *title, const json_t *list) {
         json_array_foreach(list, i, d) {
                 const json_t *item = json_object_get(d, "item");
                 const char *module = json_string_value(json_object_get(d, "module")) ?: "kiln";
+                const char *message = json_string_value(json_object_get(d, "message")) ?: "";
 
-                if (json_is_integer(item))
-                        printf("  - %s[%lld]: %s\n", module, (long long) json_integer_value(item),
-                               json_string_value(json_object_get(d, "message")) ?: "");
+                /* Module messages usually name their item already ("runcmd[3] exited with 3"). */
+                if (strneq(message, module, strlen(module)))
+                        printf("  - %s\n", message);
+                else if (json_is_integer(item))
+                        printf("  - %s[%lld]: %s\n", module, (long long) json_integer_value(item), message);
                 else
-                        printf("  - %s: %s\n", module, json_string_value(json_object_get(d, "message")) ?: "");
+                        printf("  - %s: %s\n", module, message);
         }
 }
 
