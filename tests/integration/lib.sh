@@ -7,7 +7,11 @@
 TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 KILN=${KILN:-$TOP/build/kiln}
 MOCK=$TOP/tests/imds/mock-imds.py
-WORK=${WORK:-$(mktemp -d /tmp/kiln-it-XXXXXX)}
+if [ -z "${WORK:-}" ]; then
+        WORK=$(mktemp -d /tmp/kiln-it-XXXXXX)
+        # Removed at exit unless KILN_TEST_KEEP=1, which keeps the roots and logs for a look.
+        WORK_IS_OWN=1
+fi
 MOCK_PID=
 MOCK_LOG=
 CASE=
@@ -23,20 +27,31 @@ net_setup() {
         ip -6 addr add fd00:ec2::254/128 dev lo nodad 2>/dev/null || true
 }
 
+# The userland every root starts from, built once per test file and copied by new_root.
+root_template() {
+        local template=$WORK/root-template applet
+        if [ ! -d "$template" ]; then
+                mkdir -p "$template.tmp"/{bin,etc,tmp,run,var/tmp,var/log,proc,sys/class/dmi/id,usr/bin,usr/sbin,sbin,root}
+                chmod 1777 "$template.tmp/tmp" "$template.tmp/var/tmp"
+                cp /bin/busybox "$template.tmp/bin/busybox"
+                for applet in $("$template.tmp/bin/busybox" --list); do
+                        [ -e "$template.tmp/bin/$applet" ] || ln -s busybox "$template.tmp/bin/$applet"
+                done
+                printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+                        > "$template.tmp/etc/passwd"
+                printf 'root:x:0:\nadm:x:4:\nnogroup:x:65534:\n' > "$template.tmp/etc/group"
+                : > "$template.tmp/proc/cmdline"
+                mv "$template.tmp" "$template"
+        fi
+        echo "$template"
+}
+
 # A fresh target root with Debian's busybox-static as its userland.
 new_root() {
-        local root
+        local root template
+        template=$(root_template)
         root=$(mktemp -d "$WORK/root-XXXXXX")
-        mkdir -p "$root"/{bin,etc,tmp,run,var/tmp,var/log,proc,sys/class/dmi/id,usr/bin,usr/sbin,sbin,root}
-        chmod 1777 "$root/tmp" "$root/var/tmp"
-        cp /bin/busybox "$root/bin/busybox"
-        local applet
-        for applet in $("$root/bin/busybox" --list); do
-                [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-        done
-        printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
-        printf 'root:x:0:\nadm:x:4:\nnogroup:x:65534:\n' > "$root/etc/group"
-        : > "$root/proc/cmdline"
+        cp -a "$template/." "$root/"
         echo "$root"
 }
 
@@ -88,23 +103,91 @@ scenario() {
 }
 
 # run_kiln ROOT [ARGS...]: run `kiln run` on ROOT; sets KILN_RC, output in $ROOT.out.
+# The caller's errexit setting is kept.
 run_kiln() {
-        local root=$1
+        local root=$1 errexit=$-
         shift
         set +e
         "$KILN" run --root "$root" "$@" >"$root.out" 2>&1
         KILN_RC=$?
-        set -e
+        [[ $errexit == *e* ]] && set -e
+        return 0
 }
 
 # kiln_status ROOT [ARGS...]: run `kiln status`; sets STATUS_RC, output in STATUS_OUT.
 kiln_status() {
-        local root=$1
+        local root=$1 errexit=$-
         shift
         set +e
         STATUS_OUT=$("$KILN" status --root "$root" "$@" 2>&1)
         STATUS_RC=$?
-        set -e
+        [[ $errexit == *e* ]] && set -e
+        return 0
+}
+
+# status_json ROOT: run `kiln status --format json`; sets STATUS_RC, the document in $ROOT.status.json.
+status_json() {
+        local root=$1 errexit=$-
+        set +e
+        "$KILN" status --root "$root" --format json >"$root.status.json" 2>"$root.status.err"
+        STATUS_RC=$?
+        [[ $errexit == *e* ]] && set -e
+        return 0
+}
+
+# nocloud_seed ROOT INSTANCE_ID: a NoCloud seed in ROOT whose meta-data names INSTANCE_ID and
+# whose user-data is stdin, byte for byte.
+nocloud_seed() {
+        local dir=$1/var/lib/kiln/seed/nocloud
+        mkdir -p "$dir"
+        printf 'instance-id: %s\n' "$2" > "$dir/meta-data"
+        cat > "$dir/user-data"
+}
+
+# Seconds since the epoch with nanoseconds, for measuring how long kiln took.
+now() {
+        date +%s.%N
+}
+
+# seconds_since START: seconds elapsed since a now() value, to the millisecond.
+seconds_since() {
+        awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.3f", end - start }'
+}
+
+# mock_query PYTHON_EXPRESSION: print an expression over the mock's request log. In it, requests
+# is the list of logged requests (dicts as mock-imds.py writes them), gets and puts are the GET
+# and PUT requests, and header(r, NAME) is a request's header, matched without regard to case,
+# or None.
+mock_query() {
+        /usr/bin/python3 - "$MOCK_LOG" "$1" <<'PYTHON'
+import json, sys
+requests = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+gets = [r for r in requests if r["method"] == "GET"]
+puts = [r for r in requests if r["method"] == "PUT"]
+def header(r, name):
+    for key, value in r["headers"].items():
+        if key.lower() == name.lower():
+            return value
+    return None
+print(eval(sys.argv[2]))
+PYTHON
+}
+
+# check_run_result RUN_EXIT STATUS STATUS_EXIT: check the exit code of the last run_kiln on $ROOT,
+# then the status that `kiln status --format json` reports and that command's exit code.
+check_run_result() {
+        status_json "$ROOT"
+        check_eq "kiln run exits $1" "$1" "$KILN_RC"
+        check_eq "the status is $2" "$2" "$(json_get "$ROOT.status.json" 'd["status"]' 2>&1)"
+        check_eq "kiln status exits $3" "$3" "$STATUS_RC"
+}
+
+# diagnostics KIND: the messages of the errors or warnings (KIND) in $ROOT.status.json, one per
+# line, each as "MODULE[ITEM]: MESSAGE" or "MODULE: MESSAGE".
+diagnostics() {
+        json_get "$ROOT.status.json" \
+                '"\n".join("%s%s: %s" % (e["module"], "" if e["item"] is None else "[%d]" % e["item"], e["message"]) for e in d["'"$1"'"])' \
+                2>/dev/null
 }
 
 # Start a named case; checks print under this name.
@@ -128,6 +211,15 @@ check() {
         local what=$1
         shift
         if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# check_le DESCRIPTION A B: pass when the number A is at most B.
+check_le() {
+        if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 <= b + 0) }'; then
+                pass "$1"
+        else
+                fail "$1 (expected at most $3, got $2)"
+        fi
 }
 
 check_eq() {
@@ -170,6 +262,11 @@ check_grep() {
         if grep -qE -- "$2" "$3" 2>/dev/null; then pass "$1"; else fail "$1 (no '$2' in $3)"; fi
 }
 
+# check_contains DESCRIPTION TEXT STRING: pass when STRING occurs in TEXT, as a fixed string.
+check_contains() {
+        if [[ $2 == *"$3"* ]]; then pass "$1"; else fail "$1 (no '$3' in: $(head -c 600 <<<"$2"))"; fi
+}
+
 # JSON field from a file: json_get FILE PYTHON_EXPRESSION_ON_d
 json_get() {
         /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
@@ -177,5 +274,8 @@ json_get() {
 
 cleanup_all() {
         stop_mock
+        if [ -n "${WORK_IS_OWN:-}" ] && [ "${KILN_TEST_KEEP:-0}" != 1 ]; then
+                rm -rf "$WORK"
+        fi
 }
 trap cleanup_all EXIT
