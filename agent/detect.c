@@ -72,6 +72,12 @@ int kiln_disabled(const Context *ctx, const char **ret_reason) {
         return 0;
 }
 
+bool ds_value_is_nocloud(const char *value) {
+        size_t n = strcspn(value, ";");
+
+        return (n == 7 && strneq(value, "nocloud", 7)) || (n == 11 && strneq(value, "nocloud-net", 11));
+}
+
 static int detect_from_cmdline(Context *ctx, const Datasource **ret) {
         _cleanup_free_ char *ds = NULL;
         int r;
@@ -92,8 +98,7 @@ static int detect_from_cmdline(Context *ctx, const Datasource **ret) {
         r = kernel_cmdline_get(ctx, "ds", &ds);
         if (r < 0)
                 return r;
-        if (ds && (strneq(ds, "nocloud", 7) && (ds[7] == '\0' || ds[7] == ';' || streq(ds + 7, "-net") ||
-                                                strneq(ds + 7, "-net;", 5)))) {
+        if (ds && ds_value_is_nocloud(ds)) {
                 *ret = &datasource_nocloud;
                 log_info("Datasource 'nocloud' chosen by ds= on the kernel command line.");
                 return 1;

@@ -12,6 +12,10 @@
  * A bare KEY yields "". Returns 0 or -errno; caller owns *ret. */
 int kernel_cmdline_get(const Context *ctx, const char *key, char **ret);
 
+/* True when the value of ds= on the kernel command line selects NoCloud: "nocloud" or
+ * "nocloud-net", alone or followed by ";key=value" settings. */
+bool ds_value_is_nocloud(const char *value);
+
 /* Returns 1 and a reason when kiln is switched off (ROOT/etc/kiln/kiln.disabled or kiln=disabled
  * on the kernel command line), 0 when it is enabled. */
 int kiln_disabled(const Context *ctx, const char **ret_reason);

@@ -43,7 +43,7 @@ static int parse_cmdline_seed(const Context *ctx, CmdlineSeed *ret) {
 
         *ret = (CmdlineSeed) {};
         r = kernel_cmdline_get(ctx, "ds", &ds);
-        if (r < 0 || !ds || !strneq(ds, "nocloud", 7))
+        if (r < 0 || !ds || !ds_value_is_nocloud(ds))
                 return r;
 
         for (char *tok = strtok_r(ds, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
@@ -84,9 +84,16 @@ static int find_seed_dir(const Context *ctx, const CmdlineSeed *cmdline, char **
         *ret = NULL;
         if (cmdline->seed) {
                 const char *path = seed_path_from_uri(cmdline->seed);
+                size_t n;
+
                 if (!path)
                         return -EPROTONOSUPPORT;
-                *ret = strdup(path);
+                /* Kept relative to the root, like seed_dirs, so messages print it as "/PATH". */
+                path += strspn(path, "/");
+                n = strlen(path);
+                while (n > 0 && path[n - 1] == '/')
+                        n--;
+                *ret = strndup(path, n);
                 return *ret ? 1 : -ENOMEM;
         }
         for (size_t i = 0; i < ELEMENTSOF(seed_dirs); i++) {

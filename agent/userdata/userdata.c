@@ -262,7 +262,8 @@ static int report_unknown(Context *ctx, const char *source, const char *line) {
         const char *best = NULL;
         size_t best_distance = 4;
 
-        for (size_t i = 0; i < ELEMENTSOF(known); i++) {
+        /* Only a line starting with '#' is an attempt at a header worth correcting. */
+        for (size_t i = 0; line[0] == '#' && i < ELEMENTSOF(known); i++) {
                 size_t d = edit_distance(line, known[i]);
                 if (d < best_distance) {
                         best_distance = d;
@@ -304,9 +305,16 @@ static int add_script(Context *ctx, const char *source, const char *data, size_t
         return add_part(ctx, PART_SCRIPT, source, copy, n);
 }
 
-static int classify(Context *ctx, const char *source, const char *data, size_t size, unsigned base64_depth);
+/* Which decodings a body went through already; each is applied at most once, so a gzip stream
+ * that inflates to itself or nested base64 cannot recurse. */
+typedef enum Decoded {
+        DECODED_BASE64 = 1 << 0,
+        DECODED_GZIP = 1 << 1,
+} Decoded;
 
-static int decode_base64_body(Context *ctx, const char *source, const char *data, size_t size, unsigned depth) {
+static int classify(Context *ctx, const char *source, const char *data, size_t size, Decoded decoded);
+
+static int decode_base64_body(Context *ctx, const char *source, const char *data, size_t size, Decoded done) {
         _cleanup_free_ char *decoded = NULL, *again = NULL;
         size_t decoded_size, again_size;
         char line[80];
@@ -314,12 +322,12 @@ static int decode_base64_body(Context *ctx, const char *source, const char *data
         if (base64_decode(data, size, &decoded, &decoded_size) < 0)
                 return -EINVAL;
         if (has_known_start(decoded, decoded_size)) {
-                if (depth > 0) {
+                if (done & DECODED_BASE64) {
                         report_warning(ctx, -1, "%s is base64-encoded more than once, ignoring it. Encode it once.", source);
                         return 0;
                 }
                 report_warning(ctx, -1, "%s is base64 text; decoded it once. Pass the raw bytes instead.", source);
-                return classify(ctx, source, decoded, decoded_size, depth + 1);
+                return classify(ctx, source, decoded, decoded_size, done | DECODED_BASE64);
         }
         if (looks_like_base64(decoded, decoded_size) &&
             base64_decode(decoded, decoded_size, &again, &again_size) >= 0 && has_known_start(again, again_size)) {
@@ -330,7 +338,7 @@ static int decode_base64_body(Context *ctx, const char *source, const char *data
         return report_unknown(ctx, source, line);
 }
 
-static int classify(Context *ctx, const char *source, const char *data, size_t size, unsigned base64_depth) {
+static int classify(Context *ctx, const char *source, const char *data, size_t size, Decoded done) {
         size_t off;
         char line[80];
 
@@ -341,6 +349,9 @@ static int classify(Context *ctx, const char *source, const char *data, size_t s
         }
         if (size >= 2 && (unsigned char) data[0] == 0x1f && (unsigned char) data[1] == 0x8b) {
                 _cleanup_free_ char *inflated = NULL;
+
+                if (done & DECODED_GZIP)
+                        return report_error(ctx, -1, 0, "%s is compressed more than once; compress it once", source);
                 size_t inflated_size;
                 int r = gunzip(data, size, &inflated, &inflated_size);
 
@@ -350,7 +361,7 @@ static int classify(Context *ctx, const char *source, const char *data, size_t s
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to decompress %s: invalid gzip data", source);
                 log_info("Decompressed %s (%zu bytes to %zu).", source, size, inflated_size);
-                return classify(ctx, source, inflated, inflated_size, base64_depth);
+                return classify(ctx, source, inflated, inflated_size, done | DECODED_GZIP);
         }
 
         off = skip_blank_lines(data, size);
@@ -377,7 +388,7 @@ static int classify(Context *ctx, const char *source, const char *data, size_t s
                                 return 0;
                         }
                 if (looks_like_base64(p, left)) {
-                        int r = decode_base64_body(ctx, source, p, left, base64_depth);
+                        int r = decode_base64_body(ctx, source, p, left, done);
                         if (r != -EINVAL)
                                 return r;
                 }
@@ -387,5 +398,5 @@ static int classify(Context *ctx, const char *source, const char *data, size_t s
 }
 
 int userdata_decode(Context *ctx, const char *source, const char *data, size_t size) {
-        return classify(ctx, source, data, size, 0);
+        return classify(ctx, source, data, size, /* done= */ 0);
 }
