@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for agent/command.c and the runcmd, bootcmd and scripts_user modules: how command
+ * items become argvs, and the modules run on a scratch root whose userland is busybox. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "lib/macro.h"
+#include "module.h"
+#include "test-helpers.h"
+
+#define BUSYBOX "/bin/busybox"
+#define TEST_INSTANCE_ID "i-0123456789abcdef0"
+
+/* Parse a JSON literal that the test writes by hand. */
+static json_t *json(const char *text) {
+        json_error_t error;
+        json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
+
+        if (!v)
+                fail_msg("invalid test JSON '%s': %s", text, error.text);
+        return v;
+}
+
+/* Convert the JSON item text and check the resulting argv. expected is NULL-terminated. */
+static void assert_argv(const char *item_text, const char *const *expected) {
+        json_t *item = json(item_text);
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *reason = NULL;
+        size_t i;
+
+        assert_int_equal(command_argv_from_json(item, &argv, &reason), 0);
+        assert_null(reason);
+        for (i = 0; expected[i]; i++) {
+                assert_non_null(argv[i]);
+                assert_string_equal(argv[i], expected[i]);
+        }
+        assert_null(argv[i]);
+        json_decref(item);
+}
+
+/* Convert the JSON item text, expect a rejection, and check that the reason contains each of the
+ * NULL-terminated fragments. */
+static void assert_rejected(const char *item_text, const char *const *fragments) {
+        json_t *item = json(item_text);
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *reason = NULL;
+
+        assert_int_equal(command_argv_from_json(item, &argv, &reason), -EINVAL);
+        assert_null(argv);
+        assert_non_null(reason);
+        for (size_t i = 0; fragments[i]; i++)
+                if (!strstr(reason, fragments[i]))
+                        fail_msg("reason '%s' lacks '%s'", reason, fragments[i]);
+        json_decref(item);
+}
+
+static void command_argv_from_json_string_is_shell(void **state) {
+        assert_argv("\"echo one > /run/b16-one\"",
+                    (const char *[]) { "/bin/sh", "-c", "echo one > /run/b16-one", NULL });
+}
+
+static void command_argv_from_json_multiline_is_one_script(void **state) {
+        assert_argv("\"for i in 1 2; do echo \\\"$i\\\" >> /run/b16-multi; done\\necho end\\n\"",
+                    (const char *[]) { "/bin/sh", "-c",
+                                       "for i in 1 2; do echo \"$i\" >> /run/b16-multi; done\necho end\n",
+                                       NULL });
+}
+
+static void command_argv_from_json_list_is_argv(void **state) {
+        assert_argv("[\"touch\", \"/run/b16 three\"]",
+                    (const char *[]) { "touch", "/run/b16 three", NULL });
+}
+
+static void command_argv_from_json_list_numbers_stringified(void **state) {
+        assert_argv("[\"echo\", 1, -42, 2.5, 1.0, 100.0, 0.1]",
+                    (const char *[]) { "echo", "1", "-42", "2.5", "1.0", "100.0", "0.1", NULL });
+}
+
+static void command_argv_from_json_floats_as_python(void **state) {
+        /* Python 3: str(1e15), str(1e16), str(1.5e16), str(0.0001), str(0.00001), str(1/3),
+         * str(-0.0), str(1.7976931348623157e308), str(5e-324), str(12345678901234567.0). */
+        assert_argv("[\"echo\", 1e15, 1e16, 1.5e16, 0.0001, 0.00001, 0.3333333333333333, -0.0, "
+                    "1.7976931348623157e308, 5e-324, 12345678901234567.0]",
+                    (const char *[]) { "echo", "1000000000000000.0", "1e+16", "1.5e+16", "0.0001",
+                                       "1e-05", "0.3333333333333333", "-0.0",
+                                       "1.7976931348623157e+308", "5e-324", "1.2345678901234568e+16",
+                                       NULL });
+}
+
+static void command_argv_from_json_empty_string_allowed(void **state) {
+        assert_argv("\"\"", (const char *[]) { "/bin/sh", "-c", "", NULL });
+}
+
+static void command_argv_from_json_mapping_rejected(void **state) {
+        assert_rejected("{\"echo Status\": \"ok > /run/b15-a\"}",
+                        (const char *[]) { "is a mapping", "{\"echo Status\":\"ok > /run/b15-a\"}",
+                                           "': '", "quote", NULL });
+}
+
+static void command_argv_from_json_boolean_rejected(void **state) {
+        assert_rejected("false", (const char *[]) { "YAML boolean false", "- \"false\"", NULL });
+}
+
+static void command_argv_from_json_true_rejected(void **state) {
+        assert_rejected("true", (const char *[]) { "YAML boolean true", "- \"true\"", NULL });
+}
+
+static void command_argv_from_json_null_rejected(void **state) {
+        assert_rejected("null", (const char *[]) { "is null", "comment", NULL });
+}
+
+static void command_argv_from_json_number_rejected(void **state) {
+        assert_rejected("42", (const char *[]) { "the number 42", "Quote", NULL });
+}
+
+static void command_argv_from_json_nested_list_rejected(void **state) {
+        assert_rejected("[\"echo\", [\"nested\"]]", (const char *[]) { "a list as element [1]", NULL });
+}
+
+static void command_argv_from_json_empty_list_rejected(void **state) {
+        assert_rejected("[]", (const char *[]) { "empty list", NULL });
+}
+
+static void command_argv_from_json_boolean_element_rejected(void **state) {
+        assert_rejected("[\"echo\", true]",
+                        (const char *[]) { "YAML boolean true as element [1]", "\"true\"", NULL });
+}
+
+static void command_argv_from_json_null_element_rejected(void **state) {
+        assert_rejected("[\"echo\", null]", (const char *[]) { "null as element [1]", NULL });
+}
+
+static void command_argv_from_json_mapping_element_rejected(void **state) {
+        assert_rejected("[\"echo\", {\"url\": \"https://example.com\"}]",
+                        (const char *[]) { "mapping as element [1]", "{\"url\":\"https://example.com\"}",
+                                           NULL });
+}
+
+static void command_argv_from_json_nul_byte_rejected(void **state) {
+        assert_rejected("\"echo a\\u0000b\"", (const char *[]) { "NUL byte", NULL });
+}
+
+static void command_argv_from_json_nul_byte_element_rejected(void **state) {
+        assert_rejected("[\"echo\", \"a\\u0000b\"]", (const char *[]) { "NUL byte in element [1]", NULL });
+}
+
+static void command_argv_from_json_long_mapping_shortened(void **state) {
+        char text[1024];
+        json_t *item;
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *reason = NULL;
+
+        snprintf(text, sizeof(text), "{\"echo %0500d\": \"x\"}", 0);
+        item = json(text);
+        assert_int_equal(command_argv_from_json(item, &argv, &reason), -EINVAL);
+        assert_non_null(strstr(reason, "..."));
+        assert_true(strlen(reason) < 500);
+        json_decref(item);
+}
+
+/* A scratch root whose userland is Debian's static busybox. Skips the test without it. */
+static TestRoot *busybox_root_new(void) {
+        static const char *const applets[] = { "sh", "touch", "echo", "cat", "test", "env", "false" };
+        static const char *const dirs[] = { "bin", "run", "var", "var/log" };
+        _cleanup_close_ int src = -EBADF, dst = -EBADF;
+        char path[PATH_MAX], buf[65536];
+        TestRoot *t;
+        ssize_t n;
+
+        src = open(BUSYBOX, O_RDONLY | O_CLOEXEC);
+        if (src < 0)
+                skip();
+
+        t = test_root_new();
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                snprintf(path, sizeof(path), "%s/%s", t->path, dirs[i]);
+                assert_int_equal(mkdir(path, 0755), 0);
+        }
+
+        snprintf(path, sizeof(path), "%s/bin/busybox", t->path);
+        dst = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        assert_true(dst >= 0);
+        while ((n = read(src, buf, sizeof(buf))) > 0)
+                assert_int_equal(write(dst, buf, (size_t) n), n);
+        assert_int_equal(n, 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(applets); i++) {
+                snprintf(path, sizeof(path), "%s/bin/%s", t->path, applets[i]);
+                assert_int_equal(symlink("busybox", path), 0);
+        }
+        return t;
+}
+
+/* Parts as the user-data decoder leaves them. */
+static void set_parts(TestRoot *t, const Part *parts, size_t n) {
+        t->ctx.parts = calloc(n, sizeof(Part));
+        assert_non_null(t->ctx.parts);
+        for (size_t i = 0; i < n; i++) {
+                t->ctx.parts[i] = parts[i];
+                t->ctx.parts[i].name = strdup(parts[i].name);
+                t->ctx.parts[i].data = strdup(parts[i].data);
+                t->ctx.parts[i].size = strlen(parts[i].data);
+        }
+        t->ctx.n_parts = n;
+}
+
+static void free_parts(TestRoot *t) {
+        for (size_t i = 0; i < t->ctx.n_parts; i++) {
+                free(t->ctx.parts[i].name);
+                free(t->ctx.parts[i].data);
+        }
+        free(t->ctx.parts);
+        t->ctx.parts = NULL;
+        t->ctx.n_parts = 0;
+}
+
+static int setup(void **state) {
+        *state = NULL;
+        return 0;
+}
+
+static int teardown(void **state) {
+        TestRoot *t = *state;
+
+        if (t) {
+                free_parts(t);
+                instance_free(t->ctx.instance);
+                json_decref(t->ctx.config_positions);
+                test_root_free(t);
+        }
+        return 0;
+}
+
+/* A busybox root for the test, with the config (JSON text) as the effective cloud-config. */
+static TestRoot *module_root_new(void **state, const char *config_text) {
+        TestRoot *t = busybox_root_new();
+
+        *state = t;
+        json_decref(t->ctx.config);
+        t->ctx.config = json(config_text);
+        t->ctx.instance = instance_new();
+        assert_non_null(t->ctx.instance);
+        t->ctx.instance->instance_id = strdup(TEST_INSTANCE_ID);
+        assert_non_null(t->ctx.instance->instance_id);
+        return t;
+}
+
+/* The content of a file inside the root, or NULL when it is missing. Caller frees. */
+static char *root_file(const TestRoot *t, const char *path) {
+        char full[PATH_MAX], *data = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        snprintf(full, sizeof(full), "%s%s", t->path, path);
+        f = fopen(full, "re");
+        if (!f)
+                return NULL;
+        assert_true(getdelim(&data, &size, '\0', f) >= 0 || feof(f));
+        assert_int_equal(fclose(f), 0);
+        return data ?: strdup("");
+}
+
+static bool root_file_exists(const TestRoot *t, const char *path) {
+        char full[PATH_MAX];
+
+        snprintf(full, sizeof(full), "%s%s", t->path, path);
+        return access(full, F_OK) == 0;
+}
+
+static void assert_root_file(const TestRoot *t, const char *path, const char *expected) {
+        _cleanup_free_ char *data = root_file(t, path);
+
+        if (!data)
+                fail_msg("'%s' is missing", path);
+        assert_string_equal(data, expected);
+}
+
+static const char *error_message(const TestRoot *t, size_t index) {
+        return json_string_value(json_object_get(json_array_get(t->ctx.errors, index), "message"));
+}
+
+static json_int_t error_item(const TestRoot *t, size_t index) {
+        return json_integer_value(json_object_get(json_array_get(t->ctx.errors, index), "item"));
+}
+
+static const char b16_config[] =
+        "{\"runcmd\": ["
+        "\"echo one > /run/b16-one\", "
+        "[\"sh\", \"-c\", \"echo \\\"two words\\\" > /run/b16-two\"], "
+        "[\"touch\", \"/run/b16 three\"], "
+        "\"sh -c 'exit 3'\", "
+        "\"echo after > /run/b16-after\", "
+        "\"for i in 1 2; do echo \\\"$i\\\" >> /run/b16-multi; done\\n\""
+        "]}";
+
+static void runcmd_items_run_in_order(void **state) {
+        TestRoot *t = module_root_new(state, b16_config);
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_root_file(t, "/run/b16-one", "one\n");
+        assert_root_file(t, "/run/b16-two", "two words\n");
+        assert_true(root_file_exists(t, "/run/b16 three"));
+        assert_root_file(t, "/run/b16-after", "after\n");
+        assert_root_file(t, "/run/b16-multi", "1\n2\n");
+}
+
+static void runcmd_failed_item_reported(void **state) {
+        TestRoot *t = module_root_new(state, b16_config);
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_int_equal(error_item(t, 0), 3);
+        assert_string_equal(error_message(t, 0), "runcmd[3] exited with 3.");
+}
+
+static void runcmd_stderr_first_line_reported(void **state) {
+        TestRoot *t = module_root_new(state,
+                                      "{\"runcmd\": [\"echo first >&2; echo second >&2; exit 2\"]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_string_equal(error_message(t, 0), "runcmd[0] exited with 2: first");
+}
+
+static void runcmd_stderr_made_printable(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [\"printf 'bad \\\\377\\\\033 end\\\\r\\\\n' >&2; exit 1\"]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_string_equal(error_message(t, 0), "runcmd[0] exited with 1: bad ?? end");
+}
+
+static void runcmd_not_found_reported(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [[\"kiln-no-such-command\", \"x\"]]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_string_equal(error_message(t, 0),
+                            "runcmd[0] exited with 127: kiln: kiln-no-such-command: not found");
+}
+
+static void runcmd_success_returns_changed(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [\"touch /run/ok\"]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), 1);
+        assert_int_equal(json_array_size(t->ctx.errors), 0);
+        assert_true(root_file_exists(t, "/run/ok"));
+}
+
+static void runcmd_output_logged(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [\"echo to-stdout; echo to-stderr >&2\"]}");
+        _cleanup_free_ char *log = NULL;
+        char path[PATH_MAX];
+        struct stat st;
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), 1);
+        log = root_file(t, "/var/log/kiln-output.log");
+        assert_non_null(log);
+        assert_non_null(strstr(log, "to-stdout\n"));
+        assert_non_null(strstr(log, "to-stderr\n"));
+
+        snprintf(path, sizeof(path), "%s/var/log/kiln-output.log", t->path);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+}
+
+static void runcmd_output_log_parents_created(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [\"echo hi\"]}");
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/var/log", t->path);
+        assert_int_equal(rmdir(path), 0);
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), 1);
+        assert_true(root_file_exists(t, "/var/log/kiln-output.log"));
+}
+
+static void runcmd_mapping_runs_nothing(void **state) {
+        TestRoot *t = module_root_new(state,
+                                      "{\"runcmd\": [{\"echo Status\": \"ok > /run/b15-a\"}, "
+                                      "\"touch /run/b15-a2\"]}");
+
+        t->ctx.config_positions = json("{\"/runcmd\": 2, \"/runcmd/0\": 3, \"/runcmd/1\": 4}");
+        assert_true(module_runcmd.run(&t->ctx, t->ctx.config) < 0);
+        assert_false(root_file_exists(t, "/run/b15-a"));
+        assert_false(root_file_exists(t, "/run/b15-a2"));
+}
+
+static void runcmd_mapping_reported(void **state) {
+        TestRoot *t = module_root_new(state,
+                                      "{\"runcmd\": [{\"echo Status\": \"ok > /run/b15-a\"}, "
+                                      "\"touch /run/b15-a2\"]}");
+
+        t->ctx.config_positions = json("{\"/runcmd\": 2, \"/runcmd/0\": 3, \"/runcmd/1\": 4}");
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EINVAL);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_int_equal(error_item(t, 0), 0);
+        assert_string_equal(error_message(t, 0),
+                            "runcmd[0] at line 3 is a mapping, not a command: "
+                            "{\"echo Status\":\"ok > /run/b15-a\"}. An unquoted ': ' turns an item into "
+                            "a mapping, so quote the whole command.");
+}
+
+static void runcmd_quoted_colon_runs(void **state) {
+        TestRoot *t = module_root_new(state,
+                                      "{\"runcmd\": [\"echo 'Status: ok' > /run/b15-b\", "
+                                      "[\"sh\", \"-c\", \"echo 'url: https://example.com/x' > /run/b15-b2\"]]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), 1);
+        assert_root_file(t, "/run/b15-b", "Status: ok\n");
+        assert_root_file(t, "/run/b15-b2", "url: https://example.com/x\n");
+}
+
+static void runcmd_boolean_runs_nothing(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [false, \"touch /run/after-false\"]}");
+
+        t->ctx.config_positions = json("{\"/runcmd/0\": 4}");
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EINVAL);
+        assert_false(root_file_exists(t, "/run/after-false"));
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_non_null(strstr(error_message(t, 0), "runcmd[0] at line 4 is the YAML boolean false"));
+        assert_non_null(strstr(error_message(t, 0), "- \"false\""));
+}
+
+static void runcmd_every_invalid_item_reported(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [null, \"true\", 7, [\"echo\", [1]]]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EINVAL);
+        assert_int_equal(json_array_size(t->ctx.errors), 3);
+        assert_int_equal(error_item(t, 0), 0);
+        assert_int_equal(error_item(t, 1), 2);
+        assert_int_equal(error_item(t, 2), 3);
+        /* Without positions no line is named. */
+        assert_non_null(strstr(error_message(t, 0), "runcmd[0] is null"));
+}
+
+static void runcmd_null_does_nothing(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": null}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), 0);
+        assert_int_equal(json_array_size(t->ctx.errors), 0);
+        assert_int_equal(json_array_size(t->ctx.warnings), 0);
+}
+
+static void runcmd_empty_list_does_nothing(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": []}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), 0);
+        assert_int_equal(json_array_size(t->ctx.errors), 0);
+        assert_false(root_file_exists(t, "/var/log/kiln-output.log"));
+}
+
+static void runcmd_not_a_list_rejected(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": \"touch /run/string\"}");
+
+        t->ctx.config_positions = json("{\"/runcmd\": 2}");
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EINVAL);
+        assert_false(root_file_exists(t, "/run/string"));
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_string_equal(error_message(t, 0),
+                            "runcmd at line 2 must be a list of commands, not a string. Write each "
+                            "command as a list item, '- command'.");
+}
+
+static void runcmd_descriptor_matches(void **state) {
+        assert_string_equal(module_runcmd.name, "runcmd");
+        assert_string_equal(module_runcmd.config_keys[0], "runcmd");
+        assert_null(module_runcmd.config_keys[1]);
+        assert_int_equal(module_runcmd.frequency, FREQUENCY_PER_INSTANCE);
+}
+
+static void bootcmd_descriptor_matches(void **state) {
+        assert_string_equal(module_bootcmd.name, "bootcmd");
+        assert_string_equal(module_bootcmd.config_keys[0], "bootcmd");
+        assert_null(module_bootcmd.config_keys[1]);
+        assert_int_equal(module_bootcmd.frequency, FREQUENCY_PER_BOOT);
+}
+
+static void bootcmd_instance_id_set(void **state) {
+        TestRoot *t = module_root_new(state, "{\"bootcmd\": [\"echo $INSTANCE_ID > /run/iid\"]}");
+
+        assert_int_equal(module_bootcmd.run(&t->ctx, t->ctx.config), 1);
+        assert_root_file(t, "/run/iid", TEST_INSTANCE_ID "\n");
+}
+
+static void bootcmd_failure_names_bootcmd(void **state) {
+        TestRoot *t = module_root_new(state, "{\"bootcmd\": [\"exit 1\"], \"runcmd\": [\"exit 2\"]}");
+
+        assert_int_equal(module_bootcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_string_equal(error_message(t, 0), "bootcmd[0] exited with 1.");
+}
+
+#define SCRIPT_DIR "/var/lib/kiln/instances/" TEST_INSTANCE_ID "/scripts/"
+
+static const char utf8_script[] = "#!/bin/sh\n# Gr\xc3\xb6\xc3\x9f" "e\necho \"h\xc3\xa9llo $INSTANCE_ID\" > /run/s1\n";
+
+static void scripts_user_scripts_run(void **state) {
+        TestRoot *t = module_root_new(state, "{}");
+        const Part parts[] = {
+                { .type = PART_SCRIPT, .name = "part-001", .data = (char *) utf8_script },
+                { .type = PART_CLOUD_CONFIG, .name = "part-002", .data = "#cloud-config\nruncmd: []\n" },
+                { .type = PART_SCRIPT, .name = "part-003", .data = "#!/bin/sh\necho two > /run/s3\n" },
+        };
+
+        set_parts(t, parts, ELEMENTSOF(parts));
+        assert_int_equal(module_scripts_user.run(&t->ctx, t->ctx.config), 1);
+        assert_root_file(t, "/run/s1", "h\xc3\xa9llo " TEST_INSTANCE_ID "\n");
+        assert_root_file(t, "/run/s3", "two\n");
+        assert_false(root_file_exists(t, SCRIPT_DIR "part-002"));
+}
+
+static void scripts_user_script_stored_unchanged(void **state) {
+        TestRoot *t = module_root_new(state, "{}");
+        const Part parts[] = {
+                { .type = PART_SCRIPT, .name = "part-001", .data = (char *) utf8_script },
+        };
+        _cleanup_free_ char *stored = NULL;
+        char path[PATH_MAX];
+        struct stat st;
+
+        set_parts(t, parts, ELEMENTSOF(parts));
+        assert_int_equal(module_scripts_user.run(&t->ctx, t->ctx.config), 1);
+
+        stored = root_file(t, SCRIPT_DIR "part-001");
+        assert_non_null(stored);
+        assert_string_equal(stored, utf8_script);
+
+        snprintf(path, sizeof(path), "%s" SCRIPT_DIR "part-001", t->path);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+}
+
+static void scripts_user_failure_names_part(void **state) {
+        TestRoot *t = module_root_new(state, "{}");
+        const Part parts[] = {
+                { .type = PART_CLOUD_CONFIG, .name = "part-001", .data = "#cloud-config\n" },
+                { .type = PART_SCRIPT, .name = "part-002", .data = "#!/bin/sh\necho broken >&2\nexit 4\n" },
+                { .type = PART_SCRIPT, .name = "part-003", .data = "#!/bin/sh\ntouch /run/later\n" },
+        };
+
+        set_parts(t, parts, ELEMENTSOF(parts));
+        assert_int_equal(module_scripts_user.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_int_equal(error_item(t, 0), 0);
+        assert_string_equal(error_message(t, 0), "script 'part-002' exited with 4: broken");
+        assert_true(root_file_exists(t, "/run/later"));
+}
+
+static void scripts_user_other_script_kinds_ignored(void **state) {
+        TestRoot *t = module_root_new(state, "{}");
+        const Part parts[] = {
+                { .type = PART_SCRIPT_PER_BOOT, .name = "part-001", .data = "#!/bin/sh\ntouch /run/pb\n" },
+                { .type = PART_BOOTHOOK, .name = "part-002", .data = "#!/bin/sh\ntouch /run/bh\n" },
+        };
+
+        set_parts(t, parts, ELEMENTSOF(parts));
+        assert_int_equal(module_scripts_user.run(&t->ctx, t->ctx.config), 0);
+        assert_false(root_file_exists(t, "/run/pb"));
+        assert_false(root_file_exists(t, "/run/bh"));
+}
+
+static void scripts_user_no_scripts_does_nothing(void **state) {
+        TestRoot *t = module_root_new(state, "{}");
+
+        assert_int_equal(module_scripts_user.run(&t->ctx, t->ctx.config), 0);
+        assert_int_equal(json_array_size(t->ctx.errors), 0);
+}
+
+static void scripts_user_unsafe_instance_id_rejected(void **state) {
+        TestRoot *t = module_root_new(state, "{}");
+        const Part parts[] = {
+                { .type = PART_SCRIPT, .name = "part-001", .data = "#!/bin/sh\ntouch /run/s\n" },
+        };
+
+        free(t->ctx.instance->instance_id);
+        t->ctx.instance->instance_id = strdup("../escape");
+        set_parts(t, parts, ELEMENTSOF(parts));
+        assert_int_equal(module_scripts_user.run(&t->ctx, t->ctx.config), -EINVAL);
+        assert_false(root_file_exists(t, "/run/s"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(command_argv_from_json_string_is_shell),
+                cmocka_unit_test(command_argv_from_json_multiline_is_one_script),
+                cmocka_unit_test(command_argv_from_json_list_is_argv),
+                cmocka_unit_test(command_argv_from_json_list_numbers_stringified),
+                cmocka_unit_test(command_argv_from_json_floats_as_python),
+                cmocka_unit_test(command_argv_from_json_empty_string_allowed),
+                cmocka_unit_test(command_argv_from_json_mapping_rejected),
+                cmocka_unit_test(command_argv_from_json_boolean_rejected),
+                cmocka_unit_test(command_argv_from_json_true_rejected),
+                cmocka_unit_test(command_argv_from_json_null_rejected),
+                cmocka_unit_test(command_argv_from_json_number_rejected),
+                cmocka_unit_test(command_argv_from_json_nested_list_rejected),
+                cmocka_unit_test(command_argv_from_json_empty_list_rejected),
+                cmocka_unit_test(command_argv_from_json_boolean_element_rejected),
+                cmocka_unit_test(command_argv_from_json_null_element_rejected),
+                cmocka_unit_test(command_argv_from_json_mapping_element_rejected),
+                cmocka_unit_test(command_argv_from_json_nul_byte_rejected),
+                cmocka_unit_test(command_argv_from_json_nul_byte_element_rejected),
+                cmocka_unit_test(command_argv_from_json_long_mapping_shortened),
+                cmocka_unit_test_setup_teardown(runcmd_items_run_in_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_failed_item_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_stderr_first_line_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_stderr_made_printable, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_not_found_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_success_returns_changed, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_output_logged, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_output_log_parents_created, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_mapping_runs_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_mapping_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_quoted_colon_runs, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_boolean_runs_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_every_invalid_item_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_null_does_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_empty_list_does_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_not_a_list_rejected, setup, teardown),
+                cmocka_unit_test(runcmd_descriptor_matches),
+                cmocka_unit_test(bootcmd_descriptor_matches),
+                cmocka_unit_test_setup_teardown(bootcmd_instance_id_set, setup, teardown),
+                cmocka_unit_test_setup_teardown(bootcmd_failure_names_bootcmd, setup, teardown),
+                cmocka_unit_test_setup_teardown(scripts_user_scripts_run, setup, teardown),
+                cmocka_unit_test_setup_teardown(scripts_user_script_stored_unchanged, setup, teardown),
+                cmocka_unit_test_setup_teardown(scripts_user_failure_names_part, setup, teardown),
+                cmocka_unit_test_setup_teardown(scripts_user_other_script_kinds_ignored, setup, teardown),
+                cmocka_unit_test_setup_teardown(scripts_user_no_scripts_does_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(scripts_user_unsafe_instance_id_rejected, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
