@@ -126,10 +126,11 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
         if (r < 0)
                 return report_error(ctx, item, r, "Failed to run %s: %m", name);
 
-        log_info("%s exited with %d after %llu ms.", name, result.exit_code,
-                 (unsigned long long) (result.duration_usec / USEC_PER_MSEC));
-        if (result.exit_code == 0)
+        if (result.exit_code == 0) {
+                log_info("%s exited with 0 after %llu ms.", name,
+                         (unsigned long long) (result.duration_usec / USEC_PER_MSEC));
                 return 0;
+        }
 
         first_line = stderr_first_line(result.stderr_head ?: "");
         if (!first_line)
@@ -487,14 +488,20 @@ static int command_list_parse(Context *ctx, const char *key, const json_t *list,
                 char path[128], at_line[32];
                 int k;
 
+                (void) snprintf(path, sizeof(path), "/%s/%zu", key, i);
+                format_line_suffix(ctx, path, at_line, sizeof(at_line));
+
+                /* cloud-init skips a null item (an empty "- " or one holding only a comment), so
+                 * kiln runs the rest too, but says so. */
+                if (json_is_null(json_array_get(list, i))) {
+                        report_warning(ctx, (int) i, "%s[%zu]%s is empty (null), skipping it.", key, i, at_line);
+                        continue;
+                }
                 k = command_argv_from_json(json_array_get(list, i), &l.argvs[i], &reason);
                 if (k == -ENOMEM)
                         return report_error(ctx, (int) i, k, "Failed to parse %s[%zu]: %m", key, i);
-                if (k < 0) {
-                        (void) snprintf(path, sizeof(path), "/%s/%zu", key, i);
-                        format_line_suffix(ctx, path, at_line, sizeof(at_line));
+                if (k < 0)
                         r = report_error(ctx, (int) i, 0, "%s[%zu]%s %s", key, i, at_line, reason);
-                }
         }
         if (r < 0)
                 return r;
@@ -538,6 +545,8 @@ int command_list_run(Context *ctx, const json_t *config, const char *key) {
                 char name[128];
                 int k;
 
+                if (!commands.argvs[i])
+                        continue;
                 (void) snprintf(name, sizeof(name), "%s[%zu]", key, i);
                 k = command_run(ctx, name, (int) i, commands.argvs[i], output_fd);
                 if (k < 0 && r == 0)

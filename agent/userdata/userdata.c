@@ -290,6 +290,13 @@ static int add_script(Context *ctx, const char *source, const char *data, size_t
         size_t n = 0;
         const char *eol = memchr(data, '\n', size);
 
+        /* NOTE: cloud-init runs vendor scripts in a module of their own (scripts_vendor), which
+         * kiln does not have yet; running them as user scripts would let vendor data override the
+         * user's opt-out. */
+        if (streq(source, "vendor-data")) {
+                report_warning(ctx, -1, "vendor-data contains a script, which this version of kiln does not run, skipping it.");
+                return 0;
+        }
         if (!eol || eol == data || eol[-1] != '\r')
                 return add_part(ctx, PART_SCRIPT, source, data, size);
 

@@ -437,12 +437,22 @@ static void runcmd_every_invalid_item_reported(void **state) {
         TestRoot *t = module_root_new(state, "{\"runcmd\": [null, \"true\", 7, [\"echo\", [1]]]}");
 
         assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EINVAL);
-        assert_int_equal(json_array_size(t->ctx.errors), 3);
-        assert_int_equal(error_item(t, 0), 0);
-        assert_int_equal(error_item(t, 1), 2);
-        assert_int_equal(error_item(t, 2), 3);
+        assert_int_equal(json_array_size(t->ctx.errors), 2);
+        assert_int_equal(error_item(t, 0), 2);
+        assert_int_equal(error_item(t, 1), 3);
         /* Without positions no line is named. */
-        assert_non_null(strstr(error_message(t, 0), "runcmd[0] is null"));
+        assert_non_null(strstr(error_message(t, 0), "runcmd[2] is the number 7"));
+}
+
+static void runcmd_null_item_skipped_with_warning(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [null, \"touch /run/after-null\"]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), 1);
+        assert_true(root_file_exists(t, "/run/after-null"));
+        assert_int_equal(json_array_size(t->ctx.errors), 0);
+        assert_int_equal(json_array_size(t->ctx.warnings), 1);
+        assert_non_null(strstr(json_string_value(json_object_get(json_array_get(t->ctx.warnings, 0), "message")),
+                               "runcmd[0] is empty (null), skipping it"));
 }
 
 static void runcmd_null_does_nothing(void **state) {
@@ -624,6 +634,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(runcmd_mapping_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_quoted_colon_runs, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_boolean_runs_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_null_item_skipped_with_warning, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_every_invalid_item_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_null_does_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_empty_list_does_nothing, setup, teardown),
