@@ -1,0 +1,1353 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The EC2 datasource. It recognises an EC2 instance from DMI, then reads the instance id, metadata,
+ * SSH keys, tags and user data from the instance metadata service. It uses IMDSv2 with a session
+ * token, falls back to IMDSv1, and retries transient faults until a deadline. */
+
+#include <assert.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "datasource/datasource.h"
+#include "datasource/ec2.h"
+#include "lib/curl-util.h"
+#include "lib/fileio.h"
+#include "lib/parse-util.h"
+#include "log.h"
+
+/* DMI and hypervisor files hold one short line. */
+#define EC2_DMI_FILE_SIZE_MAX 4096
+#define EC2_SYS_VENDOR "Amazon EC2"
+#define EC2_METADATA_URL_SIZE_MAX 2048
+#define EC2_INSTANCE_ID_SIZE_MAX 255
+#define EC2_TAG_KEY_SIZE_MAX 128
+
+/* The pause between retries doubles from 1 s up to 10 s, with jitter (see http_retry_delay()). */
+#define IMDS_RETRY_BASE_USEC (1 * USEC_PER_SEC)
+#define IMDS_RETRY_MAX_USEC (10 * USEC_PER_SEC)
+/* New tokens requested over the whole fetch after GETs were rejected with HTTP 401. */
+#define IMDS_TOKEN_RENEWALS_MAX 3U
+/* Largest response body kept for any path. EC2 limits user data to 16 KiB, but compatible
+ * services and future limits may not, so kiln assumes nothing close to that. */
+#define IMDS_RESPONSE_SIZE_MAX (32U * 1024U * 1024U)
+/* Largest token accepted. Tokens are short strings, and this leaves room for compatible services. */
+#define IMDS_TOKEN_SIZE_MAX 4096U
+
+#define IMDS_TOKEN_PATH "/latest/api/token"
+#define IMDS_TOKEN_HEADER "X-aws-ec2-metadata-token"
+#define IMDS_TOKEN_TTL_HEADER "X-aws-ec2-metadata-token-ttl-seconds"
+#define IMDS_META_DATA "/latest/meta-data/"
+#define IMDS_PUBLIC_KEYS IMDS_META_DATA "public-keys/"
+#define IMDS_TAGS IMDS_META_DATA "tags/instance/"
+#define IMDS_IDENTITY_DOCUMENT "/latest/dynamic/instance-identity/document"
+#define IMDS_USER_DATA "/latest/user-data"
+
+static const char *const ec2_default_metadata_urls[] = EC2_DEFAULT_METADATA_URLS;
+
+/* ---- Small helpers ---- */
+
+static size_t strv_length(char *const *l) {
+        size_t n = 0;
+
+        while (l && l[n])
+                n++;
+        return n;
+}
+
+/* Append s to the NULL-terminated list *l, taking ownership of s in every case. */
+static int strv_push_take(char ***l, char *s) {
+        size_t n = strv_length(*l);
+        char **grown;
+
+        if (!s)
+                return -ENOMEM;
+        grown = realloc(*l, (n + 2) * sizeof(char *));
+        if (!grown) {
+                free(s);
+                return -ENOMEM;
+        }
+        grown[n] = s;
+        grown[n + 1] = NULL;
+        *l = grown;
+        return 0;
+}
+
+static bool char_is_blank(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A copy of s[0..len) without surrounding blanks. */
+static char *strndup_trimmed(const char *s, size_t len) {
+        while (len > 0 && char_is_blank(*s)) {
+                s++;
+                len--;
+        }
+        while (len > 0 && char_is_blank(s[len - 1]))
+                len--;
+        return strndup(s, len);
+}
+
+static void erase_and_free(char *s) {
+        if (!s)
+                return;
+        explicit_bzero(s, strlen(s));
+        free(s);
+}
+
+static void erase_and_freep(char **s) {
+        erase_and_free(*s);
+}
+
+static usec_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+/* Jitter needs no strong randomness, and early at boot the pool may not be ready yet. */
+static uint64_t random_u64(void) {
+        uint64_t v;
+
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t) sizeof(v))
+                return v;
+        return now_usec() ^ ((uint64_t) getpid() << 32);
+}
+
+/* Sleep until a CLOCK_MONOTONIC time, resuming after signals. */
+static void sleep_until(usec_t when) {
+        struct timespec ts = {
+                .tv_sec = (time_t) (when / USEC_PER_SEC),
+                .tv_nsec = (long) (when % USEC_PER_SEC) * 1000,
+        };
+
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, /* remain= */ NULL) == EINTR)
+                ;
+}
+
+/* Seconds for messages, to the millisecond without trailing zeros: "120 s", "1.5 s". */
+static const char *format_seconds(char buf[static 32], usec_t usec) {
+        size_t len;
+
+        (void) snprintf(buf, 32, "%" PRIu64 ".%03" PRIu64, (uint64_t) (usec / USEC_PER_SEC),
+                        (uint64_t) (usec % USEC_PER_SEC / USEC_PER_MSEC));
+        len = strlen(buf);
+        while (buf[len - 1] == '0')
+                len--;
+        if (buf[len - 1] == '.')
+                len--;
+        (void) snprintf(buf + len, 32 - len, " s");
+        return buf;
+}
+
+static int set_message(char **reterr_message, int error, const char *format, ...) _printf_(3, 4);
+static int set_message(char **reterr_message, int error, const char *format, ...) {
+        va_list ap;
+        char *message = NULL;
+
+        va_start(ap, format);
+        if (vasprintf(&message, format, ap) < 0)
+                message = NULL;
+        va_end(ap);
+
+        free(*reterr_message);
+        *reterr_message = message;
+        return error;
+}
+
+/* ---- Settings ---- */
+
+static bool ec2_metadata_url_is_valid(const char *url) {
+        size_t len = strlen(url);
+
+        if (len <= strlen("http://") || len > EC2_METADATA_URL_SIZE_MAX)
+                return false;
+        if (strncasecmp(url, "http://", strlen("http://")) != 0)
+                return false;
+        for (const char *p = url; *p; p++)
+                if ((unsigned char) *p <= ' ' || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+static int ec2_setting_metadata_urls(const json_t *v, Ec2Settings *s) {
+        _cleanup_strv_free_ char **urls = NULL;
+        const json_t *item;
+        size_t i;
+        int r;
+
+        if (!json_is_array(v) || json_array_size(v) == 0)
+                return -EINVAL;
+
+        json_array_foreach(v, i, item) {
+                const char *url = json_string_value(item);
+                size_t len;
+
+                if (!url || !ec2_metadata_url_is_valid(url)) {
+                        if (url)
+                                log_warning("Invalid URL '%s' in datasource.ec2.metadata_urls, expected http://HOST[:PORT], skipping.",
+                                            url);
+                        else
+                                log_warning("Entry %zu of datasource.ec2.metadata_urls is not a string, skipping.", i);
+                        continue;
+                }
+                if (strv_length(urls) >= EC2_METADATA_URLS_MAX) {
+                        log_warning("datasource.ec2.metadata_urls has more than %d entries, skipping the rest.",
+                                    EC2_METADATA_URLS_MAX);
+                        break;
+                }
+
+                /* Paths are appended to the URL, so it must not end in '/'. */
+                len = strlen(url);
+                while (len > 0 && url[len - 1] == '/')
+                        len--;
+                r = strv_push_take(&urls, strndup(url, len));
+                if (r < 0)
+                        return r;
+        }
+
+        if (!urls)
+                return -EINVAL;
+        strv_free(s->metadata_urls);
+        s->metadata_urls = TAKE_PTR(urls);
+        return 0;
+}
+
+static int ec2_setting_duration(const json_t *v, usec_t *ret) {
+        usec_t usec;
+
+        if (json_seconds_to_usec(v, &usec) < 0 || usec == 0 || usec > EC2_SETTING_DURATION_USEC_MAX)
+                return -EINVAL;
+        *ret = usec;
+        return 0;
+}
+
+static int ec2_setting_timeout(const json_t *v, Ec2Settings *s) {
+        return ec2_setting_duration(v, &s->timeout_usec);
+}
+
+static int ec2_setting_max_wait(const json_t *v, Ec2Settings *s) {
+        return ec2_setting_duration(v, &s->max_wait_usec);
+}
+
+static int ec2_setting_imdsv1_fallback(const json_t *v, Ec2Settings *s) {
+        if (!json_is_boolean(v))
+                return -EINVAL;
+        s->imdsv1_fallback = json_is_true(v);
+        return 0;
+}
+
+static int ec2_setting_token_ttl(const json_t *v, Ec2Settings *s) {
+        json_int_t ttl;
+
+        if (!json_is_integer(v))
+                return -EINVAL;
+        ttl = json_integer_value(v);
+        if (ttl < EC2_TOKEN_TTL_SEC_MIN || ttl > EC2_TOKEN_TTL_SEC_MAX)
+                return -EINVAL;
+        s->token_ttl_sec = (unsigned) ttl;
+        return 0;
+}
+
+/* The keys of datasource.ec2. Each parser returns -EINVAL for a value it rejects. */
+static const struct {
+        const char *key;
+        int (*parse)(const json_t *v, Ec2Settings *s);
+        const char *expected;
+} ec2_setting_table[] = {
+        { "metadata_urls",   ec2_setting_metadata_urls,   "a list of http:// URLs" },
+        { "timeout",         ec2_setting_timeout,         "seconds, more than 0 and at most 86400" },
+        { "max_wait",        ec2_setting_max_wait,        "seconds, more than 0 and at most 86400" },
+        { "imdsv1_fallback", ec2_setting_imdsv1_fallback, "true or false" },
+        { "token_ttl",       ec2_setting_token_ttl,       "whole seconds from 1 to 21600" },
+};
+
+static int ec2_settings_set_defaults(Ec2Settings *s) {
+        *s = (Ec2Settings) {
+                .timeout_usec = EC2_DEFAULT_TIMEOUT_USEC,
+                .max_wait_usec = EC2_DEFAULT_MAX_WAIT_USEC,
+                .imdsv1_fallback = EC2_DEFAULT_IMDSV1_FALLBACK,
+                .token_ttl_sec = EC2_DEFAULT_TOKEN_TTL_SEC,
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(ec2_default_metadata_urls); i++) {
+                int r = strv_push_take(&s->metadata_urls, strdup(ec2_default_metadata_urls[i]));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static bool ec2_setting_is_known(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(ec2_setting_table); i++)
+                if (streq(ec2_setting_table[i].key, key))
+                        return true;
+        return false;
+}
+
+int ec2_settings_parse(const json_t *system_config, Ec2Settings *ret) {
+        _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        const json_t *section, *v;
+        const char *key;
+        int r;
+
+        assert(ret);
+
+        r = ec2_settings_set_defaults(&s);
+        if (r < 0)
+                return r;
+
+        section = json_object_get(json_object_get(system_config, "datasource"), "ec2");
+        if (section && !json_is_object(section))
+                log_warning("datasource.ec2 is not a mapping, ignoring.");
+        else {
+                for (size_t i = 0; i < ELEMENTSOF(ec2_setting_table); i++) {
+                        v = json_object_get(section, ec2_setting_table[i].key);
+                        if (!v)
+                                continue;
+                        r = ec2_setting_table[i].parse(v, &s);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0) {
+                                _cleanup_free_ char *text = json_is_string(v) ? strdup(json_string_value(v)) :
+                                        json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+                                log_warning("Invalid datasource.ec2.%s '%s', expected %s, ignoring.",
+                                            ec2_setting_table[i].key, text ?: "?", ec2_setting_table[i].expected);
+                        }
+                }
+
+                json_object_foreach((json_t *) section, key, v)
+                        if (!ec2_setting_is_known(key))
+                                log_warning("Unknown setting 'datasource.ec2.%s', ignoring.", key);
+        }
+
+        *ret = s;
+        s = (Ec2Settings) {};
+        return 0;
+}
+
+void ec2_settings_done(Ec2Settings *s) {
+        if (!s)
+                return;
+        s->metadata_urls = strv_free(s->metadata_urls);
+}
+
+/* ---- Detection ---- */
+
+bool ec2_uuid_is_ec2(const char *uuid) {
+        char hex[32];
+        size_t n = 0, len;
+
+        if (!uuid)
+                return false;
+        len = strlen(uuid);
+        while (len > 0 && char_is_blank(uuid[len - 1]))
+                len--;
+
+        if (len >= 3 && strncasecmp(uuid, "ec2", 3) == 0)
+                return true;
+
+        /* The other byte order needs the UUID's 32 hex digits. Hyphens and braces only separate them. */
+        for (size_t i = 0; i < len; i++) {
+                char c = uuid[i];
+
+                if (c == '-' || c == '{' || c == '}')
+                        continue;
+                if (!isxdigit((unsigned char) c) || n >= sizeof(hex))
+                        return false;
+                hex[n++] = c;
+        }
+        if (n != sizeof(hex))
+                return false;
+
+        /* Little-endian, the first field's bytes run backwards: its text starts with the fourth
+         * byte (digits 6-7), followed by the third (digits 4-5). */
+        return strncasecmp((const char[]) { hex[6], hex[7], hex[4] }, "ec2", 3) == 0;
+}
+
+bool ec2_dmi_is_ec2(const char *hypervisor_uuid, const char *product_uuid, const char *sys_vendor) {
+        if (ec2_uuid_is_ec2(hypervisor_uuid) || ec2_uuid_is_ec2(product_uuid))
+                return true;
+
+        if (sys_vendor) {
+                size_t len = strlen(sys_vendor);
+
+                while (len > 0 && char_is_blank(sys_vendor[len - 1]))
+                        len--;
+                if (len == strlen(EC2_SYS_VENDOR) && strneq(sys_vendor, EC2_SYS_VENDOR, len))
+                        return true;
+        }
+        return false;
+}
+
+/* Read a DMI file under the root into *ret, which is NULL when the file is missing or unreadable. */
+static int ec2_read_dmi(int root_fd, const char *path, char **ret) {
+        int r;
+
+        r = read_file_at(root_fd, path, EC2_DMI_FILE_SIZE_MAX, ret, /* ret_size= */ NULL);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_debug_errno(r, "Failed to read '%s', ignoring: %m", path);
+                *ret = NULL;
+        }
+        return 0;
+}
+
+static int ec2_detect(Context *ctx) {
+        _cleanup_free_ char *hypervisor_uuid = NULL, *product_uuid = NULL, *sys_vendor = NULL;
+        int r;
+
+        r = ec2_read_dmi(ctx->root_fd, "sys/hypervisor/uuid", &hypervisor_uuid);
+        if (r < 0)
+                return r;
+        r = ec2_read_dmi(ctx->root_fd, "sys/class/dmi/id/product_uuid", &product_uuid);
+        if (r < 0)
+                return r;
+        r = ec2_read_dmi(ctx->root_fd, "sys/class/dmi/id/sys_vendor", &sys_vendor);
+        if (r < 0)
+                return r;
+
+        return ec2_dmi_is_ec2(hypervisor_uuid, product_uuid, sys_vendor);
+}
+
+/* ---- Parsers for metadata values ---- */
+
+int ec2_region_from_availability_zone(const char *availability_zone, char **ret) {
+        const char *field = availability_zone;
+
+        assert(ret);
+
+        if (!availability_zone)
+                return -EINVAL;
+
+        /* The search starts at the second field, because region names start with letters ("us"). */
+        for (field = strchr(field, '-'); field; field = strchr(field, '-')) {
+                field++;
+                if (!isdigit((unsigned char) *field))
+                        continue;
+
+                field += strspn(field, "0123456789");
+                if (*field != '\0' && *field != '-' && !isalpha((unsigned char) *field))
+                        return -EINVAL;
+                *ret = strndup(availability_zone, (size_t) (field - availability_zone));
+                return *ret ? 0 : -ENOMEM;
+        }
+        return -EINVAL;
+}
+
+int ec2_split_listing(const char *text, char ***ret) {
+        _cleanup_strv_free_ char **entries = NULL;
+        size_t n = 0;
+
+        assert(text);
+        assert(ret);
+
+        for (const char *line = text; *line; ) {
+                size_t len = strcspn(line, "\n");
+                _cleanup_free_ char *entry = strndup_trimmed(line, len);
+                int r;
+
+                if (!entry)
+                        return -ENOMEM;
+                line += len + (line[len] == '\n');
+                if (entry[0] == '\0')
+                        continue;
+                if (n >= EC2_LISTING_ENTRIES_MAX) {
+                        log_warning("Metadata listing has more than %d entries, skipping the rest.",
+                                    EC2_LISTING_ENTRIES_MAX);
+                        break;
+                }
+                r = strv_push_take(&entries, TAKE_PTR(entry));
+                if (r < 0)
+                        return r;
+                n++;
+        }
+
+        if (!entries) {
+                entries = calloc(1, sizeof(char *));
+                if (!entries)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(entries);
+        return 0;
+}
+
+Ec2PublicKeyEntry *ec2_public_key_entries_free(Ec2PublicKeyEntry *entries, size_t n) {
+        for (size_t i = 0; entries && i < n; i++)
+                free(entries[i].name);
+        free(entries);
+        return NULL;
+}
+
+/* One listing line "INDEX=NAME". Returns 1 when parsed, 0 when the line has another shape. */
+static int ec2_parse_public_key_line(const char *line, Ec2PublicKeyEntry *ret) {
+        const char *eq = strchr(line, '=');
+        _cleanup_free_ char *index = NULL;
+        unsigned i;
+
+        if (!eq || eq == line || eq[1] == '\0')
+                return 0;
+        index = strndup(line, (size_t) (eq - line));
+        if (!index)
+                return -ENOMEM;
+        if (safe_atou(index, &i) < 0)
+                return 0;
+
+        ret->name = strdup(eq + 1);
+        if (!ret->name)
+                return -ENOMEM;
+        ret->index = i;
+        return 1;
+}
+
+int ec2_parse_public_key_listing(const char *text, Ec2PublicKeyEntry **ret, size_t *ret_n) {
+        _cleanup_strv_free_ char **lines = NULL;
+        Ec2PublicKeyEntry *entries;
+        size_t n = 0;
+        int r;
+
+        assert(ret);
+        assert(ret_n);
+
+        r = ec2_split_listing(text, &lines);
+        if (r < 0)
+                return r;
+
+        entries = calloc(strv_length(lines) + 1, sizeof(Ec2PublicKeyEntry));
+        if (!entries)
+                return -ENOMEM;
+
+        for (char **line = lines; *line; line++) {
+                r = ec2_parse_public_key_line(*line, &entries[n]);
+                if (r < 0) {
+                        ec2_public_key_entries_free(entries, n);
+                        return r;
+                }
+                if (r == 0) {
+                        log_warning("Invalid public-keys entry '%s', expected INDEX=NAME, skipping.", *line);
+                        continue;
+                }
+                n++;
+        }
+
+        *ret = entries;
+        *ret_n = n;
+        return 0;
+}
+
+bool ec2_instance_id_is_valid(const char *id) {
+        size_t len;
+
+        if (!id)
+                return false;
+        len = strlen(id);
+        if (len == 0 || len > EC2_INSTANCE_ID_SIZE_MAX || streq(id, ".") || streq(id, ".."))
+                return false;
+        for (const char *p = id; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("._:-", *p))
+                        return false;
+        return true;
+}
+
+bool ec2_tag_key_is_valid(const char *key) {
+        size_t len;
+
+        if (!key)
+                return false;
+        len = strlen(key);
+        if (len == 0 || len > EC2_TAG_KEY_SIZE_MAX || streq(key, ".") || streq(key, "..") || streq(key, "_index"))
+                return false;
+        for (const char *p = key; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("+-=.,_:@", *p))
+                        return false;
+        return true;
+}
+
+int ec2_append_ssh_keys(const char *body, json_t *keys) {
+        assert(body);
+        assert(keys);
+
+        for (const char *line = body; *line; ) {
+                size_t len = strcspn(line, "\n");
+                _cleanup_free_ char *key = strndup_trimmed(line, len);
+                json_t *v;
+
+                if (!key)
+                        return -ENOMEM;
+                line += len + (line[len] == '\n');
+                if (key[0] == '\0' || key[0] == '#')
+                        continue;
+
+                v = json_string(key);
+                if (!v) {
+                        log_warning("Public key line is not valid UTF-8, skipping.");
+                        continue;
+                }
+                if (json_array_append_new(keys, v) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* ---- The metadata service client ---- */
+
+typedef struct Imds {
+        HttpClient *client;
+        const Ec2Settings *settings;
+        usec_t deadline;         /* CLOCK_MONOTONIC; the whole fetch ends here */
+        const char *base_url;    /* the endpoint in use, borrowed from settings, or NULL before one responded */
+        char *token;             /* NULL with IMDSv1; never logged */
+        bool imdsv1;
+        unsigned n_token_renewals;
+        /* The last failed attempt, for the message when the deadline passes. */
+        const char *last_url;
+        long last_status;        /* 0 when the last failure was not an HTTP response */
+        char *last_error;
+} Imds;
+
+static void imds_done(Imds *m) {
+        m->client = http_client_free(m->client);
+        erase_and_free(TAKE_PTR(m->token));
+        free(m->last_error);
+        m->last_error = NULL;
+}
+
+static usec_t imds_time_left(const Imds *m) {
+        usec_t now = now_usec();
+
+        return now < m->deadline ? m->deadline - now : 0;
+}
+
+static void imds_set_token_take(Imds *m, char *token) {
+        erase_and_free(m->token);
+        m->token = token;
+}
+
+/* Send one request to base + path, bounded by the per-request timeout and the deadline. */
+static int imds_send(Imds *m, HttpMethod method, const char *base, const char *path,
+                     size_t max_body, HttpResponse *ret, char **reterr_message) {
+        _cleanup_(erase_and_freep) char *header = NULL;
+        _cleanup_free_ char *url = NULL;
+        const char *headers[2] = {};
+        int r;
+
+        if (asprintf(&url, "%s%s", base, path) < 0)
+                return -ENOMEM;
+
+        if (method == HTTP_METHOD_PUT)
+                r = asprintf(&header, IMDS_TOKEN_TTL_HEADER ": %u", m->settings->token_ttl_sec);
+        else if (m->token)
+                r = asprintf(&header, IMDS_TOKEN_HEADER ": %s", m->token);
+        else
+                r = 0;
+        if (r < 0)
+                return -ENOMEM;
+        headers[0] = header;
+
+        return http_request(m->client, method, url, headers,
+                            MIN(m->settings->timeout_usec, imds_time_left(m)),
+                            max_body, ret, reterr_message);
+}
+
+/* Remember why an attempt failed: an HTTP status, or a transport error and its message. */
+static int imds_record_failure(Imds *m, const char *base, const char *path, int error, long status,
+                               const char *message) {
+        char *text = NULL;
+        int r;
+
+        if (error >= 0)
+                r = asprintf(&text, "HTTP %ld for %s", status, path);
+        else
+                r = asprintf(&text, "%s", message ?: strerror(-error));
+        if (r < 0)
+                return -ENOMEM;
+
+        free(m->last_error);
+        m->last_error = text;
+        m->last_url = base;
+        m->last_status = error >= 0 ? status : 0;
+        return 0;
+}
+
+/* Pause before the next attempt: the backoff for this attempt, or longer when the service asked
+ * for it with Retry-After, but never past the deadline. */
+static void imds_backoff(Imds *m, unsigned *attempt, usec_t retry_after, const char *what) {
+        usec_t delay = http_retry_delay(*attempt, IMDS_RETRY_BASE_USEC, IMDS_RETRY_MAX_USEC, random_u64());
+        usec_t left = imds_time_left(m);
+        char buf[32];
+
+        delay = MIN(MAX(delay, retry_after), left);
+        (*attempt)++;
+        if (delay == 0)
+                return;
+
+        log_debug("Retrying %s in %s (retry %u): %s", what, format_seconds(buf, delay), *attempt,
+                  m->last_error ?: "no answer");
+        sleep_until(now_usec() + delay);
+}
+
+static int imds_fail_deadline(const Imds *m, char **reterr_message) {
+        char buf[32];
+
+        format_seconds(buf, m->settings->max_wait_usec);
+        if (m->last_status > 0)
+                return set_message(reterr_message, -ETIMEDOUT,
+                                   "the metadata service at %s was still unavailable after %s: %s",
+                                   m->last_url, buf, m->last_error);
+        return set_message(reterr_message, -ETIMEDOUT, "no answer from %s within %s: %s",
+                           m->last_url ?: m->settings->metadata_urls[0], buf,
+                           m->last_error ?: "no time left for a request");
+}
+
+/* Send a request to the endpoint in use, retrying connection errors, timeouts, truncated responses,
+ * 429 and 5xx until the deadline. attempt is the number of retries already made for this request.
+ * Returns 0 with the first response of another status. */
+static int imds_request(Imds *m, HttpMethod method, const char *path, size_t max_body, unsigned attempt,
+                        HttpResponse *ret, char **reterr_message) {
+        _cleanup_free_ char *what = NULL;
+
+        if (asprintf(&what, "%s %s", http_method_to_string(method), path) < 0)
+                return -ENOMEM;
+
+        for (;;) {
+                _cleanup_(http_response_done) HttpResponse response = {};
+                _cleanup_free_ char *message = NULL;
+                int r;
+
+                if (imds_time_left(m) < USEC_PER_MSEC)
+                        return imds_fail_deadline(m, reterr_message);
+
+                r = imds_send(m, method, m->base_url, path, max_body, &response, &message);
+                if (r >= 0 && !http_status_is_retryable(response.status)) {
+                        *ret = response;
+                        response = (HttpResponse) {};
+                        return 0;
+                }
+                if (r < 0 && !http_error_is_retryable(r))
+                        return set_message(reterr_message, r, "%s failed: %s", what, message ?: strerror(-r));
+
+                r = imds_record_failure(m, m->base_url, path, r, response.status, message);
+                if (r < 0)
+                        return r;
+                imds_backoff(m, &attempt, response.retry_after_usec, what);
+        }
+}
+
+/* Act on the response to a token request: keep the token, or fall back to IMDSv1. */
+static int imds_accept_token(Imds *m, HttpResponse *response, char **reterr_message) {
+        long status = response->status;
+        char *token;
+
+        switch (status) {
+        case 200:
+                if (response->body_size == 0 || response->body_size > IMDS_TOKEN_SIZE_MAX ||
+                    strlen(response->body) != response->body_size)
+                        return set_message(reterr_message, -EBADMSG, "the metadata service returned an invalid token");
+                /* The token goes into a header line, so only visible ASCII is acceptable. */
+                for (const unsigned char *p = (const unsigned char *) response->body; *p; p++)
+                        if (*p <= ' ' || *p >= 0x7f)
+                                return set_message(reterr_message, -EBADMSG,
+                                                   "the metadata service returned an invalid token");
+                token = strdup(response->body);
+                explicit_bzero(response->body, response->body_size);
+                if (!token)
+                        return -ENOMEM;
+                imds_set_token_take(m, token);
+                m->imdsv1 = false;
+                return 0;
+
+        case 403:
+        case 404:
+        case 405:
+                if (!m->settings->imdsv1_fallback)
+                        return set_message(reterr_message, -EACCES,
+                                           "IMDSv2 is unavailable (HTTP %ld on token request) and datasource.ec2.imdsv1_fallback is false",
+                                           status);
+                if (!m->imdsv1)
+                        log_warning("IMDSv2 is unavailable (HTTP %ld on token request), falling back to IMDSv1", status);
+                imds_set_token_take(m, NULL);
+                m->imdsv1 = true;
+                return 0;
+
+        case 401:
+                return set_message(reterr_message, -EPERM,
+                                   "the metadata service rejected the token request with HTTP 401");
+
+        default:
+                return set_message(reterr_message, -EIO,
+                                   "the metadata service answered the token request with HTTP %ld", status);
+        }
+}
+
+static int imds_request_token(Imds *m, unsigned attempt, char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        int r;
+
+        r = imds_request(m, HTTP_METHOD_PUT, IMDS_TOKEN_PATH, IMDS_TOKEN_SIZE_MAX, attempt, &response,
+                         reterr_message);
+        if (r < 0)
+                return r;
+        return imds_accept_token(m, &response, reterr_message);
+}
+
+static int imds_fail_connect(const Imds *m, char **errors, char **reterr_message) {
+        _cleanup_free_ char *others = NULL;
+        char *const *urls = m->settings->metadata_urls;
+        char buf[32];
+
+        /* Name the first endpoint in the message and add the last error of each other one. */
+        for (size_t i = 1; urls[i]; i++) {
+                char *joined = NULL;
+
+                if (asprintf(&joined, "%s%s%s: %s", others ?: "", others ? ", " : "", urls[i],
+                             errors[i] ?: "not tried") < 0)
+                        return -ENOMEM;
+                free(others);
+                others = joined;
+        }
+
+        format_seconds(buf, m->settings->max_wait_usec);
+        return set_message(reterr_message, -ETIMEDOUT, "no answer from %s within %s: %s%s%s%s",
+                           urls[0], buf, errors[0] ?: "no time left for a request",
+                           others ? " (also tried " : "", others ?: "", others ? ")" : "");
+}
+
+/* Find the endpoint: the first of metadata_urls, in order, that sends any HTTP response to the
+ * token request. Rounds over all endpoints repeat with backoff until the deadline. */
+static int imds_connect(Imds *m, char **reterr_message) {
+        char *const *urls = m->settings->metadata_urls;
+        size_t n = strv_length(urls);
+        _cleanup_strv_free_ char **errors = calloc(n + 1, sizeof(char *));
+        _cleanup_(http_response_done) HttpResponse response = {};
+        unsigned attempt = 0;
+        int r;
+
+        if (!errors)
+                return -ENOMEM;
+
+        while (!m->base_url) {
+                for (size_t i = 0; i < n && !m->base_url; i++) {
+                        _cleanup_free_ char *message = NULL;
+
+                        if (imds_time_left(m) < USEC_PER_MSEC)
+                                return imds_fail_connect(m, errors, reterr_message);
+
+                        r = imds_send(m, HTTP_METHOD_PUT, urls[i], IMDS_TOKEN_PATH, IMDS_TOKEN_SIZE_MAX,
+                                      &response, &message);
+                        if (r >= 0) {
+                                m->base_url = urls[i];
+                                break;
+                        }
+                        if (!http_error_is_retryable(r))
+                                return set_message(reterr_message, r, "failed to request a token from %s: %s",
+                                                   urls[i], message ?: strerror(-r));
+
+                        free(errors[i]);
+                        errors[i] = message ? TAKE_PTR(message) : strdup(strerror(-r));
+                        r = imds_record_failure(m, urls[i], IMDS_TOKEN_PATH, r, 0, errors[i]);
+                        if (r < 0)
+                                return r;
+                }
+                if (!m->base_url)
+                        imds_backoff(m, &attempt, 0, "the token request");
+        }
+
+        log_info("Using the metadata service at '%s'.", m->base_url);
+
+        /* The endpoint responded but is busy. It is the one in use now, so keep asking it. */
+        if (http_status_is_retryable(response.status)) {
+                r = imds_record_failure(m, m->base_url, IMDS_TOKEN_PATH, 0, response.status, NULL);
+                if (r < 0)
+                        return r;
+                attempt = 0;
+                imds_backoff(m, &attempt, response.retry_after_usec, "PUT " IMDS_TOKEN_PATH);
+                return imds_request_token(m, attempt, reterr_message);
+        }
+
+        return imds_accept_token(m, &response, reterr_message);
+}
+
+/* After a GET was rejected with HTTP 401, get a fresh token, up to IMDS_TOKEN_RENEWALS_MAX times. */
+static int imds_renew_token(Imds *m, char **reterr_message) {
+        if (m->imdsv1)
+                return set_message(reterr_message, -EPERM,
+                                   "the metadata service rejected requests with HTTP 401 and issues no token");
+        if (m->n_token_renewals >= IMDS_TOKEN_RENEWALS_MAX)
+                return set_message(reterr_message, -EPERM,
+                                   "the metadata service rejected requests with HTTP 401 after %u token renewals",
+                                   m->n_token_renewals);
+
+        m->n_token_renewals++;
+        log_info("The metadata service rejected the token with HTTP 401, requesting a new one (%u of %u).",
+                 m->n_token_renewals, IMDS_TOKEN_RENEWALS_MAX);
+        return imds_request_token(m, /* attempt= */ 0, reterr_message);
+}
+
+/* GET a path. Returns 0 with a 200 response, -ENOENT for 404 (final: the path does not exist,
+ * and its body is never read), or another -errno with a message. */
+static int imds_get(Imds *m, const char *path, HttpResponse *ret, char **reterr_message) {
+        for (;;) {
+                _cleanup_(http_response_done) HttpResponse response = {};
+                int r;
+
+                r = imds_request(m, HTTP_METHOD_GET, path, IMDS_RESPONSE_SIZE_MAX, /* attempt= */ 0, &response,
+                                 reterr_message);
+                if (r < 0)
+                        return r;
+
+                switch (response.status) {
+                case 200:
+                        *ret = response;
+                        response = (HttpResponse) {};
+                        return 0;
+                case 404:
+                        return -ENOENT;
+                case 401:
+                        r = imds_renew_token(m, reterr_message);
+                        if (r < 0)
+                                return r;
+                        continue;
+                case 403:
+                        return set_message(reterr_message, -EACCES, "the metadata service is disabled (HTTP 403)");
+                default:
+                        return set_message(reterr_message, -EIO, "unexpected HTTP %ld for %s%s",
+                                           response.status, m->base_url, path);
+                }
+        }
+}
+
+/* ---- Reading the instance ---- */
+
+/* The values that the crawl collected, which become the Instance. */
+typedef struct Ec2Crawl {
+        json_t *meta_data;       /* raw "meta-data" tree */
+        json_t *document;        /* the instance identity document, or NULL */
+        json_t *tags;            /* instance tags, or NULL when the service publishes none */
+        json_t *ssh_keys;        /* normalized public_ssh_keys */
+        char *user_data;
+        size_t user_data_size;
+        bool has_user_data;
+} Ec2Crawl;
+
+static void ec2_crawl_done(Ec2Crawl *c) {
+        json_decref(c->meta_data);
+        json_decref(c->document);
+        json_decref(c->tags);
+        json_decref(c->ssh_keys);
+        free(c->user_data);
+        *c = (Ec2Crawl) {};
+}
+
+/* GET a text value and store it in object under key, blanks around it removed. A 404 stores
+ * nothing. Returns 1 when stored, 0 when absent or not UTF-8, -errno on failure. */
+static int ec2_fetch_text(Imds *m, const char *path, json_t *object, const char *key, char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        _cleanup_free_ char *text = NULL;
+        json_t *v;
+        int r;
+
+        r = imds_get(m, path, &response, reterr_message);
+        if (r == -ENOENT) {
+                log_debug("The metadata service has no '%s'.", path);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        text = strndup_trimmed(response.body, response.body_size);
+        if (!text)
+                return -ENOMEM;
+        v = json_string(text);
+        if (!v) {
+                log_warning("Metadata value '%s' is not UTF-8 text, ignoring.", path);
+                return 0;
+        }
+        if (json_object_set_new(object, key, v) < 0)
+                return -ENOMEM;
+        return 1;
+}
+
+static int ec2_fetch_public_key(Imds *m, const Ec2PublicKeyEntry *entry, Ec2Crawl *c, json_t *raw_keys,
+                                char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        json_t *v;
+        int r;
+
+        if (asprintf(&path, IMDS_PUBLIC_KEYS "%u/openssh-key", entry->index) < 0)
+                return -ENOMEM;
+        r = imds_get(m, path, &response, reterr_message);
+        if (r == -ENOENT) {
+                log_warning("Public key '%s' has no OpenSSH key in the metadata service, skipping.", entry->name);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        text = strndup_trimmed(response.body, response.body_size);
+        if (!text)
+                return -ENOMEM;
+        v = json_string(text);
+        if (!v || json_object_set_new(raw_keys, entry->name, v) < 0) {
+                log_warning("Public key number %u is not UTF-8 text, skipping.", entry->index);
+                return 0;
+        }
+        return ec2_append_ssh_keys(text, c->ssh_keys);
+}
+
+static int ec2_fetch_public_keys(Imds *m, Ec2Crawl *c, char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        json_auto_t *raw_keys = NULL;
+        Ec2PublicKeyEntry *entries = NULL;
+        size_t n = 0;
+        int r;
+
+        r = imds_get(m, IMDS_PUBLIC_KEYS, &response, reterr_message);
+        if (r == -ENOENT) {
+                log_debug("The metadata service lists no public keys.");
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        r = ec2_parse_public_key_listing(response.body, &entries, &n);
+        if (r < 0)
+                return r;
+        raw_keys = json_object();
+        if (!raw_keys) {
+                ec2_public_key_entries_free(entries, n);
+                return -ENOMEM;
+        }
+
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = ec2_fetch_public_key(m, &entries[i], c, raw_keys, reterr_message);
+        ec2_public_key_entries_free(entries, n);
+        if (r < 0)
+                return r;
+
+        return json_object_set_new(c->meta_data, "public-keys", TAKE_PTR(raw_keys)) < 0 ? -ENOMEM : 0;
+}
+
+static int ec2_fetch_identity_document(Imds *m, Ec2Crawl *c, char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        json_error_t error;
+        json_t *document;
+        int r;
+
+        r = imds_get(m, IMDS_IDENTITY_DOCUMENT, &response, reterr_message);
+        if (r == -ENOENT) {
+                log_debug("The metadata service has no instance identity document.");
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        document = json_loadb(response.body, response.body_size, JSON_REJECT_DUPLICATES, &error);
+        if (!document || !json_is_object(document)) {
+                log_warning("The instance identity document is not a JSON object (line %d: %s), ignoring.",
+                            error.line, document ? "not an object" : error.text);
+                json_decref(document);
+                return 0;
+        }
+        c->document = document;
+        return 0;
+}
+
+static int ec2_fetch_tag(Imds *m, const char *key, json_t *tags, char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        _cleanup_free_ char *path = NULL;
+        json_t *v;
+        int r;
+
+        if (asprintf(&path, IMDS_TAGS "%s", key) < 0)
+                return -ENOMEM;
+        r = imds_get(m, path, &response, reterr_message);
+        if (r == -ENOENT) {
+                log_warning("Instance tag '%s' is listed but has no value, skipping.", key);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        /* Tag values are kept exactly as served: blanks may be part of them. */
+        v = json_stringn(response.body, response.body_size);
+        if (!v) {
+                log_warning("Instance tag '%s' is not UTF-8 text, skipping.", key);
+                return 0;
+        }
+        return json_object_set_new(tags, key, v) < 0 ? -ENOMEM : 0;
+}
+
+static int ec2_fetch_tags(Imds *m, Ec2Crawl *c, char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        json_auto_t *tags = NULL;
+        _cleanup_strv_free_ char **keys = NULL;
+        int r;
+
+        /* The listing exists only when the instance allows tags in metadata. */
+        r = imds_get(m, IMDS_TAGS, &response, reterr_message);
+        if (r == -ENOENT) {
+                log_debug("The metadata service publishes no instance tags.");
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        r = ec2_split_listing(response.body, &keys);
+        if (r < 0)
+                return r;
+        tags = json_object();
+        if (!tags)
+                return -ENOMEM;
+
+        for (char **key = keys; *key; key++) {
+                if (!ec2_tag_key_is_valid(*key)) {
+                        log_warning("Instance tag key '%s' has characters the metadata service does not publish, skipping.", *key);
+                        continue;
+                }
+                r = ec2_fetch_tag(m, *key, tags, reterr_message);
+                if (r < 0)
+                        return r;
+        }
+
+        c->tags = TAKE_PTR(tags);
+        return 0;
+}
+
+static int ec2_fetch_user_data(Imds *m, Ec2Crawl *c, char **reterr_message) {
+        _cleanup_(http_response_done) HttpResponse response = {};
+        int r;
+
+        /* A 404 means that the instance was launched without user data. Its HTML body is not data. */
+        r = imds_get(m, IMDS_USER_DATA, &response, reterr_message);
+        if (r == -ENOENT) {
+                log_info("The instance has no user data.");
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        c->user_data = TAKE_PTR(response.body);
+        c->user_data_size = response.body_size;
+        c->has_user_data = true;
+        return 0;
+}
+
+/* A string member of an object, or NULL (borrowed). */
+static const char *json_string_member(const json_t *object, const char *key) {
+        return json_string_value(json_object_get(object, key));
+}
+
+static int ec2_crawl(Imds *m, Ec2Crawl *c, char **reterr_message) {
+        /* The zone and region of the signed identity document win over meta-data, as in
+         * cloud-init, so those paths are read only when the document lacks them: fewer requests
+         * mean a faster boot and fewer uses of the token. */
+        static const struct {
+                const char *path;
+                const char *key;
+                const char *document_key;
+        } leaves[] = {
+                { IMDS_META_DATA "local-hostname",              "local-hostname",    NULL },
+                { IMDS_META_DATA "placement/availability-zone", "availability-zone", "availabilityZone" },
+                { IMDS_META_DATA "placement/region",            "region",            "region" },
+        };
+        json_t *placement;
+        int r;
+
+        c->meta_data = json_object();
+        c->ssh_keys = json_array();
+        placement = json_object();
+        if (!c->meta_data || !c->ssh_keys || !placement ||
+            json_object_set_new(c->meta_data, "placement", placement) < 0)
+                return -ENOMEM;
+
+        r = ec2_fetch_text(m, IMDS_META_DATA "instance-id", c->meta_data, "instance-id", reterr_message);
+        if (r < 0)
+                return r;
+        r = ec2_fetch_identity_document(m, c, reterr_message);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < ELEMENTSOF(leaves); i++) {
+                json_t *parent = strstr(leaves[i].path, "/placement/") ? placement : c->meta_data;
+
+                if (leaves[i].document_key && json_string_member(c->document, leaves[i].document_key))
+                        continue;
+                r = ec2_fetch_text(m, leaves[i].path, parent, leaves[i].key, reterr_message);
+                if (r < 0)
+                        return r;
+        }
+        if (json_object_size(placement) == 0)
+                (void) json_object_del(c->meta_data, "placement");
+
+        r = ec2_fetch_public_keys(m, c, reterr_message);
+        if (r < 0)
+                return r;
+        r = ec2_fetch_tags(m, c, reterr_message);
+        if (r < 0)
+                return r;
+        return ec2_fetch_user_data(m, c, reterr_message);
+}
+
+/* The region: the identity document's, else placement/region, else derived from the zone. */
+static int ec2_region(const char *document_region, const char *placement_region, const char *zone, char **ret) {
+        int r;
+
+        if (document_region || placement_region) {
+                *ret = strdup(document_region ?: placement_region);
+                return *ret ? 0 : -ENOMEM;
+        }
+        *ret = NULL;
+        if (!zone)
+                return 0;
+
+        r = ec2_region_from_availability_zone(zone, ret);
+        if (r == -EINVAL) {
+                log_warning("Cannot derive a region from availability zone '%s', ignoring.", zone);
+                return 0;
+        }
+        return r;
+}
+
+static json_t *json_string_or_null(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+static int ec2_build_metadata(const Ec2Crawl *c, const char *instance_id, json_t **ret) {
+        const json_t *placement = json_object_get(c->meta_data, "placement");
+        const char *zone = json_string_member(c->document, "availabilityZone") ?:
+                json_string_member(placement, "availability-zone");
+        _cleanup_free_ char *region = NULL;
+        json_t *metadata;
+        int r;
+
+        r = ec2_region(json_string_member(c->document, "region"), json_string_member(placement, "region"),
+                       zone, &region);
+        if (r < 0)
+                return r;
+
+        metadata = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s, s:O}",
+                             "instance_id", instance_id,
+                             "local_hostname", json_string_or_null(json_string_member(c->meta_data, "local-hostname")),
+                             "region", json_string_or_null(region),
+                             "availability_zone", json_string_or_null(zone),
+                             "cloud_name", "aws",
+                             "platform", "ec2",
+                             "public_ssh_keys", c->ssh_keys);
+        if (!metadata)
+                return -ENOMEM;
+        *ret = metadata;
+        return 0;
+}
+
+static int ec2_build_raw(const Ec2Crawl *c, json_t **ret) {
+        json_t *raw = json_pack("{s:O, s:{s:{s:O}}, s:O}",
+                                "meta-data", c->meta_data,
+                                "dynamic", "instance-identity", "document", c->document ?: json_null(),
+                                "tags", c->tags ?: json_null());
+        if (!raw)
+                return -ENOMEM;
+        if (!c->document)
+                (void) json_object_del(raw, "dynamic");
+        if (!c->tags)
+                (void) json_object_del(raw, "tags");
+        *ret = raw;
+        return 0;
+}
+
+static int ec2_build_instance(Ec2Crawl *c, Instance **ret, char **reterr_message) {
+        _cleanup_instance_free_ Instance *instance = NULL;
+        json_auto_t *metadata = NULL, *raw = NULL;
+        const char *id;
+        int r;
+
+        /* The identity document is signed by AWS, so its instanceId wins. */
+        id = json_string_member(c->document, "instanceId") ?: json_string_member(c->meta_data, "instance-id");
+        if (!id)
+                return set_message(reterr_message, -EIO, "the metadata service returned no instance id");
+        if (!ec2_instance_id_is_valid(id))
+                return set_message(reterr_message, -EBADMSG,
+                                   "the metadata service returned an invalid instance id, expected 1 to 255 letters, digits, '.', '_', ':' or '-'");
+
+        instance = instance_new();
+        if (!instance)
+                return -ENOMEM;
+        instance->datasource = strdup("ec2");
+        instance->instance_id = strdup(id);
+        if (!instance->datasource || !instance->instance_id)
+                return -ENOMEM;
+
+        r = ec2_build_metadata(c, id, &metadata);
+        if (r < 0)
+                return r;
+        r = ec2_build_raw(c, &raw);
+        if (r < 0)
+                return r;
+        json_decref(instance->metadata);
+        instance->metadata = TAKE_PTR(metadata);
+        json_decref(instance->raw);
+        instance->raw = TAKE_PTR(raw);
+
+        instance->user_data = TAKE_PTR(c->user_data);
+        instance->user_data_size = c->user_data_size;
+        instance->has_user_data = c->has_user_data;
+
+        *ret = TAKE_PTR(instance);
+        return 0;
+}
+
+static int ec2_fetch_with_settings(const Ec2Settings *settings, Instance **ret, char **reterr_message) {
+        _cleanup_(imds_done) Imds m = { .settings = settings };
+        _cleanup_(ec2_crawl_done) Ec2Crawl crawl = {};
+        int r;
+
+        m.deadline = now_usec() + settings->max_wait_usec;
+        r = http_client_new(HTTP_CLIENT_NO_PROXY, &m.client);
+        if (r < 0)
+                return set_message(reterr_message, r, "failed to set up an HTTP client: %s", strerror(-r));
+
+        r = imds_connect(&m, reterr_message);
+        if (r < 0)
+                return r;
+        log_info("Reading instance data from '%s' with %s.", m.base_url, m.imdsv1 ? "IMDSv1" : "IMDSv2");
+
+        r = ec2_crawl(&m, &crawl, reterr_message);
+        if (r < 0)
+                return r;
+        return ec2_build_instance(&crawl, ret, reterr_message);
+}
+
+static int ec2_fetch(Context *ctx, Instance **ret, char **reterr_message) {
+        _cleanup_(ec2_settings_done) Ec2Settings settings = {};
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        assert(ctx);
+        assert(ret);
+        assert(reterr_message);
+
+        r = ec2_settings_parse(ctx->system_config, &settings);
+        if (r >= 0)
+                r = ec2_fetch_with_settings(&settings, ret, &message);
+        if (r >= 0)
+                return 0;
+
+        /* Every failure comes with a reason, even one as plain as running out of memory. */
+        *reterr_message = message ? TAKE_PTR(message) : strdup(strerror(-r));
+        return r;
+}
+
+const Datasource datasource_ec2 = {
+        .name = "ec2",
+        .detect = ec2_detect,
+        .fetch = ec2_fetch,
+};
