@@ -822,7 +822,9 @@ static int imds_fail_connect(const Imds *m, char **errors, char **reterr_message
 }
 
 /* Find the endpoint: the first of metadata_urls, in order, that sends any HTTP response to the
- * token request. Rounds over all endpoints repeat with backoff until the deadline. */
+ * token request. Rounds over all endpoints repeat with backoff until the deadline.
+ * NOTE: endpoints are tried one after another, so one that accepts connections but never responds
+ * delays the next by the full per-request timeout in every round. */
 static int imds_connect(Imds *m, char **reterr_message) {
         char *const *urls = m->settings->metadata_urls;
         size_t n = strv_length(urls);
