@@ -66,7 +66,8 @@ rc=$?
 check_eq "an unknown option exits 64" 64 "$rc"
 check_contains "the message names the unknown option" "$out" "--frobnicate"
 check_absent "an unknown option does not start a run" "$ROOT/run/kiln/status.json"
-out=$("$KILN" run --root 2>&1)
+# NUL bytes are dropped so that a broken message still shows in the failure.
+out=$("$KILN" run --root 2>&1 | tr -d '\0'; exit "${PIPESTATUS[0]}")
 rc=$?
 check_eq "an option without its value exits 64" 64 "$rc"
 check_contains "the message names the option without a value" "$out" "--root"
