@@ -116,7 +116,7 @@ static int parse_argv(int argc, char *argv[], Options *o) {
 
         *o = (Options) { .root = "/" };
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
                 switch (c) {
                 case ARG_ROOT:
                         o->root = optarg;
@@ -143,11 +143,16 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                 case 'h':
                         o->help = true;
                         break;
+                case ':':
+                        fprintf(stderr, "kiln: option '%s' needs a value\n", argv[optind - 1]);
+                        fprintf(stderr, "Try 'kiln --help'.\n");
+                        return -EINVAL;
                 case '?':
-                        if (optopt)
-                                fprintf(stderr, "kiln: option '-%c' is invalid or needs a value\n", optopt);
+                        /* For a long option optopt holds its code, not a character; argv names it. */
+                        if (optopt > 0 && optopt < 0x100)
+                                fprintf(stderr, "kiln: unknown option '-%c'\n", optopt);
                         else
-                                fprintf(stderr, "kiln: option '%s' is invalid or needs a value\n", argv[optind - 1]);
+                                fprintf(stderr, "kiln: unknown option '%s'\n", argv[optind - 1]);
                         fprintf(stderr, "Try 'kiln --help'.\n");
                         return -EINVAL;
                 }
@@ -268,18 +273,26 @@ static void print_status_text(const json_t *doc, bool long_format) {
 }
 
 /* A status file left "running" by a kiln that is gone would make --wait block forever, so a
- * running status whose process no longer exists reads as an error. */
-static json_t *status_check_alive(json_t *doc) {
+ * running status whose process no longer exists reads as an error. The file is read once more
+ * after the process was seen gone, because kiln writes its final status just before it exits. */
+static json_t *status_load_checked(int root_fd) {
+        json_t *doc = status_load(root_fd);
         const json_t *pid = json_object_get(doc, "pid");
         char message[128];
+        json_int_t dead;
 
         if (!doc || !streq(json_string_value(json_object_get(doc, "status")) ?: "", "running") ||
             !json_is_integer(pid))
                 return doc;
         if (kill((pid_t) json_integer_value(pid), 0) == 0 || errno != ESRCH)
                 return doc;
-        (void) snprintf(message, sizeof(message), "kiln (pid %lld) stopped before it finished",
-                        (long long) json_integer_value(pid));
+
+        dead = json_integer_value(pid);
+        json_decref(doc);
+        doc = status_load(root_fd);
+        if (!doc || !streq(json_string_value(json_object_get(doc, "status")) ?: "", "running"))
+                return doc;
+        (void) snprintf(message, sizeof(message), "kiln (pid %lld) stopped before it finished", (long long) dead);
         (void) json_object_set_new(doc, "status", json_string("error"));
         (void) json_array_append_new(json_object_get(doc, "errors"),
                                      json_pack("{s:s, s:n, s:s}", "module", "kiln", "item", "message", message));
@@ -308,7 +321,7 @@ static json_t *status_wait(int root_fd) {
 
         for (;;) {
                 char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-                json_t *doc = status_check_alive(status_load(root_fd));
+                json_t *doc = status_load_checked(root_fd);
                 _cleanup_close_ int pidfd = -EBADF;
                 struct pollfd fds[2];
                 nfds_t n = 1;
@@ -343,7 +356,7 @@ static int command_status(const Options *o) {
         probe.root_fd = root_fd;
         probe.root = o->root;
 
-        doc = status_check_alive(status_load(root_fd));
+        doc = status_load_checked(root_fd);
         if ((!doc || streq(json_string_value(json_object_get(doc, "status")) ?: "", "running")) &&
             kiln_disabled(&probe, &reason) > 0) {
                 json_decref(doc);
