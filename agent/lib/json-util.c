@@ -45,6 +45,6 @@ char *json_to_message(const json_t *v, size_t max) {
         if (!text)
                 return NULL;
         if (max >= 4 && strlen(text) > max)
-                strcpy(text + max - 4, "...");
+                memcpy(text + max - 4, "...", 4);
         return text;
 }
