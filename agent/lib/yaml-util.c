@@ -1,34 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* YAML to JSON: libyaml's event parser feeds a jansson tree that follows the typing rules of
- * PyYAML's SafeLoader (YAML 1.1), the loader cloud-init uses.
- *
- * Implicit types of untagged plain scalars, from PyYAML 6.0's resolver.py; the first match wins:
- *   bool   yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
- *   float  [-+]?[0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)?   \.[0-9][0-9_]*([eE][-+][0-9]+)?
- *          [-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*     [-+]?\.(inf|Inf|INF)   \.(nan|NaN|NAN)
- *   int    [-+]?0b[01_]+   [-+]?0[0-7_]+   [-+]?(0|[1-9][0-9_]*)   [-+]?0x[0-9a-fA-F_]+
- *          [-+]?[1-9][0-9_]*(:[0-5]?[0-9])+
- *   merge  <<   (as a mapping key; elsewhere it is the string "<<")
- *   null   ~|null|Null|NULL and the empty scalar
- * Everything else, timestamps included, is a string. Values follow constructor.py: underscores
- * are dropped, a leading 0 means octal, 0b binary, 0x hex, and a:b:c is base 60. */
+/* YAML to JSON: libyaml's event parser feeds a jansson tree, built as PyYAML's SafeLoader builds
+ * it because that YAML 1.1 loader is what cloud-init uses. This file builds documents, sequences,
+ * mappings, anchors and aliases, merge keys and duplicate keys, records source positions and
+ * enforces the limits on untrusted input. yaml-scalar.c gives scalars their types. */
 
 #include <assert.h>
 #include <errno.h>
-#include <locale.h>
-#include <math.h>
-#include <openssl/evp.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <yaml.h>
 
 #include "lib/macro.h"
+#include "lib/yaml-scalar.h"
 #include "lib/yaml-util.h"
 
 /* Positions are not recorded below a path longer than this, so that long keys cannot make the
@@ -37,36 +24,6 @@
 
 /* Re-parses allowed when a tab that looked like block scalar content turns out to be rejected. */
 #define YAML_BLANK_TAB_RETRIES_MAX 64
-
-#define TAG_PREFIX "tag:yaml.org,2002:"
-
-typedef enum ScalarType {
-        SCALAR_BOOL,
-        SCALAR_FLOAT,
-        SCALAR_INT,
-        SCALAR_MERGE,
-        SCALAR_NULL,
-        _SCALAR_TYPE_MAX,
-        SCALAR_STR = _SCALAR_TYPE_MAX,
-} ScalarType;
-
-/* The order is PyYAML's resolver order. Python's $ also matches before a final newline, which a
- * plain scalar never has, so POSIX $ is equivalent here. */
-static const char *const implicit_patterns[_SCALAR_TYPE_MAX] = {
-        [SCALAR_BOOL] = "^(yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
-        [SCALAR_FLOAT] = "^([-+]?[0-9][0-9_]*\\.[0-9_]*([eE][-+][0-9]+)?"
-                         "|\\.[0-9][0-9_]*([eE][-+][0-9]+)?"
-                         "|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\\.[0-9_]*"
-                         "|[-+]?\\.(inf|Inf|INF)"
-                         "|\\.(nan|NaN|NAN))$",
-        [SCALAR_INT] = "^([-+]?0b[01_]+"
-                       "|[-+]?0[0-7_]+"
-                       "|[-+]?(0|[1-9][0-9_]*)"
-                       "|[-+]?0x[0-9a-fA-F_]+"
-                       "|[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+)$",
-        [SCALAR_MERGE] = "^<<$",
-        [SCALAR_NULL] = "^(~|null|Null|NULL)$",
-};
 
 typedef struct Position {
         char *path;             /* JSON pointer; NULL once the entry is dropped */
@@ -94,9 +51,6 @@ typedef struct Builder {
         yaml_parser_t parser;
         const char *data;
         size_t size;
-        regex_t patterns[_SCALAR_TYPE_MAX];
-        size_t n_patterns;
-        locale_t c_locale;
 
         json_t *warnings;
         YamlError error;
@@ -476,314 +430,6 @@ static int positions_copy_anchor(Builder *b, const Anchor *a, const char *path, 
         return 0;
 }
 
-static int builder_compile_patterns(Builder *b) {
-        for (size_t i = 0; i < _SCALAR_TYPE_MAX; i++) {
-                if (regcomp(&b->patterns[i], implicit_patterns[i], REG_EXTENDED | REG_NOSUB) != 0)
-                        return -ENOMEM;
-                b->n_patterns++;
-        }
-        return 0;
-}
-
-static ScalarType scalar_resolve(const Builder *b, const char *value) {
-        if (value[0] == '\0')
-                return SCALAR_NULL;
-        for (size_t i = 0; i < _SCALAR_TYPE_MAX; i++)
-                if (regexec(&b->patterns[i], value, 0, NULL, 0) == 0)
-                        return (ScalarType) i;
-        return SCALAR_STR;
-}
-
-/* A copy of text without underscores, as PyYAML reads numbers. */
-static char *strdup_without_underscores(const char *text) {
-        char *copy = malloc(strlen(text) + 1), *q = copy;
-
-        if (!copy)
-                return NULL;
-        for (const char *p = text; *p; p++)
-                if (*p != '_')
-                        *q++ = *p;
-        *q = '\0';
-        return copy;
-}
-
-static int digits_to_uint64(const char *digits, size_t n, unsigned base, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (n == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                char c = digits[i];
-                unsigned d;
-
-                if (c >= '0' && c <= '9')
-                        d = c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        d = c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F')
-                        d = c - 'A' + 10;
-                else
-                        return -EINVAL;
-                if (d >= base)
-                        return -EINVAL;
-                if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v))
-                        return -ERANGE;
-        }
-        *ret = v;
-        return 0;
-}
-
-/* The value of an int-shaped scalar, as constructor.py computes it. -ERANGE outside int64. */
-static int scalar_to_int64(const char *text, int64_t *ret) {
-        _cleanup_free_ char *copy = NULL;
-        const char *p;
-        bool negative;
-        uint64_t magnitude = 0;
-        int r;
-
-        copy = strdup_without_underscores(text);
-        if (!copy)
-                return -ENOMEM;
-        p = copy;
-        negative = *p == '-';
-        if (*p == '-' || *p == '+')
-                p++;
-
-        if (strneq(p, "0b", 2))
-                r = digits_to_uint64(p + 2, strlen(p + 2), 2, &magnitude);
-        else if (strneq(p, "0x", 2))
-                r = digits_to_uint64(p + 2, strlen(p + 2), 16, &magnitude);
-        else if (p[0] == '0')
-                r = digits_to_uint64(p, strlen(p), 8, &magnitude);
-        else if (strchr(p, ':')) {
-                /* Base 60: each part is decimal, the last one counts units. */
-                r = 0;
-                while (r >= 0) {
-                        size_t n = strcspn(p, ":");
-                        uint64_t part;
-
-                        r = digits_to_uint64(p, n, 10, &part);
-                        if (r < 0)
-                                break;
-                        if (__builtin_mul_overflow(magnitude, 60, &magnitude) ||
-                            __builtin_add_overflow(magnitude, part, &magnitude))
-                                r = -ERANGE;
-                        if (p[n] == '\0')
-                                break;
-                        p += n + 1;
-                }
-        } else
-                r = digits_to_uint64(p, strlen(p), 10, &magnitude);
-        if (r < 0)
-                return r;
-
-        if (negative) {
-                if (magnitude > (uint64_t) INT64_MAX + 1)
-                        return -ERANGE;
-                *ret = magnitude == (uint64_t) INT64_MAX + 1 ? INT64_MIN : -(int64_t) magnitude;
-        } else {
-                if (magnitude > INT64_MAX)
-                        return -ERANGE;
-                *ret = (int64_t) magnitude;
-        }
-        return 0;
-}
-
-/* The value of a float scalar, as constructor.py computes it; also used for !!float, which
- * Python's float() reads more loosely (1e3, inf). Not locale dependent. */
-static int scalar_to_double(const Builder *b, const char *text, double *ret) {
-        _cleanup_free_ char *copy = NULL;
-        char *p, *end = NULL;
-        double sign = 1.0, v = 0.0;
-
-        copy = strdup_without_underscores(text);
-        if (!copy)
-                return -ENOMEM;
-        for (char *c = copy; *c; c++)
-                *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-        p = copy;
-        if (*p == '-')
-                sign = -1.0;
-        if (*p == '-' || *p == '+')
-                p++;
-
-        if (streq(p, ".inf")) {
-                *ret = sign * INFINITY;
-                return 0;
-        }
-        if (streq(p, ".nan")) {
-                *ret = NAN;
-                return 0;
-        }
-        /* strtod() would also take hexadecimal, which Python's float() does not; signs belong
-         * only in front and after 'e'. */
-        if (p[0] == '\0' || p[0] == '+' || p[0] == '-' || strpbrk(p, "xp ") || strpbrk(p, "\t\n"))
-                return -EINVAL;
-
-        if (strchr(p, ':')) {
-                /* Base 60: each part is decimal, the last one counts units. */
-                for (;;) {
-                        size_t n = strcspn(p, ":");
-                        bool last = p[n] == '\0';
-                        double d;
-
-                        p[n] = '\0';
-                        d = strtod_l(p, &end, b->c_locale);
-                        if (end == p || *end)
-                                return -EINVAL;
-                        v = v * 60.0 + d;
-                        if (last)
-                                break;
-                        p += n + 1;
-                }
-        } else {
-                v = strtod_l(p, &end, b->c_locale);
-                if (end == p || *end)
-                        return -EINVAL;
-        }
-        *ret = sign * v;
-        return 0;
-}
-
-static bool base64_allowed(char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                c == '/' || c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Decode a !!binary scalar: base64, with whitespace and line breaks anywhere. */
-static int binary_decode(const char *text, size_t length, json_t **ret) {
-        _cleanup_free_ unsigned char *out = NULL;
-        EVP_ENCODE_CTX *ctx = NULL;
-        int n = 0, tail = 0, r;
-
-        if (length > INT32_MAX)
-                return -E2BIG;
-        for (size_t i = 0; i < length; i++)
-                if (!base64_allowed(text[i]))
-                        return -EINVAL;
-
-        out = malloc(length / 4 * 3 + 3);
-        if (!out)
-                return -ENOMEM;
-        ctx = EVP_ENCODE_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        EVP_DecodeInit(ctx);
-        r = EVP_DecodeUpdate(ctx, out, &n, (const unsigned char *) text, (int) length);
-        if (r >= 0)
-                r = EVP_DecodeFinal(ctx, out + n, &tail);
-        EVP_ENCODE_CTX_free(ctx);
-        if (r < 0)
-                return -EINVAL;
-
-        *ret = json_stringn_nocheck((const char *) out, (size_t) n + (size_t) tail);
-        return *ret ? 0 : -ENOMEM;
-}
-
-/* A float that JSON cannot hold (inf, nan, overflow) stays a string, with a warning. */
-static int scalar_float(Builder *b, const yaml_event_t *event, double v, json_t **ret) {
-        const char *text = (const char *) event->data.scalar.value;
-        char message[sizeof(b->error.message)];
-        int r;
-
-        if (isfinite(v)) {
-                *ret = json_real(v);
-                return *ret ? 0 : -ENOMEM;
-        }
-
-        (void) snprintf(message, sizeof(message), "number '%s' has no JSON form, kept as a string", text);
-        r = builder_warn(b, mark_line(event->start_mark), message);
-        if (r < 0)
-                return r;
-        *ret = json_string(text);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int scalar_int(Builder *b, const yaml_event_t *event, json_t **ret) {
-        const char *text = (const char *) event->data.scalar.value;
-        int64_t v;
-        int r;
-
-        r = scalar_to_int64(text, &v);
-        if (r == -ERANGE)
-                return builder_fail(b, -EINVAL, event->start_mark,
-                                    "integer '%s' is out of range (-2^63 to 2^63-1)", text);
-        if (r == -EINVAL)
-                return builder_fail(b, -EINVAL, event->start_mark, "invalid integer '%s'", text);
-        if (r < 0)
-                return r;
-        *ret = json_integer((json_int_t) v);
-        return *ret ? 0 : -ENOMEM;
-}
-
-/* The value of a scalar whose type is known. */
-static int scalar_typed(Builder *b, const yaml_event_t *event, ScalarType type, json_t **ret) {
-        const char *text = (const char *) event->data.scalar.value;
-        size_t length = event->data.scalar.length;
-        double d;
-        int r;
-
-        /* No default case, so that the compiler flags a new type. */
-        switch (type) {
-        case SCALAR_BOOL:
-                *ret = json_boolean(strcasecmp(text, "yes") == 0 || strcasecmp(text, "true") == 0 ||
-                                    strcasecmp(text, "on") == 0);
-                return 0;
-        case SCALAR_NULL:
-                *ret = json_null();
-                return 0;
-        case SCALAR_INT:
-                return scalar_int(b, event, ret);
-        case SCALAR_FLOAT:
-                r = scalar_to_double(b, text, &d);
-                if (r == -EINVAL)
-                        return builder_fail(b, -EINVAL, event->start_mark, "invalid floating-point number '%s'",
-                                            text);
-                if (r < 0)
-                        return r;
-                return scalar_float(b, event, d, ret);
-        case SCALAR_MERGE:
-        case SCALAR_STR:
-                break;
-        }
-
-        *ret = json_stringn(text, length);
-        if (!*ret)
-                return builder_fail(b, -EINVAL, event->start_mark, "invalid UTF-8 in scalar");
-        return 0;
-}
-
-/* The value of a scalar with an explicit tag. */
-static int scalar_tagged(Builder *b, const yaml_event_t *event, const char *tag, json_t **ret) {
-        const char *text = (const char *) event->data.scalar.value;
-        int r;
-
-        if (streq(tag, TAG_PREFIX "str") || streq(tag, TAG_PREFIX "timestamp"))
-                return scalar_typed(b, event, SCALAR_STR, ret);
-        if (streq(tag, TAG_PREFIX "null"))
-                return scalar_typed(b, event, SCALAR_NULL, ret);
-        if (streq(tag, TAG_PREFIX "bool")) {
-                if (strcasecmp(text, "yes") != 0 && strcasecmp(text, "no") != 0 &&
-                    strcasecmp(text, "true") != 0 && strcasecmp(text, "false") != 0 &&
-                    strcasecmp(text, "on") != 0 && strcasecmp(text, "off") != 0)
-                        return builder_fail(b, -EINVAL, event->start_mark, "invalid !!bool value '%s'", text);
-                return scalar_typed(b, event, SCALAR_BOOL, ret);
-        }
-        if (streq(tag, TAG_PREFIX "int")) {
-                if (regexec(&b->patterns[SCALAR_INT], text, 0, NULL, 0) != 0)
-                        return builder_fail(b, -EINVAL, event->start_mark, "invalid !!int value '%s'", text);
-                return scalar_typed(b, event, SCALAR_INT, ret);
-        }
-        if (streq(tag, TAG_PREFIX "float"))
-                return scalar_typed(b, event, SCALAR_FLOAT, ret);
-        if (streq(tag, TAG_PREFIX "binary")) {
-                r = binary_decode(text, event->data.scalar.length, ret);
-                if (r == -EINVAL || r == -E2BIG)
-                        return builder_fail(b, -EINVAL, event->start_mark, "invalid base64 in !!binary scalar");
-                return r;
-        }
-        return builder_fail(b, -EINVAL, event->start_mark, "unsupported tag '%s' on a scalar", tag);
-}
 
 static int build_scalar(Builder *b, const yaml_event_t *event, const char *path, unsigned line, bool want_text,
                         Node *ret) {
@@ -812,10 +458,10 @@ static int build_scalar(Builder *b, const yaml_event_t *event, const char *path,
         if (!tag || streq(tag, "!")) {
                 implicit = event->data.scalar.plain_implicit;
                 if (implicit)
-                        type = scalar_resolve(b, text);
-                r = scalar_typed(b, event, type, &node.value);
+                        type = yaml_scalar_resolve(text);
+                r = yaml_scalar_typed(event, type, b->warnings, &node.value, &b->error);
         } else
-                r = scalar_tagged(b, event, tag, &node.value);
+                r = yaml_scalar_tagged(event, tag, b->warnings, &node.value, &b->error);
         if (r < 0)
                 return r;
         node.merge = implicit && type == SCALAR_MERGE;
@@ -1375,10 +1021,6 @@ static int builder_positions(Builder *b, json_t *root, json_t **ret) {
 
 static void builder_done(Builder *b) {
         yaml_parser_delete(&b->parser);
-        for (size_t i = 0; i < b->n_patterns; i++)
-                regfree(&b->patterns[i]);
-        if (b->c_locale)
-                freelocale(b->c_locale);
         json_decref(b->warnings);
         for (size_t i = 0; i < b->n_anchors; i++) {
                 free(b->anchors[i].name);
@@ -1410,12 +1052,11 @@ static int builder_run(Builder *b, const char *data, size_t size, bool track_pos
                 return -ENOMEM;
         yaml_parser_set_input_string(&b->parser, (const unsigned char *) data, size);
 
-        b->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
         b->warnings = json_array();
         b->anchor_index = json_object();
-        if (!b->c_locale || !b->warnings || !b->anchor_index)
+        if (!b->warnings || !b->anchor_index)
                 return -ENOMEM;
-        r = builder_compile_patterns(b);
+        r = yaml_scalar_init();
         if (r < 0)
                 return r;
 
