@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for agent/datasource/ec2.c: detection, settings, metadata parsers, and whole
- * fetches against tests/imds/mock-imds.py listening on 127.0.0.1. */
+ * fetches against tests/imds/mock-imds.py listening on 127.0.0.1. The fetches also test the
+ * metadata service client in agent/datasource/imds.c: tokens, retries and endpoint selection. */
 
 #include <setjmp.h>
 #include <stdarg.h>
