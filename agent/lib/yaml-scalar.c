@@ -48,6 +48,16 @@ static const char *const implicit_patterns[_SCALAR_TYPE_MAX] = {
         [SCALAR_NULL] = "^(~|null|Null|NULL)$",
 };
 
+/* The characters that each pattern above accepts first. A scalar that starts with none of them
+ * skips regexec(), which is what makes keys and plain words cheap. */
+static const char *const implicit_first_characters[_SCALAR_TYPE_MAX] = {
+        [SCALAR_BOOL] = "yYnNtTfFoO",
+        [SCALAR_FLOAT] = "-+0123456789.",
+        [SCALAR_INT] = "-+0123456789",
+        [SCALAR_MERGE] = "<",
+        [SCALAR_NULL] = "~nN",
+};
+
 /* Tables built on first use and kept for the life of the process, because compiling the patterns
  * takes longer than parsing a small document. */
 typedef struct ScalarTables {
@@ -84,6 +94,8 @@ int yaml_scalar_init(void) {
 static bool pattern_matches(ScalarType type, const char *value) {
         assert(tables.c_locale);
         assert(tables.error == 0);
+        if (value[0] == '\0' || !strchr(implicit_first_characters[type], value[0]))
+                return false;
         return regexec(&tables.patterns[type], value, 0, NULL, 0) == 0;
 }
 
