@@ -76,9 +76,11 @@ RunStatus boot_run(Context *ctx) {
         int r;
 
         ctx->current = "kiln";
+        /* Without a status file the boot still runs; the failure is recorded as an error. */
         r = report_begin(ctx);
         if (r < 0)
-                return log_error_errno(r, "Failed to start the report: %m"), RUN_STATUS_ERROR;
+                report_error(ctx, -1, r, "Failed to write /%s/status.json, the run's status can only be "
+                             "read from the log: %m", KILN_RUN_DIR);
         (void) notify_send("STATUS=Starting");
 
         if (kiln_disabled(ctx, &reason) > 0) {
@@ -99,6 +101,14 @@ RunStatus boot_run(Context *ctx) {
         r = PHASE(ctx, "fetch", fetch_or_use_cache(ctx, ds));
         if (r < 0)
                 return finish(ctx, RUN_STATUS_ERROR);
+        reason = instance_id_problem(ctx->instance->instance_id);
+        if (reason) {
+                ctx->current = "datasource";
+                report_error(ctx, -1, 0, "Invalid instance id '%.64s%s' from datasource %s: %s", ctx->instance->instance_id,
+                             strlen(ctx->instance->instance_id) > 64 ? "..." : "", ds->name, reason);
+                ctx->instance = instance_free(ctx->instance);
+                return finish(ctx, RUN_STATUS_ERROR);
+        }
         log_set_instance_id(ctx->instance->instance_id);
         report_set_instance(ctx);
 
@@ -120,6 +130,7 @@ RunStatus boot_run(Context *ctx) {
 
         (void) PHASE(ctx, "decode", decode_user_data(ctx));
         (void) PHASE(ctx, "merge", userdata_merge(ctx));
+        runner_check_keys(ctx);
         (void) runner_run_modules(ctx);
         return finish(ctx, report_status(ctx));
 }

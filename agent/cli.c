@@ -213,14 +213,58 @@ static int command_run(const Options *o) {
         return status == RUN_STATUS_ERROR ? 1 : 0;
 }
 
+/* A status document for a status.json that cannot be used, so that `kiln status` reports an error
+ * instead of "not run" and --wait does not wait for a file that will never change. */
+static json_t *status_damaged(const char *reason) {
+        char message[256];
+
+        (void) snprintf(message, sizeof(message), "/%s is damaged: %s", STATUS_FILE, reason);
+        return json_pack("{s:s, s:s, s:[{s:s, s:n, s:s}], s:[]}", "status", "error", "detail", message,
+                         "errors", "module", "kiln", "item", "message", message, "warnings");
+}
+
 /* Returns the status document (caller owns it), NULL when kiln has not run. */
 static json_t *status_load(int root_fd) {
         _cleanup_free_ char *text = NULL;
+        json_error_t err;
+        const char *status;
+        json_t *doc;
         size_t size;
+        int r;
 
-        if (read_file_at(root_fd, STATUS_FILE, STATUS_FILE_MAX, &text, &size) < 0)
+        r = read_file_at(root_fd, STATUS_FILE, STATUS_FILE_MAX, &text, &size);
+        if (r == -ENOENT)
                 return NULL;
-        return json_loadb(text, size, 0, NULL);
+        if (r < 0) {
+                char reason[128];
+                (void) snprintf(reason, sizeof(reason), "cannot read it: %s",
+                                r == -EBADFD ? "not a regular file" : strerror(-r));
+                return status_damaged(reason);
+        }
+        doc = json_loadb(text, size, 0, &err);
+        if (!json_is_object(doc)) {
+                json_decref(doc);
+                return status_damaged("it is not a JSON object");
+        }
+        status = json_string_value(json_object_get(doc, "status"));
+        if (!status || run_status_from_string(status) < 0) {
+                json_decref(doc);
+                return status_damaged("its status is missing or unknown");
+        }
+        if (!json_is_array(json_object_get(doc, "errors")))
+                (void) json_object_set_new(doc, "errors", json_array());
+        if (!json_is_array(json_object_get(doc, "warnings")))
+                (void) json_object_set_new(doc, "warnings", json_array());
+        if (streq(status, "running")) {
+                const json_t *pid = json_object_get(doc, "pid");
+                /* kill(0) and kill(-1) address process groups and PID 1 is the init system, so a
+                 * run recorded with those ids could never be checked or waited for. */
+                if (!json_is_integer(pid) || json_integer_value(pid) <= 1 || json_integer_value(pid) > INT_MAX) {
+                        json_decref(doc);
+                        return status_damaged("it says running but names no valid process id");
+                }
+        }
+        return doc;
 }
 
 static void print_diagnostics(const char *title, const json_t *list) {
@@ -250,6 +294,8 @@ static void print_status_text(const json_t *doc, bool long_format) {
         size_t i;
 
         printf("status: %s\n", json_string_value(json_object_get(doc, "status")) ?: "unknown");
+        if (json_is_string(json_object_get(doc, "detail")))
+                printf("detail: %s\n", json_string_value(json_object_get(doc, "detail")));
         if (!long_format)
                 return;
         printf("datasource: %s\n", json_string_value(json_object_get(doc, "datasource")) ?: "-");
@@ -294,28 +340,43 @@ static json_t *status_load_checked(int root_fd) {
                 return doc;
         (void) snprintf(message, sizeof(message), "kiln (pid %lld) stopped before it finished", (long long) dead);
         (void) json_object_set_new(doc, "status", json_string("error"));
+        (void) json_object_set_new(doc, "detail", json_string(message));
         (void) json_array_append_new(json_object_get(doc, "errors"),
                                      json_pack("{s:s, s:n, s:s}", "module", "kiln", "item", "message", message));
         return doc;
 }
 
-/* Block until status.json exists and its status is no longer "running". Uses inotify on the
- * directory, so an atomic rename of the file wakes it, and a pidfd of the running kiln, so a
- * crash wakes it too. */
-static json_t *status_wait(int root_fd) {
-        _cleanup_close_ int ifd = -EBADF, dir_fd = -EBADF;
-        char proc[64];
+/* Watch ROOT/run/kiln, or ROOT/run until kiln creates run/kiln in it. Returns 1 when run/kiln
+ * itself is watched, 0 when only its parent is, -errno. */
+static int status_watch(int root_fd, int ifd) {
+        const char *dirs[] = { KILN_RUN_DIR, "run" };
 
-        (void) root_mkdir_p(root_fd, KILN_RUN_DIR, 0755, (uid_t) -1, (gid_t) -1);
-        dir_fd = root_open(root_fd, KILN_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-        ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        if (ifd < 0 || dir_fd < 0) {
-                log_error_errno(ifd < 0 ? negative_errno() : dir_fd, "Failed to watch /%s: %m", KILN_RUN_DIR);
-                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_close_ int dir_fd = root_open(root_fd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+                char proc[64];
+
+                if (dir_fd == -ENOENT)
+                        continue;
+                if (dir_fd < 0)
+                        return dir_fd;
+                (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dir_fd);
+                if (inotify_add_watch(ifd, proc, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0)
+                        return negative_errno();
+                return i == 0;
         }
-        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dir_fd);
-        if (inotify_add_watch(ifd, proc, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0) {
-                log_error_errno(negative_errno(), "Failed to watch /%s: %m", KILN_RUN_DIR);
+        return -ENOENT;
+}
+
+/* Block until status.json exists and its status is no longer "running". Uses inotify, so an atomic
+ * rename of the file wakes it, and a pidfd of the running kiln, so a crash wakes it too. Creates
+ * nothing in the root. */
+static json_t *status_wait(int root_fd) {
+        _cleanup_close_ int ifd = -EBADF;
+        int watched = 0;
+
+        ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ifd < 0) {
+                log_error_errno(negative_errno(), "Failed to start watching for the status: %m");
                 return NULL;
         }
 
@@ -328,6 +389,19 @@ static json_t *status_wait(int root_fd) {
 
                 if (doc && !streq(json_string_value(json_object_get(doc, "status")) ?: "running", "running"))
                         return doc;
+                if (watched < 1) {
+                        watched = status_watch(root_fd, ifd);
+                        if (watched < 0) {
+                                json_decref(doc);
+                                log_error_errno(watched, "Failed to watch /%s for the status: %m", KILN_RUN_DIR);
+                                return NULL;
+                        }
+                        /* The directory may have appeared, or the file changed, while the watch was set up. */
+                        json_decref(doc);
+                        doc = status_load_checked(root_fd);
+                        if (doc && !streq(json_string_value(json_object_get(doc, "status")) ?: "running", "running"))
+                                return doc;
+                }
                 if (doc && json_is_integer(json_object_get(doc, "pid")))
                         pidfd = (int) syscall(SYS_pidfd_open, (pid_t) json_integer_value(json_object_get(doc, "pid")), 0);
                 json_decref(doc);

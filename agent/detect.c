@@ -7,6 +7,7 @@
 
 #include "detect.h"
 #include "lib/fileio.h"
+#include "lib/json-util.h"
 #include "log.h"
 #include "report.h"
 
@@ -135,7 +136,9 @@ int detect_datasource(Context *ctx, const Datasource **ret) {
                         const Datasource *ds = name ? datasource_by_name(name) : NULL;
 
                         if (!ds) {
-                                report_warning(ctx, (int) i, "Unknown datasource in datasource_list, skipping.");
+                                _cleanup_free_ char *shown = json_to_message(item, 80);
+                                report_warning(ctx, (int) i, "Unknown datasource %s in datasource_list, skipping it.",
+                                               shown ?: "?");
                                 continue;
                         }
                         /* One configured datasource is a decision, not a guess: no probing. */

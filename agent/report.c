@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lib/fileio.h"
+#include "lib/json-util.h"
 #include "lib/yaml-util.h"
 #include "log.h"
 #include "report.h"
@@ -14,6 +15,7 @@
 #define REPORT_STATUS_FILE KILN_RUN_DIR "/status.json"
 #define REPORT_RESULT_FILE KILN_RUN_DIR "/result.json"
 #define REPORT_MESSAGE_MAX 2048
+#define REPORT_DIAGNOSTICS_MAX 1000 /* errors, and warnings, recorded in the report */
 
 struct Report {
         json_t *doc;             /* the status.json document */
@@ -96,7 +98,17 @@ static json_t *json_duration_ms(usec_t start, usec_t end) {
 }
 
 static void record_diagnostic(Context *ctx, json_t *list, const char *kind, int item, const char *msg) {
-        json_t *entry = json_pack("{s:s, s:o, s:s}",
+        json_t *entry;
+
+        /* The log keeps every line; the report stops growing, so a list of 20,000 bad items cannot
+         * make status.json, which is rewritten after each module, megabytes large. */
+        if (json_array_size(list) > REPORT_DIAGNOSTICS_MAX)
+                return;
+        if (json_array_size(list) == REPORT_DIAGNOSTICS_MAX) {
+                item = -1;
+                msg = "Further diagnostics of this kind are in the log only.";
+        }
+        entry = json_pack("{s:s, s:o, s:s}",
                                   "module", ctx->current ?: "kiln",
                                   "item", item >= 0 ? json_integer(item) : json_null(),
                                   "message", msg);
@@ -115,6 +127,8 @@ int report_error(Context *ctx, int item, int error, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        /* Messages quote user input; a JSON report must still take them whole. */
+        utf8_make_valid(msg);
 
         (void) log_error("%s", msg);
         if (ctx->errors)
@@ -129,6 +143,7 @@ void report_warning(Context *ctx, int item, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        utf8_make_valid(msg);
 
         (void) log_warning("%s", msg);
         if (ctx->warnings)
@@ -143,6 +158,8 @@ const char *config_source_text(const Context *ctx, const char *path) {
         return yaml_position_text(ctx->config_positions, path);
 }
 
+/* Failures are logged at debug level only: the caller that starts the report reports the first
+ * one, and the progress writes after it would only repeat it. */
 static int report_write(Context *ctx) {
         _cleanup_free_ char *text = NULL;
         int r;
@@ -152,11 +169,11 @@ static int report_write(Context *ctx) {
                 return -ENOMEM;
         r = root_mkdir_p(ctx->root_fd, KILN_RUN_DIR, 0755, (uid_t) -1, (gid_t) -1);
         if (r < 0)
-                return log_error_errno(r, "Failed to create /%s: %m", KILN_RUN_DIR);
+                return log_debug_errno(r, "Failed to create /%s: %m", KILN_RUN_DIR);
         r = write_file_atomic(ctx->root_fd, REPORT_STATUS_FILE, text, strlen(text), 0644,
                               (uid_t) -1, (gid_t) -1, 0);
         if (r < 0)
-                return log_error_errno(r, "Failed to write /%s: %m", REPORT_STATUS_FILE);
+                return log_debug_errno(r, "Failed to write /%s: %m", REPORT_STATUS_FILE);
         return 0;
 }
 
@@ -288,7 +305,8 @@ RunStatus report_finish_as(Context *ctx, RunStatus status) {
         (void) json_object_set_new(ctx->report->doc, "duration_ms", json_duration_ms(ctx->report->start, end));
         /* result.json first: a reader woken by the final status.json then finds both. */
         (void) report_write_result(ctx);
-        (void) report_write(ctx);
+        if (report_write(ctx) < 0)
+                log_error("Failed to write the final /%s; the status above is only in the log.", REPORT_STATUS_FILE);
         return status;
 }
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "lib/json-util.h"
+#include "lib/string-util.h"
 #include "log.h"
 #include "modules/module.h"
 #include "notify.h"
@@ -55,19 +57,26 @@ static size_t plan_from_config(Context *ctx, const json_t *list, PlannedModule *
                 const json_t *name = json_is_array(item) ? json_array_get(item, 0) : item;
                 const json_t *freq = json_is_array(item) ? json_array_get(item, 1) : NULL;
                 const AgentModule *m = json_is_string(name) ? module_by_name(json_string_value(name)) : NULL;
+                _cleanup_free_ char *shown = NULL;
                 Frequency f;
 
-                if (n == RUNNER_MODULES_MAX)
+                if (n == RUNNER_MODULES_MAX) {
+                        report_warning(ctx, (int) i, "modules in the configuration has more than %d entries, "
+                                       "ignoring the rest.", RUNNER_MODULES_MAX);
                         break;
+                }
                 if (!m) {
-                        report_error(ctx, (int) i, 0, "modules[%zu] in the configuration names no module '%s', skipping it",
-                                     i, json_is_string(name) ? json_string_value(name) : "?");
+                        shown = json_to_message(item, 80);
+                        report_warning(ctx, (int) i, "modules[%zu] in the configuration, %s, names no module, "
+                                       "skipping it.", i, shown ?: "?");
                         continue;
                 }
                 f = freq ? frequency_from_string(json_string_value(freq)) : m->frequency;
                 if (f < 0) {
-                        report_error(ctx, (int) i, 0, "modules[%zu]: invalid frequency for '%s', using '%s'",
-                                     i, m->name, frequency_to_string(m->frequency));
+                        shown = json_to_message(freq, 80);
+                        report_warning(ctx, (int) i, "modules[%zu]: invalid frequency %s for '%s' (expected "
+                                       "per-instance, per-boot, always or once), using '%s'.",
+                                       i, shown ?: "?", m->name, frequency_to_string(m->frequency));
                         f = m->frequency;
                 }
                 plan[n++] = (PlannedModule) { .module = m, .frequency = f };
@@ -81,7 +90,7 @@ static size_t plan_modules(Context *ctx, PlannedModule *plan) {
         size_t n = 0;
 
         if (list && !json_is_array(list))
-                report_error(ctx, -1, 0, "modules in the configuration is not a list, using the built-in order");
+                report_warning(ctx, -1, "modules in the configuration is not a list, using the built-in order.");
         else if (list)
                 return plan_from_config(ctx, list, plan);
 
@@ -91,7 +100,7 @@ static size_t plan_modules(Context *ctx, PlannedModule *plan) {
 }
 
 static bool has_config(const Context *ctx, const AgentModule *m) {
-        if (!m->config_keys)
+        if (m->always_run || !m->config_keys)
                 return true;
         for (const char *const *k = m->config_keys; *k; k++)
                 if (json_object_get(ctx->config, *k))
@@ -141,6 +150,92 @@ static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t t
                  (double) (now_monotonic() - start) / USEC_PER_MSEC);
         report_module_end(ctx, r < 0 ? "failed" : r > 0 ? "changed" : "done", NULL);
         return r >= 0;
+}
+
+/* Keys of kiln.yaml that configure kiln itself rather than a module, and the merge directives
+ * that cloud-config parts may carry. */
+static const char *const settings_keys[] = {
+        "datasource_list", "datasource", "modules", "merge_how", "merge_type", NULL,
+};
+
+/* cloud-init keys that no kiln module handles yet: ignored with a warning that says so, so that a
+ * user who relies on one (users: for SSH access, packages:) sees it instead of a green status. */
+static const char *const unsupported_keys[] = {
+        "users", "groups", "user", "packages", "package_update", "package_upgrade",
+        "package_reboot_if_required", "apt_update", "apt_upgrade", "apt_reboot_if_required", "apt",
+        "yum_repos", "snap", "ssh_authorized_keys", "ssh_pwauth", "disable_root", "ssh_deletekeys",
+        "ssh_keys", "ssh_genkeytypes", "ssh", "ssh_import_id", "chpasswd", "password", "timezone", "ntp",
+        "locale", "ca_certs", "ca-certs", "final_message", "phone_home", "power_state", "manage_etc_hosts",
+        "mounts", "swap", "growpart", "resize_rootfs", "disk_setup", "fs_setup", "rsyslog", "keyboard",
+        "apk_repos", "zypper", "salt_minion", "puppet", "chef", "ansible", "lxd", "landscape",
+        "ubuntu_pro", "wireguard", "random_seed", "manage_resolv_conf", "resolv_conf", "byobu_by_default",
+        "no_ssh_fingerprints", "ssh_fp_console_blacklist", "ssh_key_console_blacklist", "write_metadata",
+        "system_info", "output", "reporting", "vendor_data", "drivers", "spacewalk", "mcollective",
+        "seed_random", "rh_subscription", NULL,
+};
+
+static bool owned_by_module(const char *key) {
+        for (const AgentModule *const *m = module_table; *m; m++)
+                for (const char *const *k = (*m)->config_keys; k && *k; k++)
+                        if (streq(*k, key))
+                                return true;
+        return false;
+}
+
+static bool in_list(const char *key, const char *const *list) {
+        for (const char *const *k = list; *k; k++)
+                if (streq(*k, key))
+                        return true;
+        return false;
+}
+
+/* Every key a module owns, for suggestions; caller frees the array (not the strings). */
+static const char **known_keys(void) {
+        size_t n = 0, i = 0;
+        const char **keys;
+
+        for (const AgentModule *const *m = module_table; *m; m++)
+                for (const char *const *k = (*m)->config_keys; k && *k; k++)
+                        n++;
+        keys = calloc(n + 1, sizeof(char *));
+        if (!keys)
+                return NULL;
+        for (const AgentModule *const *m = module_table; *m; m++)
+                for (const char *const *k = (*m)->config_keys; k && *k; k++)
+                        keys[i++] = *k;
+        return keys;
+}
+
+void runner_check_keys(Context *ctx) {
+        _cleanup_free_ const char **keys = known_keys();
+        const char *saved = ctx->current, *key;
+        json_t *value;
+
+        ctx->current = "config";
+        json_object_foreach(ctx->config, key, value) {
+                const char *near;
+                unsigned line;
+                char at[32] = "";
+                char path[300];
+
+                if (owned_by_module(key) || in_list(key, settings_keys))
+                        continue;
+                (void) snprintf(path, sizeof(path), "/%s", key);
+                line = config_line(ctx, path);
+                if (line > 0)
+                        (void) snprintf(at, sizeof(at), " at line %u", line);
+                if (in_list(key, unsupported_keys)) {
+                        report_warning(ctx, -1, "Key '%s'%s is a cloud-init key that this version of kiln does not "
+                                       "support, ignoring it.", key, at);
+                        continue;
+                }
+                near = keys ? nearest_word(key, keys, strlen(key) > 4 ? 2 : 1) : NULL;
+                if (near)
+                        report_warning(ctx, -1, "Unknown key '%s'%s, ignoring it. Did you mean '%s'?", key, at, near);
+                else
+                        report_warning(ctx, -1, "Unknown key '%s'%s, ignoring it.", key, at);
+        }
+        ctx->current = saved;
 }
 
 int runner_run_modules(Context *ctx) {

@@ -4,6 +4,10 @@
 
 #include "context.h"
 
+/* Warn about each top-level key of the effective config that no module owns and that is not a
+ * kiln setting, suggesting the nearest module key. */
+void runner_check_keys(Context *ctx);
+
 /* Run the modules in order: the `modules` list of the configuration (names, or [name, frequency]
  * pairs) or the built-in order. Each module is skipped when its frequency's semaphore says it ran,
  * when none of its keys is set, or, on a boot that uses cached instance data, when it is not a

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/fileio.h"
+#include "lib/json-util.h"
 #include "log.h"
 #include "report.h"
 #include "state.h"
@@ -25,16 +26,34 @@ static int instance_dir(const char *instance_id, const char *file, char **ret) {
         return 0;
 }
 
+const char *instance_id_problem(const char *id) {
+        size_t n = strlen(id);
+        _cleanup_free_ char *copy = NULL;
+
+        if (n == 0)
+                return "it is empty";
+        if (n > INSTANCE_ID_MAX)
+                return "it is longer than 256 bytes";
+        if (streq(id, ".") || streq(id, ".."))
+                return "it is '.' or '..'";
+        for (const char *p = id; *p; p++) {
+                if (*p == '/')
+                        return "it contains '/'";
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return "it contains a control character";
+        }
+        copy = strdup(id);
+        if (!copy)
+                return "out of memory";
+        utf8_make_valid(copy);
+        if (!streq(copy, id))
+                return "it is not valid UTF-8";
+        return NULL;
+}
+
 /* An instance id becomes a directory name, so it must be one path component. */
 static bool instance_id_valid(const char *id) {
-        size_t n = strlen(id);
-
-        if (n == 0 || n > INSTANCE_ID_MAX || streq(id, ".") || streq(id, ".."))
-                return false;
-        for (const char *p = id; *p; p++)
-                if (*p == '/' || (unsigned char) *p < 0x20)
-                        return false;
-        return true;
+        return !instance_id_problem(id);
 }
 
 int state_read_instance_id(const Context *ctx, char **ret) {

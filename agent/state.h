@@ -11,6 +11,9 @@
 /* Largest cached file kiln reads back (user data is capped before it is cached). */
 #define STATE_CACHE_FILE_MAX (64U * 1024U * 1024U)
 
+/* Why id cannot be an instance id (it names a directory under instances/), or NULL when it can. */
+const char *instance_id_problem(const char *id);
+
 /* The instance id recorded by the last run, or NULL when there is none (caller owns it).
  * Returns 0 or -errno (-ENOENT is not an error: *ret is NULL then). */
 int state_read_instance_id(const Context *ctx, char **ret);

@@ -377,9 +377,14 @@ static int hostname_run(Context *ctx, const json_t *config) {
         return hostname_apply(ctx, &cfg, choice.selected);
 }
 
+static const char *const hostname_config_keys[] = {
+        "hostname", "fqdn", "prefer_fqdn_over_hostname", "preserve_hostname", "create_hostname_file", NULL,
+};
+
 const AgentModule module_hostname = {
         .name = "hostname",
-        .config_keys = NULL,
+        .config_keys = hostname_config_keys,
+        .always_run = true,
         .frequency = FREQUENCY_PER_BOOT,
         .bakeable = false,
         .run = hostname_run,

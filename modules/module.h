@@ -21,9 +21,10 @@ Frequency frequency_from_string(const char *s);
 
 typedef struct AgentModule {
         const char *name;
-        /* Top-level cloud-config keys this module owns, NULL-terminated. When none of them is set
-         * the runner skips the module. NULL means the module always runs (it finds its own work). */
+        /* Top-level cloud-config keys this module owns, NULL-terminated, or NULL for none. When none
+         * of them is set the runner skips the module, unless always_run is set. */
         const char *const *config_keys;
+        bool always_run;         /* runs without its keys too: it finds work elsewhere (metadata, parts) */
         Frequency frequency;
         bool bakeable;           /* its work does not depend on the instance */
         /* config is the whole effective cloud-config (borrowed). Errors and warnings go through

@@ -83,6 +83,7 @@ static int scripts_user_run(Context *ctx, const json_t *config) {
 const AgentModule module_scripts_user = {
         .name = "scripts_user",
         .config_keys = NULL,
+        .always_run = true,
         .frequency = FREQUENCY_PER_INSTANCE,
         .bakeable = false,
         .run = scripts_user_run,

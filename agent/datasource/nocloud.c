@@ -2,6 +2,8 @@
 /* The NoCloud datasource: meta-data, user-data and vendor-data from a seed directory, with the
  * kernel command line's ds=nocloud;i=ID;h=HOST;s=SEED overriding and pointing to seeds. */
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "datasource.h"
@@ -166,6 +168,18 @@ static json_t *collect_public_keys(const json_t *value) {
         return keys;
 }
 
+/* The message of a failed fetch; *reterr_message stays NULL when even that cannot be allocated. */
+static int fail(char **reterr_message, int error, const char *format, ...) _printf_(3, 4);
+static int fail(char **reterr_message, int error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(reterr_message, format, ap) < 0)
+                *reterr_message = NULL;
+        va_end(ap);
+        return error;
+}
+
 static int parse_meta_data(const char *text, size_t size, json_t **ret, char **reterr_message) {
         json_t *doc = NULL;
         YamlError err = {};
@@ -173,10 +187,8 @@ static int parse_meta_data(const char *text, size_t size, json_t **ret, char **r
 
         r = yaml_parse_json(text, size, &doc, /* ret_warnings= */ NULL, /* ret_positions= */ NULL, &err);
         if (r < 0) {
-                if (asprintf(reterr_message, "invalid meta-data at line %u, column %u: %s",
-                             err.line, err.column, err.message) < 0)
-                        *reterr_message = NULL;
-                return r;
+                return fail(reterr_message, r, "invalid meta-data at line %u, column %u: %s", err.line,
+                            err.column, err.message);
         }
         if (json_is_null(doc)) {
                 json_decref(doc);
@@ -201,10 +213,26 @@ static const char *json_scalar_string(const json_t *v, char *buf, size_t size) {
         return NULL;
 }
 
-static int nocloud_fill(Instance *i, const json_t *meta, const CmdlineSeed *cmdline) {
+static int nocloud_fill(Instance *i, const json_t *meta, const CmdlineSeed *cmdline, char **reterr_message) {
+        const json_t *id_value = json_object_get(meta, "instance-id");
+        const json_t *host_value = json_object_get(meta, "local-hostname");
+        const char *host = cmdline->hostname;
         char buf[32];
-        const char *id = cmdline->instance_id ?: json_scalar_string(json_object_get(meta, "instance-id"), buf, sizeof(buf));
-        const char *host = cmdline->hostname ?: json_string_value(json_object_get(meta, "local-hostname"));
+        const char *id = cmdline->instance_id;
+
+        if (!id && id_value) {
+                id = json_scalar_string(id_value, buf, sizeof(buf));
+                if (!id)
+                        return fail(reterr_message, -EBADMSG, "instance-id in meta-data must be a string, not %s",
+                                    json_is_true(id_value) || json_is_false(id_value) ? "a boolean" :
+                                    json_is_null(id_value) ? "null" : json_is_array(id_value) ? "a list" :
+                                    json_is_object(id_value) ? "a mapping" : "a number with a fraction");
+        }
+        if (!host && host_value && !json_is_null(host_value)) {
+                host = json_string_value(host_value);
+                if (!host)
+                        return fail(reterr_message, -EBADMSG, "local-hostname in meta-data must be a string");
+        }
 
         i->datasource = strdup("nocloud");
         i->instance_id = strdup(id ?: NOCLOUD_DEFAULT_INSTANCE_ID);
@@ -222,67 +250,76 @@ static int nocloud_fill(Instance *i, const json_t *meta, const CmdlineSeed *cmdl
         return 0;
 }
 
-static int nocloud_fetch(Context *ctx, Instance **ret, char **reterr_message) {
+static int read_optional(const Context *ctx, const char *dir, const char *name, char **data, size_t *size,
+                         bool *present, char **reterr_message) {
+        int r = read_seed_file(ctx, dir, name, data, size);
+
+        if (r < 0 && r != -ENOENT)
+                return fail(reterr_message, r, "cannot read /%s/%s: %s", dir, name, strerror(-r));
+        *present = r >= 0;
+        return 0;
+}
+
+static int nocloud_fetch_seed(Context *ctx, const CmdlineSeed *cmdline, Instance **ret, char **reterr_message) {
         _cleanup_instance_free_ Instance *i = NULL;
         _cleanup_free_ char *dir = NULL, *meta_text = NULL;
         json_t *meta = NULL;
-        CmdlineSeed cmdline;
         size_t meta_size = 0;
+        bool has_meta = false;
         int r;
 
-        r = parse_cmdline_seed(ctx, &cmdline);
+        r = find_seed_dir(ctx, cmdline, &dir);
+        if (r == -EPROTONOSUPPORT)
+                return fail(reterr_message, r, "seed '%s' is not a local path; only file:// and absolute paths "
+                            "are read", cmdline->seed);
         if (r < 0)
                 return r;
-        r = find_seed_dir(ctx, &cmdline, &dir);
-        if (r == -EPROTONOSUPPORT) {
-                (void) asprintf(reterr_message, "seed '%s' is not a local path; only file:// and absolute paths are read",
-                                cmdline.seed);
-                cmdline_seed_done(&cmdline);
-                return r;
-        }
-        if (r < 0) {
-                cmdline_seed_done(&cmdline);
-                return r;
-        }
+        /* Without a seed, the kernel command line must name the instance itself. */
+        if (!dir && !cmdline->instance_id)
+                return fail(reterr_message, -ENOENT, "no seed found in /var/lib/kiln/seed/nocloud or "
+                            "/var/lib/cloud/seed/nocloud, and no i= on the kernel command line");
 
         if (dir) {
-                r = read_seed_file(ctx, dir, "meta-data", &meta_text, &meta_size);
-                if (r < 0 && r != -ENOENT) {
-                        (void) asprintf(reterr_message, "cannot read /%s/meta-data: %s", dir, strerror(-r));
-                        cmdline_seed_done(&cmdline);
+                r = read_optional(ctx, dir, "meta-data", &meta_text, &meta_size, &has_meta, reterr_message);
+                if (r < 0)
                         return r;
-                }
+                if (!has_meta && !cmdline->instance_id)
+                        return fail(reterr_message, -ENOENT, "seed /%s has no meta-data", dir);
         }
         r = parse_meta_data(meta_text ?: "", meta_size, &meta, reterr_message);
-        if (r < 0) {
-                cmdline_seed_done(&cmdline);
+        if (r < 0)
                 return r;
-        }
 
         i = instance_new();
-        r = i ? nocloud_fill(i, meta, &cmdline) : -ENOMEM;
+        r = i ? nocloud_fill(i, meta, cmdline, reterr_message) : -ENOMEM;
         json_decref(meta);
-        cmdline_seed_done(&cmdline);
         if (r < 0)
                 return r;
 
         if (dir) {
-                r = read_seed_file(ctx, dir, "user-data", &i->user_data, &i->user_data_size);
-                if (r < 0 && r != -ENOENT) {
-                        (void) asprintf(reterr_message, "cannot read /%s/user-data: %s", dir, strerror(-r));
+                r = read_optional(ctx, dir, "user-data", &i->user_data, &i->user_data_size, &i->has_user_data,
+                                  reterr_message);
+                if (r < 0)
                         return r;
-                }
-                i->has_user_data = r >= 0;
-                r = read_seed_file(ctx, dir, "vendor-data", &i->vendor_data, &i->vendor_data_size);
-                if (r < 0 && r != -ENOENT) {
-                        (void) asprintf(reterr_message, "cannot read /%s/vendor-data: %s", dir, strerror(-r));
+                r = read_optional(ctx, dir, "vendor-data", &i->vendor_data, &i->vendor_data_size,
+                                  &i->has_vendor_data, reterr_message);
+                if (r < 0)
                         return r;
-                }
-                i->has_vendor_data = r >= 0;
                 log_info("Read NoCloud seed /%s.", dir);
         }
         *ret = TAKE_PTR(i);
         return 0;
+}
+
+static int nocloud_fetch(Context *ctx, Instance **ret, char **reterr_message) {
+        CmdlineSeed cmdline;
+        int r;
+
+        r = parse_cmdline_seed(ctx, &cmdline);
+        if (r >= 0)
+                r = nocloud_fetch_seed(ctx, &cmdline, ret, reterr_message);
+        cmdline_seed_done(&cmdline);
+        return r;
 }
 
 const Datasource datasource_nocloud = {

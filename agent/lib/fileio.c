@@ -397,7 +397,9 @@ int read_file_at(int root_fd, const char *path, size_t max_size, char **ret_data
         assert(path);
         assert(ret_data);
 
-        fd = root_open(root_fd, path, O_RDONLY | O_NOCTTY, 0);
+        /* O_NONBLOCK so that a FIFO planted in the root cannot block the open; only regular files
+         * are read, because a FIFO or a device could block the read forever. */
+        fd = root_open(root_fd, path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
         if (fd < 0)
                 return fd;
 
@@ -405,6 +407,8 @@ int read_file_at(int root_fd, const char *path, size_t max_size, char **ret_data
                 return negative_errno();
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
 
         /* Room for max_size + 1 bytes and the NUL, so that a file over the cap is detected. */
         max_size = MIN(max_size, (size_t) SSIZE_MAX - 2);

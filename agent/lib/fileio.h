@@ -34,7 +34,9 @@ int write_file_atomic(int root_fd, const char *path, const void *data, size_t si
                       uid_t uid, gid_t gid, WriteFlags flags);
 
 /* Read a whole file of at most max_size bytes. *ret_data is NUL-terminated, caller owns it.
- * Returns 0, -ENOENT when missing, -EFBIG when larger than max_size, or another -errno. */
+ * Returns 0, -ENOENT when missing, -EFBIG when larger than max_size, -EISDIR for a directory,
+ * -EBADFD for anything else that is not a regular file (a FIFO or device could block), or another
+ * -errno. */
 int read_file_at(int root_fd, const char *path, size_t max_size, char **ret_data, size_t *ret_size);
 
 /* Returns 1 when path exists inside the root, 0 when it does not, -errno on other errors. */

@@ -13,3 +13,7 @@ json_t *json_get_path(const json_t *root, ...) __attribute__((sentinel));
 
 /* Compact one-line JSON text of a value for messages, cut to max bytes with "..." (caller owns it). */
 char *json_to_message(const json_t *v, size_t max);
+
+/* Make s valid UTF-8 in place, as jansson requires for strings: each byte of an invalid or
+ * truncated sequence and each control character becomes '?'. The length does not change. */
+void utf8_make_valid(char *s);

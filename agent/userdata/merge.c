@@ -12,38 +12,39 @@
 #include "report.h"
 #include "userdata.h"
 
-/* Keep the positions of the keys that part contributes, dropping older ones under the same keys. */
+/* The top-level key of a position path ("/runcmd/0" -> "runcmd") into buf; false when it does
+ * not fit or the path has no key. */
+static bool top_key(const char *path, char *buf, size_t size) {
+        const char *end;
+        size_t n;
+
+        if (path[0] != '/')
+                return false;
+        end = strchr(path + 1, '/');
+        n = end ? (size_t) (end - path - 1) : strlen(path + 1);
+        if (n == 0 || n >= size)
+                return false;
+        memcpy(buf, path + 1, n);
+        buf[n] = '\0';
+        return true;
+}
+
+/* Keep the positions of the keys that part contributes, dropping older ones under the same keys.
+ * One pass over each object, so parts with many keys stay linear. */
 static void merge_positions(Context *ctx, const json_t *doc, json_t *positions) {
-        const char *path, *key;
+        const char *path;
         json_t *value;
         void *tmp;
+        char key[256];
 
         if (!ctx->config_positions)
                 ctx->config_positions = json_object();
-        json_object_foreach((json_t *) doc, key, value) {
-                size_t n = strlen(key);
-
-                json_object_foreach_safe(ctx->config_positions, tmp, path, value)
-                        if (path[0] == '/' && strneq(path + 1, key, n) && (path[n + 1] == '\0' || path[n + 1] == '/'))
-                                (void) json_object_del(ctx->config_positions, path);
-        }
-        json_object_foreach(positions, path, value) {
-                const char *end;
-                size_t n;
-                char top[256];
-
-                /* The document itself has the empty path "", which names no key. */
-                if (path[0] != '/')
-                        continue;
-                end = strchr(path + 1, '/');
-                n = end ? (size_t) (end - path - 1) : strlen(path + 1);
-                if (n == 0 || n >= sizeof(top))
-                        continue;
-                memcpy(top, path + 1, n);
-                top[n] = '\0';
-                if (json_object_get(doc, top))
+        json_object_foreach_safe(ctx->config_positions, tmp, path, value)
+                if (top_key(path, key, sizeof(key)) && json_object_get(doc, key))
+                        (void) json_object_del(ctx->config_positions, path);
+        json_object_foreach(positions, path, value)
+                if (top_key(path, key, sizeof(key)) && json_object_get(doc, key))
                         (void) json_object_set(ctx->config_positions, path, value);
-        }
 }
 
 /* Lines after the header that start with '#!' mean a script was pasted after the YAML. */

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "lib/macro.h"
+#include "lib/string-util.h"
 #include "log.h"
 #include "report.h"
 #include "userdata.h"
@@ -128,22 +129,29 @@ static int add_part(Context *ctx, PartType type, const char *source, const char 
         return 0;
 }
 
-/* Inflate a gzip stream, failing with -EFBIG past USERDATA_INFLATED_MAX. Caller owns *ret. */
+/* Inflate gzip data, every member of it as gzip(1) and Python's gzip module do, failing with
+ * -EFBIG past USERDATA_INFLATED_MAX and -EBADMSG on bad data or bytes after the last member.
+ * Caller owns *ret. */
 static int gunzip(const char *data, size_t size, char **ret, size_t *ret_size) {
         _cleanup_free_ char *out = NULL;
-        size_t cap = MAX(size * 4, (size_t) 4096), len = 0;
+        size_t cap = MIN(MAX(size * 4, (size_t) 4096), (size_t) USERDATA_INFLATED_MAX), len = 0;
         z_stream zs = {};
         int z;
 
         if (size > UINT32_MAX)
                 return -EFBIG;
+        out = malloc(cap + 1);
+        if (!out)
+                return -ENOMEM;
         if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
                 return -ENOMEM;
         zs.next_in = (Bytef *) data;
         zs.avail_in = (uInt) size;
-        do {
+
+        for (;;) {
                 if (len == cap) {
                         char *n;
+
                         if (cap >= USERDATA_INFLATED_MAX) {
                                 inflateEnd(&zs);
                                 return -EFBIG;
@@ -155,21 +163,31 @@ static int gunzip(const char *data, size_t size, char **ret, size_t *ret_size) {
                                 return -ENOMEM;
                         }
                         out = n;
-                } else if (!out) {
-                        out = malloc(cap + 1);
-                        if (!out) {
-                                inflateEnd(&zs);
-                                return -ENOMEM;
-                        }
                 }
                 zs.next_out = (Bytef *) out + len;
                 zs.avail_out = (uInt) (cap - len);
                 z = inflate(&zs, Z_NO_FLUSH);
                 len = cap - zs.avail_out;
-        } while (z == Z_OK);
+                if (z == Z_STREAM_END) {
+                        /* Another member may follow; anything else after a member is an error. */
+                        if (zs.avail_in == 0)
+                                break;
+                        if (zs.avail_in < 2 || zs.next_in[0] != 0x1f || zs.next_in[1] != 0x8b) {
+                                inflateEnd(&zs);
+                                return -EBADMSG;
+                        }
+                        if (inflateReset(&zs) != Z_OK) {
+                                inflateEnd(&zs);
+                                return -EBADMSG;
+                        }
+                        continue;
+                }
+                if (z != Z_OK && !(z == Z_BUF_ERROR && len == cap)) {
+                        inflateEnd(&zs);
+                        return -EBADMSG;
+                }
+        }
         inflateEnd(&zs);
-        if (z != Z_STREAM_END)
-                return -EBADMSG;
         out[len] = '\0';
         *ret = TAKE_PTR(out);
         *ret_size = len;
@@ -238,38 +256,11 @@ static bool has_known_start(const char *data, size_t size) {
         return false;
 }
 
-/* Levenshtein distance, capped: only used to suggest a header for a near miss. */
-static size_t edit_distance(const char *a, const char *b) {
-        size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-
-        if (la >= 63 || lb >= 63)
-                return SIZE_MAX;
-        for (size_t j = 0; j <= lb; j++)
-                prev[j] = j;
-        for (size_t i = 1; i <= la; i++) {
-                cur[0] = i;
-                for (size_t j = 1; j <= lb; j++) {
-                        size_t cost = tolower((unsigned char) a[i - 1]) == tolower((unsigned char) b[j - 1]) ? 0 : 1;
-                        cur[j] = MIN(MIN(prev[j] + 1, cur[j - 1] + 1), prev[j - 1] + cost);
-                }
-                memcpy(prev, cur, sizeof(size_t) * (lb + 1));
-        }
-        return prev[lb];
-}
-
 static int report_unknown(Context *ctx, const char *source, const char *line) {
-        static const char *const known[] = { "#cloud-config", "#!", "#include", "#cloud-boothook" };
-        const char *best = NULL;
-        size_t best_distance = 4;
-
+        static const char *const known[] = { "#cloud-config", "#!", "#include", "#cloud-boothook", NULL };
         /* Only a line starting with '#' is an attempt at a header worth correcting. */
-        for (size_t i = 0; line[0] == '#' && i < ELEMENTSOF(known); i++) {
-                size_t d = edit_distance(line, known[i]);
-                if (d < best_distance) {
-                        best_distance = d;
-                        best = known[i];
-                }
-        }
+        const char *best = line[0] == '#' ? nearest_word(line, known, 3) : NULL;
+
         if (best) {
                 report_warning(ctx, -1, "Unrecognised first line '%s' in %s, ignoring it. Did you mean '%s'?",
                                line, source, best);
