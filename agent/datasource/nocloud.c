@@ -255,7 +255,8 @@ static int read_optional(const Context *ctx, const char *dir, const char *name, 
         int r = read_seed_file(ctx, dir, name, data, size);
 
         if (r < 0 && r != -ENOENT)
-                return fail(reterr_message, r, "cannot read /%s/%s: %s", dir, name, strerror(-r));
+                return fail(reterr_message, r, "cannot read /%s/%s: %s", dir, name,
+                            r == -EBADFD ? "not a regular file" : strerror(-r));
         *present = r >= 0;
         return 0;
 }
