@@ -41,6 +41,7 @@ typedef enum PartType {
         PART_SCRIPT_PER_ONCE,
         PART_BOOTHOOK,
         PART_OTHER,              /* kept for other consumers, not acted on */
+        PART_CLOUD_CONFIG_JSONP, /* #cloud-config-jsonp: an RFC 6902 patch of the merged cloud-config */
         _PART_TYPE_MAX,
         _PART_TYPE_INVALID = -EINVAL,
 } PartType;
@@ -52,6 +53,9 @@ typedef struct Part {
         char *content_type;      /* declared or derived MIME type */
         char *data;              /* bytes, NUL-terminated */
         size_t size;
+        char *filename;          /* MIME filename parameter, or NULL */
+        char *merge_how;         /* MIME Merge-Type header, or NULL (a part's own merge_how key also counts) */
+        bool vendor;             /* from vendor data */
 } Part;
 
 typedef struct Context {

@@ -34,6 +34,7 @@ static const char *const part_type_table[_PART_TYPE_MAX] = {
         [PART_SCRIPT_PER_ONCE] = "script-per-once",
         [PART_BOOTHOOK] = "boothook",
         [PART_OTHER] = "other",
+        [PART_CLOUD_CONFIG_JSONP] = "cloud-config-jsonp",
 };
 
 const char *part_type_to_string(PartType t) {
@@ -47,6 +48,8 @@ void parts_free(Part *parts, size_t n) {
                 free(parts[i].name);
                 free(parts[i].content_type);
                 free(parts[i].data);
+                free(parts[i].filename);
+                free(parts[i].merge_how);
         }
         free(parts);
 }

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cloud-init's instance data: the document Jinja templates and `kiln query` read. */
+#pragma once
+
+#include <jansson.h>
+
+#include "context.h"
+
+/* Build the instance data of ctx->instance, with cloud-init's keys: "v1" (instance_id,
+ * local_hostname, region, availability_zone, cloud_name, platform, public_ssh_keys, ...), "ds"
+ * ({"meta_data": the datasource's metadata tree, ...}), and for every key holding '-' or '.' an
+ * alias with '_' in its place, as cloud-init adds. Returns a new reference, NULL on allocation
+ * failure. */
+json_t *instance_data_build(const Context *ctx);
