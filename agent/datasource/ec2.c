@@ -4,6 +4,8 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,10 @@
 #include "datasource/imds.h"
 #include "lib/curl-util.h"
 #include "lib/fileio.h"
+#include "lib/json-util.h"
 #include "lib/parse-util.h"
 #include "log.h"
+#include "report.h"
 
 /* DMI and hypervisor files hold one short line. */
 #define EC2_DMI_FILE_SIZE_MAX 4096
@@ -24,6 +28,8 @@
 #define EC2_METADATA_URL_SIZE_MAX 2048
 #define EC2_INSTANCE_ID_SIZE_MAX 255
 #define EC2_TAG_KEY_SIZE_MAX 128
+/* Significant digits that always read back as the same double. */
+#define EC2_DOUBLE_DIGITS_MAX 17
 
 #define IMDS_META_DATA "/latest/meta-data/"
 #define IMDS_PUBLIC_KEYS IMDS_META_DATA "public-keys/"
@@ -106,7 +112,41 @@ static bool ec2_metadata_url_is_valid(const char *url) {
         return true;
 }
 
-static int ec2_setting_metadata_urls(const json_t *v, Ec2Settings *s) {
+/* A setting's value as a message shows it: a string as written, a real number with the fewest
+ * digits that read back as the same number (0.0005, not 0.00050000000000000001), anything else as
+ * compact JSON. Caller owns the result. */
+static char *ec2_setting_value_text(const json_t *v) {
+        char buf[64];
+
+        if (json_is_string(v))
+                return strdup(json_string_value(v));
+        if (json_is_real(v)) {
+                for (int digits = 1; digits <= EC2_DOUBLE_DIGITS_MAX; digits++) {
+                        (void) snprintf(buf, sizeof(buf), "%.*g", digits, json_real_value(v));
+                        if (strtod(buf, NULL) == json_real_value(v))
+                                break;
+                }
+                return strdup(buf);
+        }
+        return json_to_message(v, EC2_SETTING_SHOWN_VALUE_MAX);
+}
+
+/* Seconds for messages, to the microsecond without trailing zeros: "10", "0.5". */
+static char *ec2_format_seconds(usec_t usec) {
+        char buf[32];
+        size_t len;
+
+        (void) snprintf(buf, sizeof(buf), "%" PRIu64 ".%06" PRIu64, (uint64_t) (usec / USEC_PER_SEC),
+                        (uint64_t) (usec % USEC_PER_SEC));
+        len = strlen(buf);
+        while (buf[len - 1] == '0')
+                len--;
+        if (buf[len - 1] == '.')
+                len--;
+        return strndup(buf, len);
+}
+
+static int ec2_setting_metadata_urls(Context *ctx, const json_t *v, Ec2Settings *s) {
         _cleanup_strv_free_ char **urls = NULL;
         const json_t *item;
         size_t i;
@@ -120,16 +160,16 @@ static int ec2_setting_metadata_urls(const json_t *v, Ec2Settings *s) {
                 size_t len;
 
                 if (!url || !ec2_metadata_url_is_valid(url)) {
-                        if (url)
-                                log_warning("Invalid URL '%s' in datasource.ec2.metadata_urls, expected http://HOST[:PORT], skipping.",
-                                            url);
-                        else
-                                log_warning("Entry %zu of datasource.ec2.metadata_urls is not a string, skipping.", i);
+                        _cleanup_free_ char *text = ec2_setting_value_text(item);
+
+                        report_warning(ctx, -1,
+                                       "Invalid URL '%s' in datasource.ec2.metadata_urls, expected http://HOST[:PORT], skipping.",
+                                       text ?: "?");
                         continue;
                 }
                 if (strv_length(urls) >= EC2_METADATA_URLS_MAX) {
-                        log_warning("datasource.ec2.metadata_urls has more than %d entries, skipping the rest.",
-                                    EC2_METADATA_URLS_MAX);
+                        report_warning(ctx, -1, "datasource.ec2.metadata_urls has more than %d entries, skipping the rest.",
+                                       EC2_METADATA_URLS_MAX);
                         break;
                 }
 
@@ -149,31 +189,61 @@ static int ec2_setting_metadata_urls(const json_t *v, Ec2Settings *s) {
         return 0;
 }
 
+static char *ec2_format_metadata_urls(const Ec2Settings *s) {
+        char *joined = NULL;
+
+        for (char **url = s->metadata_urls; url && *url; url++) {
+                char *next = NULL;
+
+                if (asprintf(&next, "%s%s%s", joined ?: "", joined ? ", " : "", *url) < 0) {
+                        free(joined);
+                        return NULL;
+                }
+                free(joined);
+                joined = next;
+        }
+        return joined;
+}
+
+/* http_request() rejects a timeout below 1 ms, and a deadline of less leaves no time for one. */
 static int ec2_setting_duration(const json_t *v, usec_t *ret) {
         usec_t usec;
 
-        if (json_seconds_to_usec(v, &usec) < 0 || usec == 0 || usec > EC2_SETTING_DURATION_USEC_MAX)
+        if (json_seconds_to_usec(v, &usec) < 0 || usec < EC2_SETTING_DURATION_USEC_MIN ||
+            usec > EC2_SETTING_DURATION_USEC_MAX)
                 return -EINVAL;
         *ret = usec;
         return 0;
 }
 
-static int ec2_setting_timeout(const json_t *v, Ec2Settings *s) {
+static int ec2_setting_timeout(Context *ctx _unused_, const json_t *v, Ec2Settings *s) {
         return ec2_setting_duration(v, &s->timeout_usec);
 }
 
-static int ec2_setting_max_wait(const json_t *v, Ec2Settings *s) {
+static char *ec2_format_timeout(const Ec2Settings *s) {
+        return ec2_format_seconds(s->timeout_usec);
+}
+
+static int ec2_setting_max_wait(Context *ctx _unused_, const json_t *v, Ec2Settings *s) {
         return ec2_setting_duration(v, &s->max_wait_usec);
 }
 
-static int ec2_setting_imdsv1_fallback(const json_t *v, Ec2Settings *s) {
+static char *ec2_format_max_wait(const Ec2Settings *s) {
+        return ec2_format_seconds(s->max_wait_usec);
+}
+
+static int ec2_setting_imdsv1_fallback(Context *ctx _unused_, const json_t *v, Ec2Settings *s) {
         if (!json_is_boolean(v))
                 return -EINVAL;
         s->imdsv1_fallback = json_is_true(v);
         return 0;
 }
 
-static int ec2_setting_token_ttl(const json_t *v, Ec2Settings *s) {
+static char *ec2_format_imdsv1_fallback(const Ec2Settings *s) {
+        return strdup(s->imdsv1_fallback ? "true" : "false");
+}
+
+static int ec2_setting_token_ttl(Context *ctx _unused_, const json_t *v, Ec2Settings *s) {
         json_int_t ttl;
 
         if (!json_is_integer(v))
@@ -185,17 +255,34 @@ static int ec2_setting_token_ttl(const json_t *v, Ec2Settings *s) {
         return 0;
 }
 
-/* The keys of datasource.ec2. Each parser returns -EINVAL for a value it rejects. */
+static char *ec2_format_token_ttl(const Ec2Settings *s) {
+        char *text = NULL;
+
+        if (asprintf(&text, "%u", s->token_ttl_sec) < 0)
+                return NULL;
+        return text;
+}
+
+/* The keys of datasource.ec2. Each parser returns -EINVAL for a value it rejects and then leaves
+ * the setting as it was. format shows the setting for messages (caller owns the text), and type
+ * names the YAML type of a scalar setting. */
 static const struct {
         const char *key;
-        int (*parse)(const json_t *v, Ec2Settings *s);
+        int (*parse)(Context *ctx, const json_t *v, Ec2Settings *s);
+        char *(*format)(const Ec2Settings *s);
+        const char *type;
         const char *expected;
 } ec2_setting_table[] = {
-        { "metadata_urls",   ec2_setting_metadata_urls,   "a list of http:// URLs" },
-        { "timeout",         ec2_setting_timeout,         "seconds, more than 0 and at most 86400" },
-        { "max_wait",        ec2_setting_max_wait,        "seconds, more than 0 and at most 86400" },
-        { "imdsv1_fallback", ec2_setting_imdsv1_fallback, "true or false" },
-        { "token_ttl",       ec2_setting_token_ttl,       "whole seconds from 1 to 21600" },
+        { "metadata_urls",   ec2_setting_metadata_urls,   ec2_format_metadata_urls,   NULL,
+          "a list of http:// URLs" },
+        { "timeout",         ec2_setting_timeout,         ec2_format_timeout,         "number",
+          "seconds from 0.001 to 86400" },
+        { "max_wait",        ec2_setting_max_wait,        ec2_format_max_wait,        "number",
+          "seconds from 0.001 to 86400" },
+        { "imdsv1_fallback", ec2_setting_imdsv1_fallback, ec2_format_imdsv1_fallback, "boolean",
+          "true or false" },
+        { "token_ttl",       ec2_setting_token_ttl,       ec2_format_token_ttl,       "number",
+          "whole seconds from 1 to 21600" },
 };
 
 static int ec2_settings_set_defaults(Ec2Settings *s) {
@@ -221,42 +308,102 @@ static bool ec2_setting_is_known(const char *key) {
         return false;
 }
 
-int ec2_settings_parse(const json_t *system_config, Ec2Settings *ret) {
+/* Whether v is a quoted boolean or number, such as "no" or "60", for a setting of type ("boolean"
+ * or "number"). YAML reads a quoted value as a string, not as the type the setting expects. */
+static bool ec2_setting_is_quoted(const json_t *v, const char *type) {
+        const char *s = json_string_value(v);
+        char *end;
+
+        if (!s || !type)
+                return false;
+        if (streq(type, "boolean"))
+                return parse_boolean(s) >= 0;
+
+        /* strtod() skips leading blanks and reads "inf", so the first character must belong to a
+         * plain number. */
+        if (s[0] == '\0' || !strchr("0123456789+-.", s[0]))
+                return false;
+        errno = 0;
+        (void) strtod(s, &end);
+        return errno == 0 && *end == '\0';
+}
+
+static void ec2_setting_report_invalid(Context *ctx, size_t i, const json_t *v, const Ec2Settings *s) {
+        _cleanup_free_ char *text = ec2_setting_value_text(v), *default_text = ec2_setting_table[i].format(s);
+
+        if (ec2_setting_is_quoted(v, ec2_setting_table[i].type))
+                report_warning(ctx, -1,
+                               "Invalid datasource.ec2.%s '%s': a quoted value is a string, not a %s. Expected %s "
+                               "without quotes; using the default %s.",
+                               ec2_setting_table[i].key, text ?: "?", ec2_setting_table[i].type,
+                               ec2_setting_table[i].expected, default_text ?: "?");
+        else
+                report_warning(ctx, -1, "Invalid datasource.ec2.%s '%s', expected %s; using the default %s.",
+                               ec2_setting_table[i].key, text ?: "?", ec2_setting_table[i].expected,
+                               default_text ?: "?");
+}
+
+/* The datasource.ec2 mapping of the system configuration, or NULL when there is none or it is not
+ * a mapping, which is reported. */
+static const json_t *ec2_settings_section(Context *ctx) {
+        const json_t *datasource = json_object_get(ctx->system_config, "datasource"), *section;
+        _cleanup_free_ char *text = NULL;
+
+        if (!datasource || json_is_null(datasource))
+                return NULL;
+        if (!json_is_object(datasource)) {
+                text = ec2_setting_value_text(datasource);
+                report_warning(ctx, -1,
+                               "Invalid datasource '%s' in the configuration, expected a mapping of datasource "
+                               "names to their settings; using the default EC2 settings.", text ?: "?");
+                return NULL;
+        }
+
+        section = json_object_get(datasource, "ec2");
+        if (!section || json_is_null(section))
+                return NULL;
+        if (!json_is_object(section)) {
+                text = ec2_setting_value_text(section);
+                report_warning(ctx, -1,
+                               "Invalid datasource.ec2 '%s', expected a mapping of settings; using the default "
+                               "EC2 settings.", text ?: "?");
+                return NULL;
+        }
+        return section;
+}
+
+int ec2_settings_parse(Context *ctx, Ec2Settings *ret) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
         const json_t *section, *v;
         const char *key;
         int r;
 
+        assert(ctx);
         assert(ret);
 
         r = ec2_settings_set_defaults(&s);
         if (r < 0)
                 return r;
 
-        section = json_object_get(json_object_get(system_config, "datasource"), "ec2");
-        if (section && !json_is_object(section))
-                log_warning("datasource.ec2 is not a mapping, ignoring.");
-        else {
-                for (size_t i = 0; i < ELEMENTSOF(ec2_setting_table); i++) {
-                        v = json_object_get(section, ec2_setting_table[i].key);
-                        if (!v)
-                                continue;
-                        r = ec2_setting_table[i].parse(v, &s);
-                        if (r == -ENOMEM)
-                                return r;
-                        if (r < 0) {
-                                _cleanup_free_ char *text = json_is_string(v) ? strdup(json_string_value(v)) :
-                                        json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-
-                                log_warning("Invalid datasource.ec2.%s '%s', expected %s, ignoring.",
-                                            ec2_setting_table[i].key, text ?: "?", ec2_setting_table[i].expected);
-                        }
-                }
-
-                json_object_foreach((json_t *) section, key, v)
-                        if (!ec2_setting_is_known(key))
-                                log_warning("Unknown setting 'datasource.ec2.%s', ignoring.", key);
+        section = ec2_settings_section(ctx);
+        for (size_t i = 0; section && i < ELEMENTSOF(ec2_setting_table); i++) {
+                v = json_object_get(section, ec2_setting_table[i].key);
+                if (!v)
+                        continue;
+                r = ec2_setting_table[i].parse(ctx, v, &s);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        ec2_setting_report_invalid(ctx, i, v, &s);
         }
+
+        json_object_foreach((json_t *) section, key, v)
+                if (!ec2_setting_is_known(key)) {
+                        _cleanup_free_ char *text = ec2_setting_value_text(v);
+
+                        report_warning(ctx, -1, "Unknown setting datasource.ec2.%s with the value '%s', ignoring.",
+                                       key, text ?: "?");
+                }
 
         *ret = s;
         s = (Ec2Settings) {};
@@ -376,6 +523,7 @@ int ec2_region_from_availability_zone(const char *availability_zone, char **ret)
 
 int ec2_split_listing(const char *text, char ***ret) {
         _cleanup_strv_free_ char **entries = NULL;
+        bool truncated = false;
         size_t n = 0;
 
         assert(text);
@@ -392,8 +540,7 @@ int ec2_split_listing(const char *text, char ***ret) {
                 if (entry[0] == '\0')
                         continue;
                 if (n >= EC2_LISTING_ENTRIES_MAX) {
-                        log_warning("Metadata listing has more than %d entries, skipping the rest.",
-                                    EC2_LISTING_ENTRIES_MAX);
+                        truncated = true;
                         break;
                 }
                 r = strv_push_take(&entries, TAKE_PTR(entry));
@@ -408,7 +555,7 @@ int ec2_split_listing(const char *text, char ***ret) {
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(entries);
-        return 0;
+        return truncated;
 }
 
 Ec2PublicKeyEntry *ec2_public_key_entries_free(Ec2PublicKeyEntry *entries, size_t n) {
@@ -439,39 +586,43 @@ static int ec2_parse_public_key_line(const char *line, Ec2PublicKeyEntry *ret) {
         return 1;
 }
 
-int ec2_parse_public_key_listing(const char *text, Ec2PublicKeyEntry **ret, size_t *ret_n) {
-        _cleanup_strv_free_ char **lines = NULL;
+int ec2_parse_public_key_listing(const char *text, Ec2PublicKeyEntry **ret, size_t *ret_n, char ***ret_invalid) {
+        _cleanup_strv_free_ char **lines = NULL, **invalid = NULL;
         Ec2PublicKeyEntry *entries;
         size_t n = 0;
-        int r;
+        int truncated, r;
 
         assert(ret);
         assert(ret_n);
+        assert(ret_invalid);
 
-        r = ec2_split_listing(text, &lines);
-        if (r < 0)
-                return r;
+        truncated = ec2_split_listing(text, &lines);
+        if (truncated < 0)
+                return truncated;
 
         entries = calloc(strv_length(lines) + 1, sizeof(Ec2PublicKeyEntry));
-        if (!entries)
+        invalid = calloc(1, sizeof(char *));
+        if (!entries || !invalid) {
+                free(entries);
                 return -ENOMEM;
+        }
 
         for (char **line = lines; *line; line++) {
                 r = ec2_parse_public_key_line(*line, &entries[n]);
+                if (r == 0)
+                        r = strv_push_take(&invalid, strdup(*line));
+                else if (r > 0)
+                        n++;
                 if (r < 0) {
                         ec2_public_key_entries_free(entries, n);
                         return r;
                 }
-                if (r == 0) {
-                        log_warning("Invalid public-keys entry '%s', expected INDEX=NAME, skipping.", *line);
-                        continue;
-                }
-                n++;
         }
 
         *ret = entries;
         *ret_n = n;
-        return 0;
+        *ret_invalid = TAKE_PTR(invalid);
+        return truncated;
 }
 
 bool ec2_instance_id_is_valid(const char *id) {
@@ -530,8 +681,11 @@ int ec2_append_ssh_keys(const char *body, json_t *keys) {
 
 /* ---- Reading the instance ---- */
 
-/* The values that the crawl collected, which become the Instance. */
+/* The state of one crawl: the values collected, which become the Instance, and where problems in
+ * them are reported. */
 typedef struct Ec2Crawl {
+        Context *ctx;            /* borrowed; metadata problems are reported against it */
+        Imds *imds;              /* borrowed */
         json_t *meta_data;       /* raw "meta-data" tree */
         json_t *document;        /* the instance identity document, or NULL */
         json_t *tags;            /* instance tags, or NULL when the service publishes none */
@@ -551,14 +705,15 @@ static void ec2_crawl_done(Ec2Crawl *c) {
 }
 
 /* GET a text value and store it in object under key, blanks around it removed. A 404 stores
- * nothing. Returns 1 when stored, 0 when absent or not UTF-8, -errno on failure. */
-static int ec2_fetch_text(Imds *m, const char *path, json_t *object, const char *key, char **reterr_message) {
+ * nothing, and a value that is not UTF-8 is reported and skipped. Returns 1 when stored, 0 when
+ * absent or skipped, -errno on failure. */
+static int ec2_fetch_text(Ec2Crawl *c, const char *path, json_t *object, const char *key, char **reterr_message) {
         _cleanup_(http_response_done) HttpResponse response = {};
         _cleanup_free_ char *text = NULL;
         json_t *v;
         int r;
 
-        r = imds_get(m, path, &response, reterr_message);
+        r = imds_get(c->imds, path, &response, reterr_message);
         if (r == -ENOENT) {
                 log_debug("The metadata service has no '%s'.", path);
                 return 0;
@@ -571,7 +726,7 @@ static int ec2_fetch_text(Imds *m, const char *path, json_t *object, const char 
                 return -ENOMEM;
         v = json_string(text);
         if (!v) {
-                log_warning("Metadata value '%s' is not UTF-8 text, ignoring.", path);
+                report_warning(c->ctx, -1, "Metadata value '%s' is not valid UTF-8 text, ignoring.", path);
                 return 0;
         }
         if (json_object_set_new(object, key, v) < 0)
@@ -579,18 +734,21 @@ static int ec2_fetch_text(Imds *m, const char *path, json_t *object, const char 
         return 1;
 }
 
-static int ec2_fetch_public_key(Imds *m, const Ec2PublicKeyEntry *entry, Ec2Crawl *c, json_t *raw_keys,
+static int ec2_fetch_public_key(Ec2Crawl *c, const Ec2PublicKeyEntry *entry, json_t *raw_keys,
                                 char **reterr_message) {
         _cleanup_(http_response_done) HttpResponse response = {};
         _cleanup_free_ char *path = NULL, *text = NULL;
         json_t *v;
         int r;
 
-        if (asprintf(&path, IMDS_PUBLIC_KEYS "%u/openssh-key", entry->index) < 0)
+        if (asprintf(&path, IMDS_PUBLIC_KEYS "%u/openssh-key", entry->index) < 0) {
+                path = NULL;
                 return -ENOMEM;
-        r = imds_get(m, path, &response, reterr_message);
+        }
+        r = imds_get(c->imds, path, &response, reterr_message);
         if (r == -ENOENT) {
-                log_warning("Public key '%s' has no OpenSSH key in the metadata service, skipping.", entry->name);
+                report_warning(c->ctx, -1, "Public key '%s' is listed but '%s' does not exist, skipping.",
+                               entry->name, path);
                 return 0;
         }
         if (r < 0)
@@ -600,21 +758,25 @@ static int ec2_fetch_public_key(Imds *m, const Ec2PublicKeyEntry *entry, Ec2Craw
         if (!text)
                 return -ENOMEM;
         v = json_string(text);
-        if (!v || json_object_set_new(raw_keys, entry->name, v) < 0) {
-                log_warning("Public key number %u is not UTF-8 text, skipping.", entry->index);
+        if (!v) {
+                report_warning(c->ctx, -1, "Public key '%s' at '%s' is not valid UTF-8 text, skipping.",
+                               entry->name, path);
                 return 0;
         }
+        if (json_object_set_new(raw_keys, entry->name, v) < 0)
+                return -ENOMEM;
         return ec2_append_ssh_keys(text, c->ssh_keys);
 }
 
-static int ec2_fetch_public_keys(Imds *m, Ec2Crawl *c, char **reterr_message) {
+static int ec2_fetch_public_keys(Ec2Crawl *c, char **reterr_message) {
         _cleanup_(http_response_done) HttpResponse response = {};
+        _cleanup_strv_free_ char **invalid = NULL;
         json_auto_t *raw_keys = NULL;
         Ec2PublicKeyEntry *entries = NULL;
         size_t n = 0;
         int r;
 
-        r = imds_get(m, IMDS_PUBLIC_KEYS, &response, reterr_message);
+        r = imds_get(c->imds, IMDS_PUBLIC_KEYS, &response, reterr_message);
         if (r == -ENOENT) {
                 log_debug("The metadata service lists no public keys.");
                 return 0;
@@ -622,17 +784,25 @@ static int ec2_fetch_public_keys(Imds *m, Ec2Crawl *c, char **reterr_message) {
         if (r < 0)
                 return r;
 
-        r = ec2_parse_public_key_listing(response.body, &entries, &n);
+        r = ec2_parse_public_key_listing(response.body, &entries, &n, &invalid);
         if (r < 0)
                 return r;
+        if (r > 0)
+                report_warning(c->ctx, -1, "The listing '%s' has more than %d entries, skipping the rest.",
+                               IMDS_PUBLIC_KEYS, EC2_LISTING_ENTRIES_MAX);
+        for (char **line = invalid; *line; line++)
+                report_warning(c->ctx, -1, "Invalid entry '%s' in the listing '%s', expected INDEX=NAME, skipping.",
+                               *line, IMDS_PUBLIC_KEYS);
+
         raw_keys = json_object();
         if (!raw_keys) {
                 ec2_public_key_entries_free(entries, n);
                 return -ENOMEM;
         }
 
+        r = 0;
         for (size_t i = 0; i < n && r >= 0; i++)
-                r = ec2_fetch_public_key(m, &entries[i], c, raw_keys, reterr_message);
+                r = ec2_fetch_public_key(c, &entries[i], raw_keys, reterr_message);
         ec2_public_key_entries_free(entries, n);
         if (r < 0)
                 return r;
@@ -640,13 +810,13 @@ static int ec2_fetch_public_keys(Imds *m, Ec2Crawl *c, char **reterr_message) {
         return json_object_set_new(c->meta_data, "public-keys", TAKE_PTR(raw_keys)) < 0 ? -ENOMEM : 0;
 }
 
-static int ec2_fetch_identity_document(Imds *m, Ec2Crawl *c, char **reterr_message) {
+static int ec2_fetch_identity_document(Ec2Crawl *c, char **reterr_message) {
         _cleanup_(http_response_done) HttpResponse response = {};
         json_error_t error;
         json_t *document;
         int r;
 
-        r = imds_get(m, IMDS_IDENTITY_DOCUMENT, &response, reterr_message);
+        r = imds_get(c->imds, IMDS_IDENTITY_DOCUMENT, &response, reterr_message);
         if (r == -ENOENT) {
                 log_debug("The metadata service has no instance identity document.");
                 return 0;
@@ -655,9 +825,14 @@ static int ec2_fetch_identity_document(Imds *m, Ec2Crawl *c, char **reterr_messa
                 return r;
 
         document = json_loadb(response.body, response.body_size, JSON_REJECT_DUPLICATES, &error);
-        if (!document || !json_is_object(document)) {
-                log_warning("The instance identity document is not a JSON object (line %d: %s), ignoring.",
-                            error.line, document ? "not an object" : error.text);
+        if (!document) {
+                report_warning(c->ctx, -1, "The instance identity document '%s' is not valid JSON (line %d: %s), ignoring.",
+                               IMDS_IDENTITY_DOCUMENT, error.line, error.text);
+                return 0;
+        }
+        if (!json_is_object(document)) {
+                report_warning(c->ctx, -1, "The instance identity document '%s' is not a JSON object, ignoring.",
+                               IMDS_IDENTITY_DOCUMENT);
                 json_decref(document);
                 return 0;
         }
@@ -665,17 +840,19 @@ static int ec2_fetch_identity_document(Imds *m, Ec2Crawl *c, char **reterr_messa
         return 0;
 }
 
-static int ec2_fetch_tag(Imds *m, const char *key, json_t *tags, char **reterr_message) {
+static int ec2_fetch_tag(Ec2Crawl *c, const char *key, json_t *tags, char **reterr_message) {
         _cleanup_(http_response_done) HttpResponse response = {};
         _cleanup_free_ char *path = NULL;
         json_t *v;
         int r;
 
-        if (asprintf(&path, IMDS_TAGS "%s", key) < 0)
+        if (asprintf(&path, IMDS_TAGS "%s", key) < 0) {
+                path = NULL;
                 return -ENOMEM;
-        r = imds_get(m, path, &response, reterr_message);
+        }
+        r = imds_get(c->imds, path, &response, reterr_message);
         if (r == -ENOENT) {
-                log_warning("Instance tag '%s' is listed but has no value, skipping.", key);
+                report_warning(c->ctx, -1, "Instance tag '%s' is listed but '%s' does not exist, skipping.", key, path);
                 return 0;
         }
         if (r < 0)
@@ -684,20 +861,20 @@ static int ec2_fetch_tag(Imds *m, const char *key, json_t *tags, char **reterr_m
         /* Tag values are kept exactly as served: blanks may be part of them. */
         v = json_stringn(response.body, response.body_size);
         if (!v) {
-                log_warning("Instance tag '%s' is not UTF-8 text, skipping.", key);
+                report_warning(c->ctx, -1, "Instance tag '%s' at '%s' is not valid UTF-8 text, skipping.", key, path);
                 return 0;
         }
         return json_object_set_new(tags, key, v) < 0 ? -ENOMEM : 0;
 }
 
-static int ec2_fetch_tags(Imds *m, Ec2Crawl *c, char **reterr_message) {
+static int ec2_fetch_tags(Ec2Crawl *c, char **reterr_message) {
         _cleanup_(http_response_done) HttpResponse response = {};
         json_auto_t *tags = NULL;
         _cleanup_strv_free_ char **keys = NULL;
         int r;
 
         /* The listing exists only when the instance allows tags in metadata. */
-        r = imds_get(m, IMDS_TAGS, &response, reterr_message);
+        r = imds_get(c->imds, IMDS_TAGS, &response, reterr_message);
         if (r == -ENOENT) {
                 log_debug("The metadata service publishes no instance tags.");
                 return 0;
@@ -708,16 +885,21 @@ static int ec2_fetch_tags(Imds *m, Ec2Crawl *c, char **reterr_message) {
         r = ec2_split_listing(response.body, &keys);
         if (r < 0)
                 return r;
+        if (r > 0)
+                report_warning(c->ctx, -1, "The listing '%s' has more than %d entries, skipping the rest.",
+                               IMDS_TAGS, EC2_LISTING_ENTRIES_MAX);
         tags = json_object();
         if (!tags)
                 return -ENOMEM;
 
         for (char **key = keys; *key; key++) {
                 if (!ec2_tag_key_is_valid(*key)) {
-                        log_warning("Instance tag key '%s' has characters the metadata service does not publish, skipping.", *key);
+                        report_warning(c->ctx, -1,
+                                       "Invalid instance tag key '%s' in the listing '%s', expected 1 to 128 letters, "
+                                       "digits and + - = . , _ : @, skipping.", *key, IMDS_TAGS);
                         continue;
                 }
-                r = ec2_fetch_tag(m, *key, tags, reterr_message);
+                r = ec2_fetch_tag(c, *key, tags, reterr_message);
                 if (r < 0)
                         return r;
         }
@@ -726,12 +908,12 @@ static int ec2_fetch_tags(Imds *m, Ec2Crawl *c, char **reterr_message) {
         return 0;
 }
 
-static int ec2_fetch_user_data(Imds *m, Ec2Crawl *c, char **reterr_message) {
+static int ec2_fetch_user_data(Ec2Crawl *c, char **reterr_message) {
         _cleanup_(http_response_done) HttpResponse response = {};
         int r;
 
         /* A 404 means that the instance was launched without user data. Its HTML body is not data. */
-        r = imds_get(m, IMDS_USER_DATA, &response, reterr_message);
+        r = imds_get(c->imds, IMDS_USER_DATA, &response, reterr_message);
         if (r == -ENOENT) {
                 log_info("The instance has no user data.");
                 return 0;
@@ -750,7 +932,7 @@ static const char *json_string_member(const json_t *object, const char *key) {
         return json_string_value(json_object_get(object, key));
 }
 
-static int ec2_crawl(Imds *m, Ec2Crawl *c, char **reterr_message) {
+static int ec2_crawl(Ec2Crawl *c, char **reterr_message) {
         /* The zone and region of the signed identity document win over meta-data, as in
          * cloud-init, so those paths are read only when the document lacks them: fewer requests
          * mean a faster boot and fewer uses of the token. */
@@ -773,10 +955,10 @@ static int ec2_crawl(Imds *m, Ec2Crawl *c, char **reterr_message) {
             json_object_set_new(c->meta_data, "placement", placement) < 0)
                 return -ENOMEM;
 
-        r = ec2_fetch_text(m, IMDS_META_DATA "instance-id", c->meta_data, "instance-id", reterr_message);
+        r = ec2_fetch_text(c, IMDS_META_DATA "instance-id", c->meta_data, "instance-id", reterr_message);
         if (r < 0)
                 return r;
-        r = ec2_fetch_identity_document(m, c, reterr_message);
+        r = ec2_fetch_identity_document(c, reterr_message);
         if (r < 0)
                 return r;
 
@@ -785,24 +967,25 @@ static int ec2_crawl(Imds *m, Ec2Crawl *c, char **reterr_message) {
 
                 if (leaves[i].document_key && json_string_member(c->document, leaves[i].document_key))
                         continue;
-                r = ec2_fetch_text(m, leaves[i].path, parent, leaves[i].key, reterr_message);
+                r = ec2_fetch_text(c, leaves[i].path, parent, leaves[i].key, reterr_message);
                 if (r < 0)
                         return r;
         }
         if (json_object_size(placement) == 0)
                 (void) json_object_del(c->meta_data, "placement");
 
-        r = ec2_fetch_public_keys(m, c, reterr_message);
+        r = ec2_fetch_public_keys(c, reterr_message);
         if (r < 0)
                 return r;
-        r = ec2_fetch_tags(m, c, reterr_message);
+        r = ec2_fetch_tags(c, reterr_message);
         if (r < 0)
                 return r;
-        return ec2_fetch_user_data(m, c, reterr_message);
+        return ec2_fetch_user_data(c, reterr_message);
 }
 
 /* The region: the identity document's, else placement/region, else derived from the zone. */
-static int ec2_region(const char *document_region, const char *placement_region, const char *zone, char **ret) {
+static int ec2_region(Context *ctx, const char *document_region, const char *placement_region, const char *zone,
+                      char **ret) {
         int r;
 
         if (document_region || placement_region) {
@@ -815,7 +998,7 @@ static int ec2_region(const char *document_region, const char *placement_region,
 
         r = ec2_region_from_availability_zone(zone, ret);
         if (r == -EINVAL) {
-                log_warning("Cannot derive a region from availability zone '%s', ignoring.", zone);
+                report_warning(ctx, -1, "Cannot derive a region from the availability zone '%s', ignoring.", zone);
                 return 0;
         }
         return r;
@@ -833,7 +1016,7 @@ static int ec2_build_metadata(const Ec2Crawl *c, const char *instance_id, json_t
         json_t *metadata;
         int r;
 
-        r = ec2_region(json_string_member(c->document, "region"), json_string_member(placement, "region"),
+        r = ec2_region(c->ctx, json_string_member(c->document, "region"), json_string_member(placement, "region"),
                        zone, &region);
         if (r < 0)
                 return r;
@@ -908,9 +1091,10 @@ static int ec2_build_instance(Ec2Crawl *c, Instance **ret, char **reterr_message
         return 0;
 }
 
-static int ec2_fetch_with_settings(const Ec2Settings *settings, Instance **ret, char **reterr_message) {
+static int ec2_fetch_with_settings(Context *ctx, const Ec2Settings *settings, Instance **ret,
+                                   char **reterr_message) {
         _cleanup_(imds_done) Imds m = {};
-        _cleanup_(ec2_crawl_done) Ec2Crawl crawl = {};
+        _cleanup_(ec2_crawl_done) Ec2Crawl crawl = { .ctx = ctx, .imds = &m };
         int r;
 
         r = imds_open(&m, settings, reterr_message);
@@ -918,7 +1102,7 @@ static int ec2_fetch_with_settings(const Ec2Settings *settings, Instance **ret, 
                 return r;
         log_info("Reading instance data from '%s' with %s.", m.base_url, m.imdsv1 ? "IMDSv1" : "IMDSv2");
 
-        r = ec2_crawl(&m, &crawl, reterr_message);
+        r = ec2_crawl(&crawl, reterr_message);
         if (r < 0)
                 return r;
         return ec2_build_instance(&crawl, ret, reterr_message);
@@ -933,9 +1117,9 @@ static int ec2_fetch(Context *ctx, Instance **ret, char **reterr_message) {
         assert(ret);
         assert(reterr_message);
 
-        r = ec2_settings_parse(ctx->system_config, &settings);
+        r = ec2_settings_parse(ctx, &settings);
         if (r >= 0)
-                r = ec2_fetch_with_settings(&settings, ret, &message);
+                r = ec2_fetch_with_settings(ctx, &settings, ret, &message);
         if (r >= 0)
                 return 0;
 

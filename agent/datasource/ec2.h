@@ -20,8 +20,12 @@
 /* The metadata service accepts token lifetimes of 1 s to 6 hours. */
 #define EC2_TOKEN_TTL_SEC_MIN 1U
 #define EC2_TOKEN_TTL_SEC_MAX 21600U
-/* Upper bound for timeout and max_wait, so that deadlines cannot overflow. */
+/* Bounds for timeout and max_wait: the HTTP client needs at least 1 ms for a request, and the upper
+ * bound keeps deadlines from overflowing. */
+#define EC2_SETTING_DURATION_USEC_MIN USEC_PER_MSEC
 #define EC2_SETTING_DURATION_USEC_MAX (24 * 3600 * USEC_PER_SEC)
+/* Maximum length in bytes of a list or mapping value as warnings show it. */
+#define EC2_SETTING_SHOWN_VALUE_MAX 200
 #define EC2_METADATA_URLS_MAX 16
 
 typedef struct Ec2Settings {
@@ -32,10 +36,11 @@ typedef struct Ec2Settings {
         unsigned token_ttl_sec;
 } Ec2Settings;
 
-/* Read datasource.ec2 from the system configuration (which may be NULL or lack the keys).
- * An invalid value is logged as a warning naming its key, and its default is used instead.
+/* Read datasource.ec2 from ctx->system_config (which may be NULL or lack the keys). An invalid or
+ * unknown setting, and a datasource or datasource.ec2 that is not a mapping, is reported with
+ * report_warning(), naming the key, the value and the default used instead.
  * Returns 0 or -ENOMEM. */
-int ec2_settings_parse(const json_t *system_config, Ec2Settings *ret);
+int ec2_settings_parse(Context *ctx, Ec2Settings *ret);
 void ec2_settings_done(Ec2Settings *s);
 
 /* Whether a system UUID marks an EC2 instance. It does when it starts with "ec2", in any case, as
@@ -55,7 +60,8 @@ int ec2_region_from_availability_zone(const char *availability_zone, char **ret)
 
 /* Split a metadata listing into its entries, one per line. Blanks and CR around an entry are
  * removed, empty lines are dropped, and so is every entry after EC2_LISTING_ENTRIES_MAX.
- * Returns 0 with *ret (caller owns it, NULL-terminated), or -ENOMEM. */
+ * Returns 0 with *ret (caller owns it, NULL-terminated), 1 with *ret when entries were dropped
+ * for the limit, or -ENOMEM. */
 #define EC2_LISTING_ENTRIES_MAX 1024
 int ec2_split_listing(const char *text, char ***ret);
 
@@ -65,10 +71,11 @@ typedef struct Ec2PublicKeyEntry {
         char *name;
 } Ec2PublicKeyEntry;
 
-/* Parse the public-keys/ listing: "INDEX=NAME" per line. Lines of another shape are logged and
- * skipped. Returns 0 with *ret and *ret_n (caller owns them, free with
- * ec2_public_key_entries_free()), or -ENOMEM. */
-int ec2_parse_public_key_listing(const char *text, Ec2PublicKeyEntry **ret, size_t *ret_n);
+/* Parse the public-keys/ listing: "INDEX=NAME" per line. Lines of another shape are skipped and
+ * returned in *ret_invalid. Returns 0 with *ret, *ret_n and *ret_invalid (caller owns them, free
+ * with ec2_public_key_entries_free() and strv_free()), 1 with them when entries were dropped for
+ * EC2_LISTING_ENTRIES_MAX, or -ENOMEM. */
+int ec2_parse_public_key_listing(const char *text, Ec2PublicKeyEntry **ret, size_t *ret_n, char ***ret_invalid);
 Ec2PublicKeyEntry *ec2_public_key_entries_free(Ec2PublicKeyEntry *entries, size_t n);
 
 /* Whether a string can serve as an instance id: it becomes a directory name under the state

@@ -133,8 +133,11 @@ static int imds_send(Imds *m, HttpMethod method, const char *base, const char *p
         const char *headers[2] = {};
         int r;
 
-        if (asprintf(&url, "%s%s", base, path) < 0)
+        /* asprintf() leaves its pointer undefined on failure, and the cleanup handlers free it. */
+        if (asprintf(&url, "%s%s", base, path) < 0) {
+                url = NULL;
                 return -ENOMEM;
+        }
 
         if (method == HTTP_METHOD_PUT)
                 r = asprintf(&header, IMDS_TOKEN_TTL_HEADER ": %u", m->settings->token_ttl_sec);
@@ -142,8 +145,10 @@ static int imds_send(Imds *m, HttpMethod method, const char *base, const char *p
                 r = asprintf(&header, IMDS_TOKEN_HEADER ": %s", m->token);
         else
                 r = 0;
-        if (r < 0)
+        if (r < 0) {
+                header = NULL;
                 return -ENOMEM;
+        }
         headers[0] = header;
 
         return http_request(m->client, method, url, headers,
@@ -208,8 +213,10 @@ static int imds_request(Imds *m, HttpMethod method, const char *path, size_t max
                         HttpResponse *ret, char **reterr_message) {
         _cleanup_free_ char *what = NULL;
 
-        if (asprintf(&what, "%s %s", http_method_to_string(method), path) < 0)
+        if (asprintf(&what, "%s %s", http_method_to_string(method), path) < 0) {
+                what = NULL;
                 return -ENOMEM;
+        }
 
         for (;;) {
                 _cleanup_(http_response_done) HttpResponse response = {};

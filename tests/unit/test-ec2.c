@@ -126,19 +126,27 @@ static void ec2_detect_rejects_other_vendor(void **state) {
 
 /* ---- Settings ---- */
 
-static json_t *settings_config(const char *ec2_json) {
+/* A test root whose system configuration has datasource.ec2 set to ec2_json (JSON text). */
+static TestRoot *settings_root(const char *ec2_json) {
+        TestRoot *t = test_root_new();
         json_error_t error;
-        json_t *ec2 = json_loads(ec2_json, 0, &error);
+        json_t *ec2 = json_loads(ec2_json, JSON_DECODE_ANY, &error);
 
         assert_non_null(ec2);
-        return json_pack("{s:{s:o}}", "datasource", "ec2", ec2);
+        assert_int_equal(json_object_set_new(t->ctx.system_config, "datasource", json_pack("{s:o}", "ec2", ec2)), 0);
+        return t;
+}
+
+/* The message of warning i recorded in t, or "" when there is none. */
+static const char *warning_message(const TestRoot *t, size_t i) {
+        return json_string_value(json_object_get(json_array_get(t->ctx.warnings, i), "message")) ?: "";
 }
 
 static void ec2_settings_parse_uses_defaults(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
-        json_auto_t *config = json_object();
+        TestRoot *t = test_root_new();
 
-        assert_int_equal(ec2_settings_parse(config, &s), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_string_equal(s.metadata_urls[0], "http://169.254.169.254");
         assert_string_equal(s.metadata_urls[1], "http://[fd00:ec2::254]");
         assert_null(s.metadata_urls[2]);
@@ -146,22 +154,29 @@ static void ec2_settings_parse_uses_defaults(void **state) {
         assert_int_equal(s.max_wait_usec, 120 * USEC_PER_SEC);
         assert_true(s.imdsv1_fallback);
         assert_int_equal(s.token_ttl_sec, 21600);
+        assert_int_equal(json_array_size(t->ctx.warnings), 0);
+        test_root_free(t);
 }
 
 static void ec2_settings_parse_accepts_null_config(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        TestRoot *t = test_root_new();
 
-        assert_int_equal(ec2_settings_parse(NULL, &s), 0);
+        json_decref(t->ctx.system_config);
+        t->ctx.system_config = NULL;
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_int_equal(s.timeout_usec, EC2_DEFAULT_TIMEOUT_USEC);
+        assert_int_equal(json_array_size(t->ctx.warnings), 0);
+        test_root_free(t);
 }
 
 static void ec2_settings_parse_reads_values(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
-        json_auto_t *config = settings_config(
+        TestRoot *t = settings_root(
                 "{\"metadata_urls\": [\"http://127.0.0.1:8080/\", \"http://[::1]:80\"],"
                 " \"timeout\": 2.5, \"max_wait\": 30, \"imdsv1_fallback\": false, \"token_ttl\": 60}");
 
-        assert_int_equal(ec2_settings_parse(config, &s), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_string_equal(s.metadata_urls[0], "http://127.0.0.1:8080");
         assert_string_equal(s.metadata_urls[1], "http://[::1]:80");
         assert_null(s.metadata_urls[2]);
@@ -169,57 +184,153 @@ static void ec2_settings_parse_reads_values(void **state) {
         assert_int_equal(s.max_wait_usec, 30 * USEC_PER_SEC);
         assert_false(s.imdsv1_fallback);
         assert_int_equal(s.token_ttl_sec, 60);
+        assert_int_equal(json_array_size(t->ctx.warnings), 0);
+        test_root_free(t);
 }
 
 static void ec2_settings_parse_replaces_bad_values(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
-        json_auto_t *config = settings_config(
+        TestRoot *t = settings_root(
                 "{\"metadata_urls\": \"http://127.0.0.1\", \"timeout\": \"10s\", \"max_wait\": -1,"
                 " \"imdsv1_fallback\": \"maybe\", \"token_ttl\": 21601}");
 
-        assert_int_equal(ec2_settings_parse(config, &s), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_string_equal(s.metadata_urls[0], "http://169.254.169.254");
         assert_int_equal(s.timeout_usec, EC2_DEFAULT_TIMEOUT_USEC);
         assert_int_equal(s.max_wait_usec, EC2_DEFAULT_MAX_WAIT_USEC);
         assert_true(s.imdsv1_fallback);
         assert_int_equal(s.token_ttl_sec, EC2_DEFAULT_TOKEN_TTL_SEC);
+        test_root_free(t);
+}
+
+static void ec2_settings_parse_reports_each_bad_value(void **state) {
+        _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        TestRoot *t = settings_root(
+                "{\"timeout\": \"x\", \"max_wait\": -1, \"metadata_urls\": 5, \"imdsv1_fallback\": \"maybe\","
+                " \"token_ttl\": 99999}");
+
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
+        assert_int_equal(json_array_size(t->ctx.warnings), 5);
+        assert_string_equal(warning_message(t, 0),
+                            "Invalid datasource.ec2.metadata_urls '5', expected a list of http:// URLs; using the "
+                            "default http://169.254.169.254, http://[fd00:ec2::254].");
+        assert_string_equal(warning_message(t, 1),
+                            "Invalid datasource.ec2.timeout 'x', expected seconds from 0.001 to 86400; using the default 10.");
+        assert_string_equal(warning_message(t, 2),
+                            "Invalid datasource.ec2.max_wait '-1', expected seconds from 0.001 to 86400; using the default 120.");
+        assert_string_equal(warning_message(t, 3),
+                            "Invalid datasource.ec2.imdsv1_fallback 'maybe', expected true or false; using the default true.");
+        assert_string_equal(warning_message(t, 4),
+                            "Invalid datasource.ec2.token_ttl '99999', expected whole seconds from 1 to 21600; using the "
+                            "default 21600.");
+        test_root_free(t);
+}
+
+static void ec2_settings_parse_reports_quoted_boolean(void **state) {
+        _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        TestRoot *t = settings_root("{\"imdsv1_fallback\": \"no\"}");
+
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
+        assert_true(s.imdsv1_fallback);
+        assert_int_equal(json_array_size(t->ctx.warnings), 1);
+        assert_string_equal(warning_message(t, 0),
+                            "Invalid datasource.ec2.imdsv1_fallback 'no': a quoted value is a string, not a boolean. "
+                            "Expected true or false without quotes; using the default true.");
+        test_root_free(t);
+}
+
+static void ec2_settings_parse_reports_quoted_number(void **state) {
+        _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        TestRoot *t = settings_root("{\"token_ttl\": \"60\"}");
+
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
+        assert_int_equal(s.token_ttl_sec, EC2_DEFAULT_TOKEN_TTL_SEC);
+        assert_non_null(strstr(warning_message(t, 0), "'60': a quoted value is a string, not a number."));
+        test_root_free(t);
 }
 
 static void ec2_settings_parse_rejects_zero_durations(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
-        json_auto_t *config = settings_config("{\"timeout\": 0, \"max_wait\": 0, \"token_ttl\": 0}");
+        TestRoot *t = settings_root("{\"timeout\": 0, \"max_wait\": 0, \"token_ttl\": 0}");
 
-        assert_int_equal(ec2_settings_parse(config, &s), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_int_equal(s.timeout_usec, EC2_DEFAULT_TIMEOUT_USEC);
         assert_int_equal(s.max_wait_usec, EC2_DEFAULT_MAX_WAIT_USEC);
         assert_int_equal(s.token_ttl_sec, EC2_DEFAULT_TOKEN_TTL_SEC);
+        assert_int_equal(json_array_size(t->ctx.warnings), 3);
+        test_root_free(t);
+}
+
+static void ec2_settings_parse_rejects_sub_millisecond_timeout(void **state) {
+        _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        TestRoot *t = settings_root("{\"timeout\": 0.0005, \"max_wait\": 0.001}");
+
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
+        assert_int_equal(s.timeout_usec, EC2_DEFAULT_TIMEOUT_USEC);
+        assert_int_equal(s.max_wait_usec, USEC_PER_MSEC);
+        assert_int_equal(json_array_size(t->ctx.warnings), 1);
+        assert_string_equal(warning_message(t, 0),
+                            "Invalid datasource.ec2.timeout '0.0005', expected seconds from 0.001 to 86400; using the default 10.");
+        test_root_free(t);
+}
+
+static void ec2_settings_parse_reports_unknown_key(void **state) {
+        _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        TestRoot *t = settings_root("{\"bogus\": 1}");
+
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
+        assert_int_equal(json_array_size(t->ctx.warnings), 1);
+        assert_string_equal(warning_message(t, 0), "Unknown setting datasource.ec2.bogus with the value '1', ignoring.");
+        test_root_free(t);
 }
 
 static void ec2_settings_parse_skips_bad_urls(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
-        json_auto_t *config = settings_config(
+        TestRoot *t = settings_root(
                 "{\"metadata_urls\": [\"https://169.254.169.254\", 5, \"http://\", \"http://a b\","
                 " \"http://192.0.2.1\"]}");
 
-        assert_int_equal(ec2_settings_parse(config, &s), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_string_equal(s.metadata_urls[0], "http://192.0.2.1");
         assert_null(s.metadata_urls[1]);
+        assert_int_equal(json_array_size(t->ctx.warnings), 4);
+        assert_string_equal(warning_message(t, 1),
+                            "Invalid URL '5' in datasource.ec2.metadata_urls, expected http://HOST[:PORT], skipping.");
+        test_root_free(t);
 }
 
 static void ec2_settings_parse_defaults_when_no_url_is_valid(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
-        json_auto_t *config = settings_config("{\"metadata_urls\": [\"ftp://192.0.2.1\"]}");
+        TestRoot *t = settings_root("{\"metadata_urls\": [\"ftp://192.0.2.1\"]}");
 
-        assert_int_equal(ec2_settings_parse(config, &s), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_string_equal(s.metadata_urls[0], "http://169.254.169.254");
+        assert_int_equal(json_array_size(t->ctx.warnings), 2);
+        test_root_free(t);
 }
 
-static void ec2_settings_parse_ignores_non_mapping(void **state) {
+static void ec2_settings_parse_reports_non_mapping_section(void **state) {
         _cleanup_(ec2_settings_done) Ec2Settings s = {};
-        json_auto_t *config = json_pack("{s:{s:s}}", "datasource", "ec2", "fast");
+        TestRoot *t = settings_root("5");
 
-        assert_int_equal(ec2_settings_parse(config, &s), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
         assert_int_equal(s.max_wait_usec, EC2_DEFAULT_MAX_WAIT_USEC);
+        assert_int_equal(json_array_size(t->ctx.warnings), 1);
+        assert_string_equal(warning_message(t, 0),
+                            "Invalid datasource.ec2 '5', expected a mapping of settings; using the default EC2 settings.");
+        test_root_free(t);
+}
+
+static void ec2_settings_parse_reports_non_mapping_datasource(void **state) {
+        _cleanup_(ec2_settings_done) Ec2Settings s = {};
+        TestRoot *t = test_root_new();
+
+        assert_int_equal(json_object_set_new(t->ctx.system_config, "datasource", json_integer(5)), 0);
+        assert_int_equal(ec2_settings_parse(&t->ctx, &s), 0);
+        assert_int_equal(s.max_wait_usec, EC2_DEFAULT_MAX_WAIT_USEC);
+        assert_int_equal(json_array_size(t->ctx.warnings), 1);
+        assert_non_null(strstr(warning_message(t, 0), "Invalid datasource '5' in the configuration"));
+        test_root_free(t);
 }
 
 /* ---- Parsers ---- */
@@ -270,10 +381,12 @@ static void ec2_split_listing_accepts_empty_text(void **state) {
 }
 
 static void ec2_parse_public_key_listing_reads_entries(void **state) {
+        _cleanup_strv_free_ char **invalid = NULL;
         Ec2PublicKeyEntry *entries = NULL;
         size_t n = 0;
 
-        assert_int_equal(ec2_parse_public_key_listing("0=my-key\n1=other", &entries, &n), 0);
+        assert_int_equal(ec2_parse_public_key_listing("0=my-key\n1=other", &entries, &n, &invalid), 0);
+        assert_null(invalid[0]);
         assert_int_equal(n, 2);
         assert_int_equal(entries[0].index, 0);
         assert_string_equal(entries[0].name, "my-key");
@@ -283,10 +396,11 @@ static void ec2_parse_public_key_listing_reads_entries(void **state) {
 }
 
 static void ec2_parse_public_key_listing_keeps_equals_in_name(void **state) {
+        _cleanup_strv_free_ char **invalid = NULL;
         Ec2PublicKeyEntry *entries = NULL;
         size_t n = 0;
 
-        assert_int_equal(ec2_parse_public_key_listing("12=a=b\r\n", &entries, &n), 0);
+        assert_int_equal(ec2_parse_public_key_listing("12=a=b\r\n", &entries, &n, &invalid), 0);
         assert_int_equal(n, 1);
         assert_int_equal(entries[0].index, 12);
         assert_string_equal(entries[0].name, "a=b");
@@ -294,14 +408,44 @@ static void ec2_parse_public_key_listing_keeps_equals_in_name(void **state) {
 }
 
 static void ec2_parse_public_key_listing_skips_bad_lines(void **state) {
+        _cleanup_strv_free_ char **invalid = NULL;
         Ec2PublicKeyEntry *entries = NULL;
         size_t n = 0;
 
-        assert_int_equal(ec2_parse_public_key_listing("x=bad\n=nameless\n3=\nplain\n-1=neg\n2=good", &entries, &n), 0);
+        assert_int_equal(ec2_parse_public_key_listing("x=bad\n=nameless\n3=\nplain\n-1=neg\n2=good", &entries, &n,
+                                                      &invalid), 0);
         assert_int_equal(n, 1);
         assert_int_equal(entries[0].index, 2);
         assert_string_equal(entries[0].name, "good");
         ec2_public_key_entries_free(entries, n);
+}
+
+static void ec2_parse_public_key_listing_returns_bad_lines(void **state) {
+        _cleanup_strv_free_ char **invalid = NULL;
+        Ec2PublicKeyEntry *entries = NULL;
+        size_t n = 0;
+
+        assert_int_equal(ec2_parse_public_key_listing("x=bad\n0=good\nplain\n", &entries, &n, &invalid), 0);
+        assert_string_equal(invalid[0], "x=bad");
+        assert_string_equal(invalid[1], "plain");
+        assert_null(invalid[2]);
+        ec2_public_key_entries_free(entries, n);
+}
+
+static void ec2_split_listing_reports_dropped_entries(void **state) {
+        _cleanup_strv_free_ char **entries = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t n = EC2_LISTING_ENTRIES_MAX + 1;
+
+        text = malloc(n * 2 + 1);
+        assert_non_null(text);
+        for (size_t i = 0; i < n; i++)
+                memcpy(text + i * 2, "a\n", 2);
+        text[n * 2] = '\0';
+
+        assert_int_equal(ec2_split_listing(text, &entries), 1);
+        assert_non_null(entries[EC2_LISTING_ENTRIES_MAX - 1]);
+        assert_null(entries[EC2_LISTING_ENTRIES_MAX]);
 }
 
 static void ec2_instance_id_is_valid_accepts_ids(void **state) {
@@ -453,8 +597,10 @@ static json_t *mock_stop(Mock *m) {
         return requests;
 }
 
-/* Fetch with metadata_urls pointing at port, plus settings (JSON text of datasource.ec2 keys). */
-static int fetch_from(int port, const char *settings, Instance **ret, char **reterr, usec_t *ret_elapsed) {
+/* Fetch with metadata_urls pointing at port, plus settings (JSON text of datasource.ec2 keys).
+ * ret_warnings, when not NULL, receives the warnings that the fetch reported. */
+static int fetch_reporting(int port, const char *settings, Instance **ret, char **reterr, usec_t *ret_elapsed,
+                           json_t **ret_warnings) {
         TestRoot *t = test_root_new();
         json_auto_t *ec2 = settings ? json_loads(settings, 0, NULL) : json_object();
         char url[64];
@@ -474,8 +620,25 @@ static int fetch_from(int port, const char *settings, Instance **ret, char **ret
         r = datasource_ec2.fetch(&t->ctx, ret, reterr);
         if (ret_elapsed)
                 *ret_elapsed = monotonic_usec() - start;
+        if (ret_warnings)
+                *ret_warnings = json_incref(t->ctx.warnings);
         test_root_free(t);
         return r;
+}
+
+static int fetch_from(int port, const char *settings, Instance **ret, char **reterr, usec_t *ret_elapsed) {
+        return fetch_reporting(port, settings, ret, reterr, ret_elapsed, /* ret_warnings= */ NULL);
+}
+
+/* Whether one of the warnings contains text. */
+static bool warnings_contain(const json_t *warnings, const char *text) {
+        const json_t *w;
+        size_t i;
+
+        json_array_foreach(warnings, i, w)
+                if (strstr(json_string_value(json_object_get(w, "message")) ?: "", text))
+                        return true;
+        return false;
 }
 
 static unsigned count_requests(const json_t *requests, const char *method, const char *path) {
@@ -697,6 +860,46 @@ static void ec2_fetch_prefers_identity_document_id(void **state) {
         assert_string_equal(instance->instance_id, "i-0fedcba9876543210");
 }
 
+static void ec2_fetch_reports_bad_metadata(void **state) {
+        _cleanup_instance_free_ Instance *instance = NULL;
+        _cleanup_free_ char *message = NULL;
+        json_auto_t *requests = NULL, *warnings = NULL;
+        Mock m;
+
+        SKIP_WITHOUT_MOCK();
+        /* "//8=" is the bytes ff ff, which are not UTF-8. */
+        mock_start(&m, "{\"paths\": {\"/latest/meta-data/local-hostname\": {\"body_base64\": \"//8=\"},"
+                       " \"/latest/dynamic/instance-identity/document\": \"{not json\","
+                       " \"/latest/meta-data/public-keys/\": \"0=my-key\\nnot-an-entry\\n\"}}");
+        assert_int_equal(fetch_reporting(m.port, NULL, &instance, &message, NULL, &warnings), 0);
+        requests = mock_stop(&m);
+
+        assert_null(metadata_string(instance, "local_hostname"));
+        assert_null(json_object_get(instance->raw, "dynamic"));
+        assert_true(warnings_contain(warnings,
+                                     "Metadata value '/latest/meta-data/local-hostname' is not valid UTF-8 text, ignoring."));
+        assert_true(warnings_contain(warnings,
+                                     "The instance identity document '/latest/dynamic/instance-identity/document' is not valid JSON"));
+        assert_true(warnings_contain(warnings,
+                                     "Invalid entry 'not-an-entry' in the listing '/latest/meta-data/public-keys/', "
+                                     "expected INDEX=NAME, skipping."));
+        assert_int_equal(json_array_size(warnings), 3);
+}
+
+static void ec2_fetch_reports_no_warnings_for_good_metadata(void **state) {
+        _cleanup_instance_free_ Instance *instance = NULL;
+        _cleanup_free_ char *message = NULL;
+        json_auto_t *requests = NULL, *warnings = NULL;
+        Mock m;
+
+        SKIP_WITHOUT_MOCK();
+        mock_start(&m, "{}");
+        assert_int_equal(fetch_reporting(m.port, NULL, &instance, &message, NULL, &warnings), 0);
+        requests = mock_stop(&m);
+
+        assert_int_equal(json_array_size(warnings), 0);
+}
+
 static void ec2_fetch_falls_back_to_imdsv1(void **state) {
         _cleanup_instance_free_ Instance *instance = NULL;
         _cleanup_free_ char *message = NULL;
@@ -875,10 +1078,16 @@ int main(void) {
                 cmocka_unit_test(ec2_settings_parse_accepts_null_config),
                 cmocka_unit_test(ec2_settings_parse_reads_values),
                 cmocka_unit_test(ec2_settings_parse_replaces_bad_values),
+                cmocka_unit_test(ec2_settings_parse_reports_each_bad_value),
+                cmocka_unit_test(ec2_settings_parse_reports_quoted_boolean),
+                cmocka_unit_test(ec2_settings_parse_reports_quoted_number),
                 cmocka_unit_test(ec2_settings_parse_rejects_zero_durations),
+                cmocka_unit_test(ec2_settings_parse_rejects_sub_millisecond_timeout),
+                cmocka_unit_test(ec2_settings_parse_reports_unknown_key),
                 cmocka_unit_test(ec2_settings_parse_skips_bad_urls),
                 cmocka_unit_test(ec2_settings_parse_defaults_when_no_url_is_valid),
-                cmocka_unit_test(ec2_settings_parse_ignores_non_mapping),
+                cmocka_unit_test(ec2_settings_parse_reports_non_mapping_section),
+                cmocka_unit_test(ec2_settings_parse_reports_non_mapping_datasource),
                 cmocka_unit_test(ec2_region_from_availability_zone_drops_zone_letter),
                 cmocka_unit_test(ec2_region_from_availability_zone_handles_local_zone),
                 cmocka_unit_test(ec2_region_from_availability_zone_rejects_junk),
@@ -887,6 +1096,8 @@ int main(void) {
                 cmocka_unit_test(ec2_parse_public_key_listing_reads_entries),
                 cmocka_unit_test(ec2_parse_public_key_listing_keeps_equals_in_name),
                 cmocka_unit_test(ec2_parse_public_key_listing_skips_bad_lines),
+                cmocka_unit_test(ec2_parse_public_key_listing_returns_bad_lines),
+                cmocka_unit_test(ec2_split_listing_reports_dropped_entries),
                 cmocka_unit_test(ec2_instance_id_is_valid_accepts_ids),
                 cmocka_unit_test(ec2_instance_id_is_valid_rejects_paths),
                 cmocka_unit_test(ec2_tag_key_is_valid_follows_metadata_rules),
@@ -897,6 +1108,8 @@ int main(void) {
                 cmocka_unit_test(ec2_fetch_reads_several_keys_per_entry),
                 cmocka_unit_test(ec2_fetch_derives_region_from_zone),
                 cmocka_unit_test(ec2_fetch_prefers_identity_document_id),
+                cmocka_unit_test(ec2_fetch_reports_bad_metadata),
+                cmocka_unit_test(ec2_fetch_reports_no_warnings_for_good_metadata),
                 cmocka_unit_test(ec2_fetch_falls_back_to_imdsv1),
                 cmocka_unit_test(ec2_fetch_fails_without_imdsv1_fallback),
                 cmocka_unit_test(ec2_fetch_stops_at_once_when_disabled),
