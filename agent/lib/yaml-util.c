@@ -420,8 +420,10 @@ static int positions_copy_anchor(Builder *b, const Anchor *a, const char *path, 
                         continue;
                 if (p->path[prefix] == '\0')
                         copy_line = line;
-                if (asprintf(&copy, "%s%s", path, p->path + prefix) < 0)
+                if (asprintf(&copy, "%s%s", path, p->path + prefix) < 0) {
+                        copy = NULL;
                         return -ENOMEM;
+                }
                 /* positions_add() may move the array, so p is not used after it. */
                 r = positions_add(b, copy, copy_line, b->positions[i].text);
                 if (r < 0)
@@ -475,8 +477,10 @@ static int build_scalar(Builder *b, const yaml_event_t *event, const char *path,
                 node.key_length = event->data.scalar.length;
         }
 
+        /* A number's value does not show how it was written (0640 or 416, 3.14 or 3.1400), so
+         * messages about it need its source text. */
         r = positions_add(b, path, line,
-                          json_is_integer(node.value) &&
+                          json_is_number(node.value) &&
                           event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? text : NULL);
         if (r < 0) {
                 node_done(&node);
@@ -642,8 +646,10 @@ static int positions_apply_merges(Builder *b, const char *path, const MergeEntry
                                 position_drop(p);
                                 continue;
                         }
-                        if (asprintf(&moved, "%s%s", path, rest) < 0)
+                        if (asprintf(&moved, "%s%s", path, rest) < 0) {
+                                moved = NULL;
                                 return -ENOMEM;
+                        }
                         free(p->path);
                         p->path = TAKE_PTR(moved);
                 }
@@ -955,8 +961,8 @@ static int builder_skip_documents(Builder *b) {
                 return 0;
 
         (void) snprintf(message, sizeof(message),
-                        "found %u more YAML documents after the first (the next starts at line %u), "
-                        "only the first one is used", extra, first_line);
+                        "found %u more YAML %s after the first (the next starts at line %u), "
+                        "only the first one is used", extra, extra == 1 ? "document" : "documents", first_line);
         return builder_warn(b, first_line, message);
 }
 

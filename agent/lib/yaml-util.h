@@ -39,8 +39,9 @@ typedef struct YamlError {
  * that were accepted but may not be what the author meant (duplicate keys: the last one wins).
  * ret_positions, when not NULL, receives an object mapping JSON-pointer paths such as "/runcmd/0"
  * (the root is "") to where that node starts, or for a mapping value the line of its key: the
- * 1-based line as an integer, or, for an unquoted integer scalar, an array [line, "source text"]
- * so a caller can tell `permissions: 0640` from `permissions: 416`. Nodes below a path longer
+ * 1-based line as an integer, or, for an unquoted integer or float scalar, an array
+ * [line, "source text"] so a caller can tell `permissions: 0640` from `permissions: 416` and show
+ * 3.14 as written. Nodes below a path longer
  * than 1024 bytes have no entry.
  * Read it with yaml_position_line() and yaml_position_text().
  * Returns 0, or -EINVAL (bad YAML), -E2BIG (a limit was hit), -ENOMEM. On -EINVAL and -E2BIG,
@@ -52,5 +53,5 @@ int yaml_parse_json(const char *data, size_t size, json_t **ret, json_t **ret_wa
 /* The 1-based line of the node at path in a positions object, 0 when unknown (positions may be NULL). */
 unsigned yaml_position_line(const json_t *positions, const char *path);
 
-/* The source text of the unquoted integer scalar at path (borrowed), NULL when unknown. */
+/* The source text of the unquoted integer or float scalar at path (borrowed), NULL when unknown. */
 const char *yaml_position_text(const json_t *positions, const char *path);

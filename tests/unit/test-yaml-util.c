@@ -210,6 +210,17 @@ static void yaml_parse_json_file_modes(void **state) {
         parsed_done(&p);
 }
 
+static void yaml_parse_json_float_source_text(void **state) {
+        Parsed p = parse("a: 3.14\nb: '3.14'\nc: 6.4e+2\nd: 3.1400\n");
+
+        assert_int_equal(p.r, 0);
+        assert_string_equal(yaml_position_text(p.positions, "/a"), "3.14");
+        assert_null(yaml_position_text(p.positions, "/b"));
+        assert_string_equal(yaml_position_text(p.positions, "/c"), "6.4e+2");
+        assert_string_equal(yaml_position_text(p.positions, "/d"), "3.1400");
+        parsed_done(&p);
+}
+
 static void yaml_parse_json_integer_overflow_rejected(void **state) {
         Parsed p = parse("a: 1\nb: 9223372036854775808\n");
 
@@ -585,6 +596,16 @@ static void yaml_parse_json_key_without_value_null(void **state) {
         parsed_done(&p);
 }
 
+static void yaml_parse_json_one_more_document_singular(void **state) {
+        Parsed p = parse("a: 1\n---\nb: 2\n");
+
+        assert_int_equal(p.r, 0);
+        assert_int_equal(json_array_size(p.warnings), 1);
+        assert_string_equal(warning_message(&p, 0),
+                            "found 1 more YAML document after the first (the next starts at line 2), only the first one is used");
+        parsed_done(&p);
+}
+
 static void yaml_parse_json_multiple_documents_first_used(void **state) {
         Parsed p = parse("a: 1\n---\nb: 2\n---\nc: 3\n");
 
@@ -821,6 +842,7 @@ int main(void) {
                 cmocka_unit_test(yaml_parse_json_bad_tags_rejected),
                 cmocka_unit_test(yaml_parse_json_merge_and_value_indicators_as_values),
                 cmocka_unit_test(yaml_parse_json_file_modes),
+                cmocka_unit_test(yaml_parse_json_float_source_text),
                 cmocka_unit_test(yaml_parse_json_integer_overflow_rejected),
                 cmocka_unit_test(yaml_parse_json_infinity_kept_as_string),
                 cmocka_unit_test(yaml_parse_json_binary),
@@ -849,6 +871,7 @@ int main(void) {
                 cmocka_unit_test(yaml_parse_json_alias_depth_limit),
                 cmocka_unit_test(yaml_parse_json_empty_document_null),
                 cmocka_unit_test(yaml_parse_json_key_without_value_null),
+                cmocka_unit_test(yaml_parse_json_one_more_document_singular),
                 cmocka_unit_test(yaml_parse_json_multiple_documents_first_used),
                 cmocka_unit_test(yaml_parse_json_error_in_later_document),
                 cmocka_unit_test(yaml_parse_json_missing_colon_line),
