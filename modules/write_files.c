@@ -29,6 +29,12 @@
 #define WRITE_FILES_DEFAULT_MODE 0644
 #define WRITE_FILES_MODE_MAX 07777
 
+/* The blanks that Python's int() strips around a mode given as a string (ASCII only). */
+#define MODE_BLANKS " \t\n\v\f\r"
+
+/* Significant digits that always read back as the same double. */
+#define DOUBLE_DIGITS_MAX 17
+
 /* Size of the buffer that inflated data grows by. */
 #define INFLATE_CHUNK (64U * 1024U)
 
@@ -203,18 +209,35 @@ static int parse_owner(Context *ctx, const json_t *v, FileEntry *e) {
         return 0;
 }
 
-/* Octal mode as text: optional "0o" or "0O", then octal digits, at most 07777. */
+/* Octal mode as text, read as Python's int(text, 8) reads it, which is what cloud-init does:
+ * optional blanks around it, an optional '+', an optional "0o" or "0O", then octal digits, with
+ * single underscores between digits or after the "0o". The value is at most 07777. */
 static int mode_from_string(const char *s, mode_t *ret) {
+        const char *end = s + strlen(s);
         unsigned long m = 0;
+        bool digit_before = false;
 
-        if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
+        while (s < end && strchr(MODE_BLANKS, *s))
+                s++;
+        while (end > s && strchr(MODE_BLANKS, end[-1]))
+                end--;
+
+        if (s < end && *s == '+')
+                s++;
+        if (end - s >= 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) {
                 s += 2;
-        if (*s == '\0')
+                if (s < end && *s == '_')
+                        s++;
+        }
+        if (s == end)
                 return -EINVAL;
 
-        for (; *s; s++) {
+        for (; s < end; s++) {
+                if (*s == '_' && digit_before && s + 1 < end && s[1] >= '0' && s[1] <= '7')
+                        continue;
                 if (*s < '0' || *s > '7')
                         return -EINVAL;
+                digit_before = true;
                 m = m * 8 + (unsigned long) (*s - '0');
                 if (m > WRITE_FILES_MODE_MAX)
                         return -ERANGE;
@@ -231,12 +254,62 @@ static int invalid_permissions(Context *ctx, const FileEntry *e, const char *val
                             e->index, value_text, e->path);
 }
 
+/* A number as a message shows it: with the fewest digits that read back as the same number, so
+ * 3.14 is not shown as 3.1400000000000001. For when the source text is unknown. */
+static const char *format_number(const json_t *v, char buf[static 64]) {
+        if (json_is_integer(v)) {
+                (void) snprintf(buf, 64, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                return buf;
+        }
+        for (int digits = 1; digits <= DOUBLE_DIGITS_MAX; digits++) {
+                (void) snprintf(buf, 64, "%.*g", digits, json_real_value(v));
+                if (strtod(buf, NULL) == json_real_value(v))
+                        break;
+        }
+        return buf;
+}
+
+/* The source text of a decimal integer mode with its underscores and sign removed, when it has only
+ * octal digits: the author of 755 most likely meant 0755. NULL otherwise. */
+static const char *octal_reading(const char *text, char buf[static 64]) {
+        size_t n = 0;
+
+        if (*text == '+')
+                text++;
+        for (; *text; text++) {
+                if (*text == '_')
+                        continue;
+                if (*text < '0' || *text > '7' || n >= 62)
+                        return NULL;
+                buf[n++] = *text;
+        }
+        if (n == 0)
+                return NULL;
+        buf[n] = '\0';
+        return buf;
+}
+
+static void warn_decimal_permissions(Context *ctx, const FileEntry *e, const char *text) {
+        char digits[64];
+
+        if (octal_reading(text, digits))
+                report_warning(ctx, e->index,
+                               "write_files[%d]: permissions %s for %s are read as the decimal number %s, "
+                               "which is mode 0%o. Did you mean '0%s'? Quote the octal mode to make the intent clear.",
+                               e->index, text, e->path, text, (unsigned) e->mode, digits);
+        else
+                report_warning(ctx, e->index,
+                               "write_files[%d]: permissions %s for %s are read as the decimal number %s, "
+                               "which is mode 0%o. Quote the octal mode ('0%o') to make the intent clear.",
+                               e->index, text, e->path, text, (unsigned) e->mode, (unsigned) e->mode);
+}
+
 /* An integer is the mode itself, because YAML 1.1 already read an unquoted 0640 as octal. An
  * integer written in decimal (384) is almost always a mode someone converted, so it gets a
  * warning. A string is always octal. */
 static int parse_permissions(Context *ctx, const json_t *v, FileEntry *e) {
-        char pointer[64], value_text[32];
-        const char *text;
+        char pointer[64], buf[64];
+        const char *source_text, *text;
         json_int_t m;
 
         if (json_is_null(v))
@@ -248,30 +321,29 @@ static int parse_permissions(Context *ctx, const json_t *v, FileEntry *e) {
                 return 0;
         }
 
-        if (!json_is_integer(v)) {
-                _cleanup_free_ char *dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(10));
+        if (!json_is_number(v)) {
+                _cleanup_free_ char *dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 
                 return invalid_permissions(ctx, e, dump ?: json_type_name(v));
         }
 
+        /* The source text, as the user wrote the number, is known when the YAML parser recorded it. */
         (void) snprintf(pointer, sizeof(pointer), "/write_files/%d/permissions", e->index);
-        text = config_source_text(ctx, pointer);
-        m = json_integer_value(v);
-        if (!text) {
-                (void) snprintf(value_text, sizeof(value_text), "%" JSON_INTEGER_FORMAT, m);
-                text = value_text;
-        }
+        source_text = config_source_text(ctx, pointer);
+        text = source_text ?: format_number(v, buf);
+        if (json_is_real(v))
+                return invalid_permissions(ctx, e, text);
 
+        m = json_integer_value(v);
         if (m < 0 || m > WRITE_FILES_MODE_MAX)
                 return invalid_permissions(ctx, e, text);
 
         e->mode = (mode_t) m;
 
-        if (text != value_text && text[0] != '0')
-                report_warning(ctx, e->index,
-                               "write_files[%d]: permissions %s for %s are read as the decimal number %s, "
-                               "which is mode 0%o. Quote the octal mode ('0%o') to make the intent clear.",
-                               e->index, text, e->path, text, (unsigned) e->mode, (unsigned) e->mode);
+        /* Source text that starts with 0 is octal (0640), hexadecimal or zero itself, each of which
+         * means what it says. */
+        if (source_text && source_text[0] != '0')
+                warn_decimal_permissions(ctx, e, source_text);
         return 0;
 }
 
@@ -775,10 +847,16 @@ static int write_files_run_stage(Context *ctx, const json_t *config, bool deferr
         int r = 0, changed = 0;
         size_t i;
 
-        if (!list || ((json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0)) && deferred))
+        if (!list || (json_is_null(list) && deferred))
                 return 0;
-        if (json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0)) {
-                report_warning(ctx, -1, "write_files is empty, nothing to write.");
+        /* A key without a value is null, often a template's empty section, so it gets a warning.
+         * An explicit empty list asks for nothing. */
+        if (json_is_null(list)) {
+                report_warning(ctx, -1, "write_files has no value (null), nothing to write.");
+                return 0;
+        }
+        if (json_is_array(list) && json_array_size(list) == 0) {
+                log_debug("write_files is an empty list, nothing to write.");
                 return 0;
         }
         if (!json_is_array(list)) {

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # write_files end to end from a NoCloud seed: permissions in their YAML forms and with set-id bits,
-# content encodings, exact bytes, truncation of existing files and append once per instance.
+# content encodings, exact bytes, truncation of existing files, append once per instance, and an
+# empty list.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -86,3 +87,29 @@ check_eq "two errors" 2 "$(json_get "$ROOT.status.json" 'len(d["errors"])')"
 run_kiln "$ROOT"
 check_eq "a second run of the instance exits 0" 0 "$KILN_RC"
 check_file "append does not grow at a second run of the instance" "$ROOT/run/b13-append" 'added\n'
+
+case_begin "permissions written as decimal, with blanks, and as a real number"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-permissions-forms <<'EOF2'
+#cloud-config
+write_files:
+  - {path: /run/pf/a, content: "a", permissions: 755}
+  - {path: /run/pf/b, content: "b", permissions: "  0644 "}
+  - {path: /run/pf/c, content: "c", permissions: 3.14}
+EOF2
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_mode "755 is the decimal number, mode 01363, as in cloud-init" "$ROOT/run/pf/a" "1363 root:root"
+check_contains "the warning suggests the octal mode" "$(diagnostics warnings)" "Did you mean '0755'?"
+check_mode "blanks around a string mode are accepted" "$ROOT/run/pf/b" "644 root:root"
+check_absent "a real number is not a mode" "$ROOT/run/pf/c"
+check_contains "the error shows the number as written" "$(diagnostics errors)" "invalid permissions '3.14' for /run/pf/c"
+
+case_begin "empty write_files list"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-empty-list <<'EOF2'
+#cloud-config
+write_files: []
+EOF2
+run_kiln "$ROOT"
+check_run_result 0 done 0

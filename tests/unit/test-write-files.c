@@ -392,6 +392,77 @@ static void write_files_permissions_no_source_text_no_warning(void **state) {
         assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
 }
 
+static void write_files_permissions_decimal_octal_digits_hint(void **state) {
+        Context *ctx = ctx_of(state);
+
+        ctx->config_positions = json_pack("{s:[i,s]}", "/write_files/0/permissions", 3, "755");
+        assert_int_equal(run(state, "{\"write_files\": [{\"path\": \"/a\", \"permissions\": 755}]}"), 1);
+
+        assert_int_equal(mode_of(state, "/a"), 01363);
+        assert_true(has_message(ctx->warnings, "decimal number 755, which is mode 01363. Did you mean '0755'?"));
+        assert_false(has_message(ctx->warnings, "'01363'"));
+}
+
+static void write_files_permissions_decimal_other_digits_hint(void **state) {
+        Context *ctx = ctx_of(state);
+
+        ctx->config_positions = json_pack("{s:[i,s]}", "/write_files/0/permissions", 3, "384");
+        assert_int_equal(run(state, "{\"write_files\": [{\"path\": \"/a\", \"permissions\": 384}]}"), 1);
+
+        assert_true(has_message(ctx->warnings, "Quote the octal mode ('0600')"));
+        assert_false(has_message(ctx->warnings, "Did you mean"));
+}
+
+static void write_files_permissions_blanks_around_string(void **state) {
+        assert_int_equal(run(state, "{\"write_files\": [{\"path\": \"/a\", \"permissions\": \"  0644 \"},"
+                                    "{\"path\": \"/b\", \"permissions\": \"\\t0o600\\n\"}]}"), 1);
+
+        assert_int_equal(mode_of(state, "/a"), 0644);
+        assert_int_equal(mode_of(state, "/b"), 0600);
+        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
+}
+
+/* Python's int(text, 8), which cloud-init calls, also takes a '+' and underscores between digits. */
+static void write_files_permissions_python_octal_forms(void **state) {
+        assert_int_equal(run(state, "{\"write_files\": [{\"path\": \"/a\", \"permissions\": \"+640\"},"
+                                    "{\"path\": \"/b\", \"permissions\": \"0_640\"},"
+                                    "{\"path\": \"/c\", \"permissions\": \"0o_640\"}]}"), 1);
+
+        assert_int_equal(mode_of(state, "/a"), 0640);
+        assert_int_equal(mode_of(state, "/b"), 0640);
+        assert_int_equal(mode_of(state, "/c"), 0640);
+}
+
+static void write_files_permissions_misplaced_underscores_error(void **state) {
+        assert_true(run(state, "{\"write_files\": [{\"path\": \"/a\", \"permissions\": \"_640\"},"
+                               "{\"path\": \"/b\", \"permissions\": \"6__40\"},"
+                               "{\"path\": \"/c\", \"permissions\": \"640_\"},"
+                               "{\"path\": \"/d\", \"permissions\": \"-640\"},"
+                               "{\"path\": \"/e\", \"permissions\": \"   \"}]}") < 0);
+
+        assert_int_equal(json_array_size(ctx_of(state)->errors), 5);
+        assert_absent(state, "/a");
+        assert_absent(state, "/e");
+}
+
+static void write_files_permissions_real_shown_as_written(void **state) {
+        Context *ctx = ctx_of(state);
+
+        assert_true(run(state, "{\"write_files\": [{\"path\": \"/a\", \"permissions\": 3.14}]}") < 0);
+
+        assert_absent(state, "/a");
+        assert_true(has_message(ctx->errors, "invalid permissions '3.14' for /a"));
+}
+
+static void write_files_permissions_real_source_text(void **state) {
+        Context *ctx = ctx_of(state);
+
+        ctx->config_positions = json_pack("{s:[i,s]}", "/write_files/0/permissions", 3, "6.4e2");
+        assert_true(run(state, "{\"write_files\": [{\"path\": \"/a\", \"permissions\": 640.0}]}") < 0);
+
+        assert_true(has_message(ctx->errors, "invalid permissions '6.4e2' for /a"));
+}
+
 static void write_files_owner_from_root_passwd(void **state) {
         struct stat st;
 
@@ -464,7 +535,14 @@ static void write_files_owner_numeric_ids(void **state) {
 static void write_files_null_warns(void **state) {
         assert_int_equal(run(state, "{\"write_files\": null}"), 0);
 
-        assert_true(has_message(ctx_of(state)->warnings, "write_files is empty, nothing to write"));
+        assert_true(has_message(ctx_of(state)->warnings, "write_files has no value (null), nothing to write"));
+        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
+}
+
+static void write_files_empty_list_silent(void **state) {
+        assert_int_equal(run(state, "{\"write_files\": []}"), 0);
+
+        assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
         assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
 }
 
@@ -627,6 +705,13 @@ int main(void) {
                 T(write_files_permissions_over_max_error),
                 T(write_files_permissions_junk_error),
                 T(write_files_permissions_no_source_text_no_warning),
+                T(write_files_permissions_decimal_octal_digits_hint),
+                T(write_files_permissions_decimal_other_digits_hint),
+                T(write_files_permissions_blanks_around_string),
+                T(write_files_permissions_python_octal_forms),
+                T(write_files_permissions_misplaced_underscores_error),
+                T(write_files_permissions_real_shown_as_written),
+                T(write_files_permissions_real_source_text),
                 T(write_files_owner_from_root_passwd),
                 T(write_files_owner_new_parents_owned),
                 T(write_files_owner_user_only_keeps_group),
@@ -634,6 +719,7 @@ int main(void) {
                 T(write_files_owner_host_database_unused),
                 T(write_files_owner_numeric_ids),
                 T(write_files_null_warns),
+                T(write_files_empty_list_silent),
                 T(write_files_null_deferred_silent),
                 T(write_files_not_a_list_error),
                 T(write_files_bad_items_others_written),
