@@ -125,35 +125,116 @@ static int hostname_config_parse(Context *ctx, const json_t *config, HostnameCon
         return config_name(ctx, config, "fqdn", &ret->fqdn);
 }
 
-/* Letters, digits, '-' and '.', no empty label, labels of at most 63 characters, and at most
- * max characters in all. */
-static bool hostname_is_valid(const char *s, size_t max) {
-        size_t label = 0, n = 0;
+/* A copy of s for messages, with control characters and backslashes escaped as in C ("\n",
+ * "\x07", "\\"), so that a name cannot break a log line. Caller owns the result. */
+static char *escape_for_message(const char *s) {
+        static const char hex[] = "0123456789abcdef";
+        char *escaped, *p;
 
-        for (; *s; s++, n++) {
-                if (*s == '.') {
-                        if (label == 0)
-                                return false;
-                        label = 0;
-                        continue;
-                }
-                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-                      *s == '-'))
-                        return false;
-                if (++label > LABEL_LENGTH_MAX)
-                        return false;
+        /* "\xNN" is the longest escape. */
+        escaped = malloc(strlen(s) * 4 + 1);
+        if (!escaped)
+                return NULL;
+
+        p = escaped;
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+                const char *short_escape = *c == '\n' ? "\\n" : *c == '\t' ? "\\t" : *c == '\r' ? "\\r" :
+                                           *c == '\\' ? "\\\\" : NULL;
+
+                if (short_escape) {
+                        memcpy(p, short_escape, 2);
+                        p += 2;
+                } else if (*c < 0x20 || *c == 0x7f) {
+                        *p++ = '\\';
+                        *p++ = 'x';
+                        *p++ = hex[*c >> 4];
+                        *p++ = hex[*c & 0xf];
+                } else
+                        *p++ = (char) *c;
+        }
+        *p = '\0';
+        return escaped;
+}
+
+static bool char_is_hostname(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Check one label of a hostname: 1 to 63 letters, digits and '-', neither first nor last a '-'
+ * (RFC 1123). Returns 0 when it is valid, or -EINVAL with the reason in reason (size bytes). */
+static int label_check(const char *label, size_t len, char *reason, size_t size) {
+        _cleanup_free_ char *character = NULL, *shown = NULL;
+        size_t bad = 0, char_len = 1;
+
+        if (len == 0) {
+                (void) snprintf(reason, size, "it has an empty label");
+                return -EINVAL;
         }
 
-        return n > 0 && n <= max && label > 0;
+        while (bad < len && char_is_hostname(label[bad]))
+                bad++;
+        if (bad < len) {
+                /* A UTF-8 character is shown whole, not byte by byte. */
+                while (((unsigned char) label[bad + char_len] & 0xc0) == 0x80)
+                        char_len++;
+                character = strndup(label + bad, char_len);
+                shown = character ? escape_for_message(character) : NULL;
+                (void) snprintf(reason, size, "it contains the character '%s'", shown ?: "?");
+                return -EINVAL;
+        }
+
+        if (len > LABEL_LENGTH_MAX) {
+                (void) snprintf(reason, size, "the label '%.*s' has %zu characters", (int) len, label, len);
+                return -EINVAL;
+        }
+        if (label[0] == '-' || label[len - 1] == '-') {
+                (void) snprintf(reason, size, "the label '%.*s' %s with '-'", (int) len, label,
+                                label[0] == '-' ? "starts" : "ends");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Check a name: labels as label_check() accepts them, separated by '.', and at most max
+ * characters in all. Returns 0 when it is valid, or -EINVAL with the reason in reason (size bytes),
+ * which shows user text escaped. */
+static int hostname_check(const char *s, size_t max, char *reason, size_t size) {
+        size_t n = strlen(s);
+
+        if (n == 0) {
+                (void) snprintf(reason, size, "it is empty");
+                return -EINVAL;
+        }
+        if (n > max) {
+                (void) snprintf(reason, size, "it has %zu characters", n);
+                return -EINVAL;
+        }
+
+        for (const char *label = s;; label++) {
+                size_t len = strcspn(label, ".");
+                int r;
+
+                r = label_check(label, len, reason, size);
+                if (r < 0)
+                        return r;
+                label += len;
+                if (*label == '\0')
+                        return 0;
+        }
 }
 
 static int check_name(Context *ctx, const char *source, const char *name, size_t max) {
-        if (hostname_is_valid(name, max))
+        _cleanup_free_ char *shown = NULL;
+        char reason[256] = "";
+
+        if (hostname_check(name, max, reason, sizeof(reason)) >= 0)
                 return 0;
+
+        shown = escape_for_message(name);
         return report_error(ctx, -1, 0,
-                            "%s: invalid hostname '%s'. Use letters, digits, '-' and '.', with labels of 1 to "
-                            "%u characters and at most %zu characters in all.",
-                            source, name, LABEL_LENGTH_MAX, max);
+                            "%s: invalid hostname '%s': %s. Use letters, digits, '-' and '.', with labels of 1 to "
+                            "%u characters that neither start nor end with '-', and at most %zu characters in all.",
+                            source, shown ?: "?", reason, LABEL_LENGTH_MAX, max);
 }
 
 static char *name_first_label(const char *name) {
@@ -281,8 +362,10 @@ static int hostname_file_write(Context *ctx, const char *path, const char *name)
         _cleanup_free_ char *text = NULL;
         int r;
 
-        if (asprintf(&text, "%s\n", name) < 0)
+        if (asprintf(&text, "%s\n", name) < 0) {
+                text = NULL;
                 return report_error(ctx, -1, -ENOMEM, "Failed to write %s: %m", path);
+        }
 
         r = write_file_atomic(ctx->root_fd, path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1,
                               WRITE_MKDIR_PARENTS | WRITE_SYNC);
@@ -323,8 +406,12 @@ static int hostname_apply(Context *ctx, const HostnameConfig *cfg, const char *n
         /* Someone renamed the machine after kiln set its name: their choice wins, as in cloud-init's
          * update_hostname. */
         if (current && previous && !streq(current, previous)) {
+                _cleanup_free_ char *current_shown = escape_for_message(current),
+                                    *previous_shown = escape_for_message(previous);
+
                 log_info("%s contains '%s', not '%s' that kiln set earlier, so the administrator's hostname "
-                         "is kept and '%s' is not applied.", HOSTNAME_FILE, current, previous, name);
+                         "is kept and '%s' is not applied.", HOSTNAME_FILE, current_shown ?: "?",
+                         previous_shown ?: "?", name);
                 return 0;
         }
 

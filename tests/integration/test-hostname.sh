@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The hostname module: hostname and fqdn from user data, local-hostname from metadata,
-# preserve_hostname, and a boolean where a name belongs. With --root other than /, kiln writes
-# ROOT/etc/hostname and leaves the running system's hostname alone.
+# preserve_hostname, and a boolean or an invalid name where a name belongs. With --root other
+# than /, kiln writes ROOT/etc/hostname and leaves the running system's hostname alone.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -92,4 +92,20 @@ check_file "/etc/hostname is left as it was" "$ROOT/etc/hostname" 'image-name\n'
 check_contains "the error names the key" "$(diagnostics errors)" "hostname"
 check_eq "the error is recorded against the hostname module" hostname \
         "$(json_get "$ROOT.status.json" '",".join(e["module"] for e in d["errors"])' 2>&1)"
+check_uts_unchanged
+
+# RFC 1123 does not allow a label to start or end with '-'.
+case_begin "label starting with a hyphen"
+seed_run iid-hostname-hyphen < <(printf '#cloud-config\nhostname: "-lead"\n')
+check_run_result 1 error 1
+check_file "/etc/hostname is left as it was" "$ROOT/etc/hostname" 'image-name\n'
+check_contains "the error names the label" "$(diagnostics errors)" "the label '-lead' starts with '-'"
+check_uts_unchanged
+
+case_begin "control characters in the hostname"
+seed_run iid-hostname-control < <(printf '#cloud-config\nhostname: "web\\n1\\u0007"\n')
+check_run_result 1 error 1
+check_file "/etc/hostname is left as it was" "$ROOT/etc/hostname" 'image-name\n'
+check_contains "the error shows the characters escaped" "$(diagnostics errors)" "invalid hostname 'web\\n1\\x07'"
+check "the log has no raw BEL character" bash -c "! grep -q \$'\\a' '$ROOT.out'"
 check_uts_unchanged

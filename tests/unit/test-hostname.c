@@ -261,6 +261,37 @@ static void hostname_empty_labels_error(void **state) {
         assert_absent(state, "/etc/hostname");
 }
 
+static void hostname_label_hyphen_at_edge_error(void **state) {
+        static const char *const names[] = { "-lead", "lead-", "web.-lead.example.com", "web.lead-.example.com" };
+        static const char *const labels[] = { "'-lead' starts", "'lead-' ends", "'-lead' starts", "'lead-' ends" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                char json[128], needle[128];
+
+                (void) snprintf(json, sizeof(json), "{\"hostname\": \"%s\"}", names[i]);
+                (void) snprintf(needle, sizeof(needle), "invalid hostname '%s': the label %s with '-'", names[i],
+                                labels[i]);
+                assert_true(run(state, json) < 0);
+                assert_true(has_message(ctx_of(state)->errors, needle));
+        }
+
+        assert_absent(state, "/etc/hostname");
+        assert_absent(state, PREVIOUS);
+}
+
+static void hostname_inner_hyphens_accepted(void **state) {
+        assert_int_equal(run(state, "{\"hostname\": \"web--1\"}"), 1);
+
+        assert_file(state, "/etc/hostname", "web--1\n");
+}
+
+static void hostname_control_characters_escaped(void **state) {
+        assert_true(run(state, "{\"hostname\": \"a\\nb\\u0007c\\\\d\"}") < 0);
+
+        assert_absent(state, "/etc/hostname");
+        assert_true(has_message(ctx_of(state)->errors, "invalid hostname 'a\\nb\\x07c\\\\d': it contains the character '\\n'"));
+}
+
 static void hostname_label_over_63_error(void **state) {
         char json[256], label[65];
 
@@ -443,6 +474,9 @@ int main(void) {
                 T(hostname_number_value_error),
                 T(hostname_invalid_characters_error),
                 T(hostname_empty_labels_error),
+                T(hostname_label_hyphen_at_edge_error),
+                T(hostname_inner_hyphens_accepted),
+                T(hostname_control_characters_escaped),
                 T(hostname_label_over_63_error),
                 T(hostname_label_of_63_accepted),
                 T(hostname_selected_over_64_error),
