@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -104,10 +105,27 @@ static char *stderr_first_line(const char *text) {
         return line;
 }
 
+/* How a command that failed ended: "exited with 3", "was killed by signal 11 (SIGSEGV)". */
+static void format_termination(const ExecResult *result, char *buf, size_t size) {
+        const char *abbrev;
+
+        if (result->signal == 0) {
+                (void) snprintf(buf, size, "exited with %d", result->exit_code);
+                return;
+        }
+
+        /* Real-time signals have no name. */
+        abbrev = sigabbrev_np(result->signal);
+        if (abbrev)
+                (void) snprintf(buf, size, "was killed by signal %d (SIG%s)", result->signal, abbrev);
+        else
+                (void) snprintf(buf, size, "was killed by signal %d", result->signal);
+}
+
 int command_run(Context *ctx, const char *name, int item, char *const argv[], int output_fd) {
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_free_ char *instance_env = NULL, *first_line = NULL;
-        char *env[2] = {};
+        char *env[2] = {}, how[64];
         int r;
 
         assert(ctx);
@@ -117,8 +135,10 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
 
         /* cloud-init sets INSTANCE_ID for bootcmd commands; kiln sets it for every command alike. */
         if (ctx->instance && ctx->instance->instance_id) {
-                if (asprintf(&instance_env, "INSTANCE_ID=%s", ctx->instance->instance_id) < 0)
+                if (asprintf(&instance_env, "INSTANCE_ID=%s", ctx->instance->instance_id) < 0) {
+                        instance_env = NULL;
                         return report_error(ctx, item, -ENOMEM, "Failed to run %s: %m", name);
+                }
                 env[0] = instance_env;
         }
 
@@ -132,15 +152,15 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
                 return 0;
         }
 
+        format_termination(&result, how, sizeof(how));
         first_line = stderr_first_line(result.stderr_head ?: "");
         if (!first_line)
-                return report_error(ctx, item, -ENOMEM, "%s exited with %d.", name, result.exit_code);
+                return report_error(ctx, item, -ENOMEM, "%s %s.", name, how);
 
         if (first_line[0] == '\0')
-                (void) report_error(ctx, item, 0, "%s exited with %d.", name, result.exit_code);
+                (void) report_error(ctx, item, 0, "%s %s.", name, how);
         else
-                (void) report_error(ctx, item, 0, "%s exited with %d: %s", name, result.exit_code,
-                                    first_line);
+                (void) report_error(ctx, item, 0, "%s %s: %s", name, how, first_line);
         return -EIO;
 }
 
@@ -349,7 +369,11 @@ static int argument_from_json(const json_t *e, char **ret) {
                 *ret = strdup(json_string_value(e));
                 return *ret ? 0 : -ENOMEM;
         case JSON_INTEGER:
-                return asprintf(ret, "%" JSON_INTEGER_FORMAT, json_integer_value(e)) < 0 ? -ENOMEM : 0;
+                if (asprintf(ret, "%" JSON_INTEGER_FORMAT, json_integer_value(e)) < 0) {
+                        *ret = NULL;
+                        return -ENOMEM;
+                }
+                return 0;
         case JSON_REAL:
                 return format_python_float(json_real_value(e), ret);
         case JSON_OBJECT:
@@ -369,6 +393,13 @@ static int argv_from_list(const json_t *list, char ***ret_argv, char **reterr_re
 
         if (n == 0) {
                 *reterr_reason = describe_invalid_item(list);
+                return *reterr_reason ? -EINVAL : -ENOMEM;
+        }
+
+        /* exec() of an empty name fails with a confusing "Permission denied", so say what is wrong. */
+        if (json_is_string(json_array_get(list, 0)) && json_string_length(json_array_get(list, 0)) == 0) {
+                *reterr_reason = strdup("has an empty string as element [0], which names no command. "
+                                        "Put the command's name or path first.");
                 return *reterr_reason ? -EINVAL : -ENOMEM;
         }
 

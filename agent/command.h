@@ -26,7 +26,8 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
  * {"/bin/sh", "-c", text} (several lines make one script); a list is the argv itself, whose
  * elements are strings or numbers (numbers written as Python's str() writes them).
  * Anything else is invalid: a mapping, a boolean, null, a number as the whole item, an empty
- * list, a list holding a list, a mapping, a boolean or null, a string holding a NUL byte.
+ * list, a list whose first element is the empty string, a list holding a list, a mapping, a
+ * boolean or null, a string holding a NUL byte.
  * On success *ret_argv is a NULL-terminated array that the caller owns (free with strv_free()).
  * Returns 0, -EINVAL with *reterr_reason set to an explanation that the caller owns and that
  * follows the item's name ("is a mapping, ..."), or -ENOMEM. */

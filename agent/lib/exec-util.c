@@ -427,6 +427,7 @@ int exec_in_root(const char *root, char *const argv[], char *const env[], int ou
 
         *ret = (ExecResult) {
                 .exit_code = exit_code_from_status(status),
+                .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
                 .stderr_head = TAKE_PTR(head),
                 .duration_usec = now_usec() - start,
         };

@@ -12,6 +12,7 @@
 
 typedef struct ExecResult {
         int exit_code;           /* exit status, or 128 + signal number */
+        int signal;              /* the signal that killed the command, 0 when it exited */
         char *stderr_head;       /* first EXEC_STDERR_HEAD_MAX bytes of stderr, caller owns it */
         usec_t duration_usec;
 } ExecResult;

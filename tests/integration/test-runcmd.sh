@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# runcmd end to end from a NoCloud seed: string and list items, one process per item, exit codes in
-# the report, and items that YAML turned into mappings.
+# runcmd end to end from a NoCloud seed: string and list items, one process per item, exit codes
+# and signals in the report, and items that YAML turned into mappings or that name no command.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -67,3 +67,28 @@ run_kiln "$ROOT"
 check_run_result 0 done 0
 check_file "the quoted string item ran" "$ROOT/run/b15-b" 'Status: ok\n'
 check_file "the list item ran" "$ROOT/run/b15-b2" 'url: https://example.com/x\n'
+
+case_begin "command killed by a signal"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-signal <<'EOF2'
+#cloud-config
+runcmd:
+  - [sh, -c, 'kill -SEGV $$']
+EOF2
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_contains "the error names the signal" "$(diagnostics errors)" "runcmd[0] was killed by signal 11 (SIGSEGV)"
+
+case_begin "empty command name"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-empty-name <<'EOF2'
+#cloud-config
+runcmd:
+  - touch /run/empty-name-first
+  - [""]
+EOF2
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_absent "no item ran, because the list was rejected first" "$ROOT/run/empty-name-first"
+check_contains "the error names the item and the empty name" "$(diagnostics errors)" \
+        "runcmd[1] at line 4 has an empty string as element [0]"

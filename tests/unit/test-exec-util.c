@@ -219,6 +219,16 @@ static void exec_in_root_killed_by_signal(void **state) {
 
         assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
         assert_int_equal(result.exit_code, 128 + 9);
+        assert_int_equal(result.signal, 9);
+}
+
+static void exec_in_root_exit_has_no_signal(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "exit 139", NULL };
+
+        assert_int_equal(exec_in_root("/", argv, NULL, -EBADF, &result), 0);
+        assert_int_equal(result.exit_code, 139);
+        assert_int_equal(result.signal, 0);
 }
 
 static void exec_in_root_stdin_is_dev_null(void **state) {
@@ -387,6 +397,7 @@ int main(void) {
                 cmocka_unit_test(exec_in_root_env_overrides_fixed),
                 cmocka_unit_test(exec_in_root_parent_env_not_inherited),
                 cmocka_unit_test(exec_in_root_killed_by_signal),
+                cmocka_unit_test(exec_in_root_exit_has_no_signal),
                 cmocka_unit_test(exec_in_root_stdin_is_dev_null),
                 cmocka_unit_test(exec_in_root_other_fds_closed),
                 cmocka_unit_test(exec_in_root_background_process_does_not_block),

@@ -126,6 +126,15 @@ static void command_argv_from_json_number_rejected(void **state) {
         assert_rejected("42", (const char *[]) { "the number 42", "Quote", NULL });
 }
 
+static void command_argv_from_json_empty_command_name_rejected(void **state) {
+        assert_rejected("[\"\"]", (const char *[]) { "empty string as element [0]", "names no command", NULL });
+        assert_rejected("[\"\", \"-c\", \"true\"]", (const char *[]) { "empty string as element [0]", NULL });
+}
+
+static void command_argv_from_json_empty_argument_allowed(void **state) {
+        assert_argv("[\"echo\", \"\"]", (const char *[]) { "echo", "", NULL });
+}
+
 static void command_argv_from_json_nested_list_rejected(void **state) {
         assert_rejected("[\"echo\", [\"nested\"]]", (const char *[]) { "a list as element [1]", NULL });
 }
@@ -349,6 +358,26 @@ static void runcmd_not_found_reported(void **state) {
         assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
         assert_string_equal(error_message(t, 0),
                             "runcmd[0] exited with 127: kiln: kiln-no-such-command: not found");
+}
+
+static void runcmd_signal_reported(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [[\"sh\", \"-c\", \"kill -SEGV $$\"]]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_string_equal(error_message(t, 0), "runcmd[0] was killed by signal 11 (SIGSEGV).");
+}
+
+static void runcmd_empty_command_name_runs_nothing(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [\"touch /run/first\", [\"\"]]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EINVAL);
+        assert_false(root_file_exists(t, "/run/first"));
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_int_equal(error_item(t, 0), 1);
+        assert_string_equal(error_message(t, 0),
+                            "runcmd[1] has an empty string as element [0], which names no command. "
+                            "Put the command's name or path first.");
 }
 
 static void runcmd_success_returns_changed(void **state) {
@@ -614,6 +643,8 @@ int main(void) {
                 cmocka_unit_test(command_argv_from_json_true_rejected),
                 cmocka_unit_test(command_argv_from_json_null_rejected),
                 cmocka_unit_test(command_argv_from_json_number_rejected),
+                cmocka_unit_test(command_argv_from_json_empty_command_name_rejected),
+                cmocka_unit_test(command_argv_from_json_empty_argument_allowed),
                 cmocka_unit_test(command_argv_from_json_nested_list_rejected),
                 cmocka_unit_test(command_argv_from_json_empty_list_rejected),
                 cmocka_unit_test(command_argv_from_json_boolean_element_rejected),
@@ -627,6 +658,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(runcmd_stderr_first_line_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_stderr_made_printable, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_not_found_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_signal_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_empty_command_name_runs_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_success_returns_changed, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_output_logged, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_output_log_parents_created, setup, teardown),
