@@ -121,9 +121,10 @@ static int scalar_fail(YamlError *reterr, int error, yaml_mark_t mark, const cha
 }
 
 /* Append a warning in the form that yaml_parse_json() returns. */
-static int scalar_warn(json_t *warnings, unsigned line, const char *message) {
-        if (json_array_append_new(warnings, json_pack("{s:I, s:s}", "line", (json_int_t) line, "message",
-                                                       message)) < 0)
+static int scalar_warn(json_t *warnings, yaml_mark_t mark, const char *message) {
+        if (json_array_append_new(warnings, json_pack("{s:I, s:I, s:s}", "line", (json_int_t) mark.line + 1,
+                                                       "column", (json_int_t) mark.column + 1,
+                                                       "message", message)) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -326,7 +327,7 @@ static int scalar_float(const yaml_event_t *event, double v, json_t *warnings, j
         }
 
         (void) snprintf(message, sizeof(message), "number '%s' has no JSON form, kept as a string", text);
-        r = scalar_warn(warnings, (unsigned) event->start_mark.line + 1, message);
+        r = scalar_warn(warnings, event->start_mark, message);
         if (r < 0)
                 return r;
         *ret = json_string(text);

@@ -25,9 +25,14 @@
 /* Re-parses allowed when a tab that looked like block scalar content turns out to be rejected. */
 #define YAML_BLANK_TAB_RETRIES_MAX 64
 
+/* Where a node starts in the source: 1-based line and column (in characters, as libyaml counts). */
+typedef struct TextPosition {
+        unsigned line, column;
+} TextPosition;
+
 typedef struct Position {
         char *path;             /* JSON pointer; NULL once the entry is dropped */
-        unsigned line;
+        TextPosition at;
         char *text;             /* source of an unquoted integer, else NULL */
 } Position;
 
@@ -86,7 +91,7 @@ typedef struct MergeEntry {
         bool sequence;
 } MergeEntry;
 
-static int build_node(Builder *b, const yaml_event_t *event, const char *path, unsigned depth, unsigned line,
+static int build_node(Builder *b, const yaml_event_t *event, const char *path, unsigned depth, TextPosition at,
                       bool as_key, Node *ret);
 
 static void yaml_event_deletep(yaml_event_t *e) {
@@ -101,6 +106,10 @@ static void node_done(Node *n) {
 
 static unsigned mark_line(yaml_mark_t mark) {
         return (unsigned) mark.line + 1;
+}
+
+static TextPosition mark_position(yaml_mark_t mark) {
+        return (TextPosition) { .line = (unsigned) mark.line + 1, .column = (unsigned) mark.column + 1 };
 }
 
 /* Length of the line break at data[i], 0 if none. libyaml breaks lines at CR LF, CR, LF, and the
@@ -265,9 +274,9 @@ static int builder_next(Builder *b, yaml_event_t *ret) {
         return 0;
 }
 
-static int builder_warn(Builder *b, unsigned line, const char *message) {
-        if (json_array_append_new(b->warnings, json_pack("{s:I, s:s}", "line", (json_int_t) line, "message",
-                                                         message)) < 0)
+static int builder_warn(Builder *b, TextPosition at, const char *message) {
+        if (json_array_append_new(b->warnings, json_pack("{s:I, s:I, s:s}", "line", (json_int_t) at.line, "column",
+                                                         (json_int_t) at.column, "message", message)) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -362,7 +371,7 @@ static json_t *json_pointer_get(json_t *root, const char *path) {
         return *path ? NULL : node;
 }
 
-static int positions_add(Builder *b, const char *path, unsigned line, const char *text) {
+static int positions_add(Builder *b, const char *path, TextPosition at, const char *text) {
         Position *p;
 
         if (!b->track_positions || !path)
@@ -379,7 +388,7 @@ static int positions_add(Builder *b, const char *path, unsigned line, const char
         }
 
         p = &b->positions[b->n_positions];
-        *p = (Position) { .line = line };
+        *p = (Position) { .at = at };
         p->path = strdup(path);
         if (!p->path)
                 return -ENOMEM;
@@ -401,31 +410,31 @@ static void position_drop(Position *p) {
 }
 
 /* Record the anchored subtree's positions again under path, where an alias repeats it. */
-static int positions_copy_anchor(Builder *b, const Anchor *a, const char *path, unsigned line) {
+static int positions_copy_anchor(Builder *b, const Anchor *a, const char *path, TextPosition at) {
         size_t prefix;
 
         if (!b->track_positions || !path)
                 return 0;
         if (!a->path)
-                return positions_add(b, path, line, /* text= */ NULL);
+                return positions_add(b, path, at, /* text= */ NULL);
 
         prefix = strlen(a->path);
         for (size_t i = a->positions_begin; i < a->positions_end; i++) {
                 _cleanup_free_ char *copy = NULL;
                 const Position *p = &b->positions[i];
-                unsigned copy_line = p->line;
+                TextPosition copy_at = p->at;
                 int r;
 
                 if (!p->path)
                         continue;
                 if (p->path[prefix] == '\0')
-                        copy_line = line;
+                        copy_at = at;
                 if (asprintf(&copy, "%s%s", path, p->path + prefix) < 0) {
                         copy = NULL;
                         return -ENOMEM;
                 }
                 /* positions_add() may move the array, so p is not used after it. */
-                r = positions_add(b, copy, copy_line, b->positions[i].text);
+                r = positions_add(b, copy, copy_at, b->positions[i].text);
                 if (r < 0)
                         return r;
         }
@@ -433,7 +442,7 @@ static int positions_copy_anchor(Builder *b, const Anchor *a, const char *path, 
 }
 
 
-static int build_scalar(Builder *b, const yaml_event_t *event, const char *path, unsigned line, bool want_text,
+static int build_scalar(Builder *b, const yaml_event_t *event, const char *path, TextPosition at, bool want_text,
                         Node *ret) {
         const char *tag = (const char *) event->data.scalar.tag;
         const char *text = (const char *) event->data.scalar.value;
@@ -479,7 +488,7 @@ static int build_scalar(Builder *b, const yaml_event_t *event, const char *path,
 
         /* A number's value does not show how it was written (0640 or 416, 3.14 or 3.1400), so
          * messages about it need its source text. */
-        r = positions_add(b, path, line,
+        r = positions_add(b, path, at,
                           json_is_number(node.value) &&
                           event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? text : NULL);
         if (r < 0) {
@@ -491,7 +500,7 @@ static int build_scalar(Builder *b, const yaml_event_t *event, const char *path,
         return 0;
 }
 
-static int build_alias(Builder *b, const yaml_event_t *event, const char *path, unsigned depth, unsigned line,
+static int build_alias(Builder *b, const yaml_event_t *event, const char *path, unsigned depth, TextPosition at,
                        bool want_text, Node *ret) {
         const char *name = (const char *) event->data.alias.anchor;
         json_t *index = json_object_get(b->anchor_index, name);
@@ -528,7 +537,7 @@ static int build_alias(Builder *b, const yaml_event_t *event, const char *path, 
                 node.key_length = strlen(a->key_text);
         }
 
-        r = positions_copy_anchor(b, a, path, line);
+        r = positions_copy_anchor(b, a, path, at);
         if (r < 0) {
                 node_done(&node);
                 return r;
@@ -537,7 +546,7 @@ static int build_alias(Builder *b, const yaml_event_t *event, const char *path, 
         return 0;
 }
 
-static int build_sequence(Builder *b, const yaml_event_t *start, const char *path, unsigned depth, unsigned line,
+static int build_sequence(Builder *b, const yaml_event_t *start, const char *path, unsigned depth, TextPosition at,
                           Node *ret) {
         const char *tag = (const char *) start->data.sequence_start.tag;
         json_auto_t *array = NULL;
@@ -553,7 +562,7 @@ static int build_sequence(Builder *b, const yaml_event_t *start, const char *pat
         array = json_array();
         if (!array)
                 return -ENOMEM;
-        r = positions_add(b, path, line, /* text= */ NULL);
+        r = positions_add(b, path, at, /* text= */ NULL);
         if (r < 0)
                 return r;
 
@@ -571,7 +580,7 @@ static int build_sequence(Builder *b, const yaml_event_t *start, const char *pat
                 r = path_join_index(path, i, &item_path);
                 if (r < 0)
                         return r;
-                r = build_node(b, &event, item_path, depth + 1, mark_line(event.start_mark), false, &item);
+                r = build_node(b, &event, item_path, depth + 1, mark_position(event.start_mark), false, &item);
                 if (r < 0)
                         return r;
                 if (json_array_append(array, item.value) < 0)
@@ -684,7 +693,7 @@ static int merge_add(Builder *b, const yaml_event_t *event, json_t *value, json_
 }
 
 /* Add an explicit key. The last of duplicate keys wins, as in PyYAML, with a warning. */
-static int mapping_set(Builder *b, json_t *explicit, json_t *key_lines, const char *key, unsigned line,
+static int mapping_set(Builder *b, json_t *explicit, json_t *key_lines, const char *key, TextPosition at,
                        json_t *value) {
         json_t *first = json_object_get(key_lines, key);
         int r;
@@ -693,11 +702,11 @@ static int mapping_set(Builder *b, json_t *explicit, json_t *key_lines, const ch
                 char message[sizeof(b->error.message)];
 
                 (void) snprintf(message, sizeof(message), "duplicate key '%s' at lines %u and %u, the last one wins",
-                                key, (unsigned) json_integer_value(first), line);
-                r = builder_warn(b, line, message);
+                                key, (unsigned) json_integer_value(first), at.line);
+                r = builder_warn(b, at, message);
                 if (r < 0)
                         return r;
-        } else if (json_object_set_new(key_lines, key, json_integer(line)) < 0)
+        } else if (json_object_set_new(key_lines, key, json_integer(at.line)) < 0)
                 return -ENOMEM;
 
         return json_object_set(explicit, key, value) < 0 ? -ENOMEM : 0;
@@ -708,13 +717,13 @@ static int build_mapping_entry(Builder *b, const yaml_event_t *key_event, const 
                                Node *ret_key, Node *ret_value, size_t *ret_positions_begin) {
         _cleanup_(yaml_event_deletep) yaml_event_t event = {};
         _cleanup_free_ char *value_path = NULL;
-        unsigned line = mark_line(key_event->start_mark);
+        TextPosition at = mark_position(key_event->start_mark);
         int r;
 
         if (key_event->type == YAML_MAPPING_START_EVENT || key_event->type == YAML_SEQUENCE_START_EVENT)
                 return builder_fail(b, -EINVAL, key_event->start_mark, "a %s cannot be a mapping key",
                                     key_event->type == YAML_MAPPING_START_EVENT ? "mapping" : "sequence");
-        r = build_node(b, key_event, /* path= */ NULL, depth, line, /* as_key= */ true, ret_key);
+        r = build_node(b, key_event, /* path= */ NULL, depth, at, /* as_key= */ true, ret_key);
         if (r < 0)
                 return r;
         if (!ret_key->key_text)
@@ -731,10 +740,10 @@ static int build_mapping_entry(Builder *b, const yaml_event_t *key_event, const 
         if (r < 0)
                 return r;
         *ret_positions_begin = b->n_positions;
-        return build_node(b, &event, value_path, depth, line, /* as_key= */ false, ret_value);
+        return build_node(b, &event, value_path, depth, at, /* as_key= */ false, ret_value);
 }
 
-static int build_mapping(Builder *b, const yaml_event_t *start, const char *path, unsigned depth, unsigned line,
+static int build_mapping(Builder *b, const yaml_event_t *start, const char *path, unsigned depth, TextPosition at,
                          Node *ret) {
         const char *tag = (const char *) start->data.mapping_start.tag;
         json_auto_t *explicit = NULL, *key_lines = NULL, *sources = NULL, *result = NULL;
@@ -753,7 +762,7 @@ static int build_mapping(Builder *b, const yaml_event_t *start, const char *path
         sources = json_array();
         if (!explicit || !key_lines || !sources)
                 return -ENOMEM;
-        r = positions_add(b, path, line, /* text= */ NULL);
+        r = positions_add(b, path, at, /* text= */ NULL);
         if (r < 0)
                 return r;
 
@@ -789,7 +798,7 @@ static int build_mapping(Builder *b, const yaml_event_t *start, const char *path
                                 return r;
                         n_merges++;
                 } else {
-                        r = mapping_set(b, explicit, key_lines, key.key_text, mark_line(event.start_mark),
+                        r = mapping_set(b, explicit, key_lines, key.key_text, mark_position(event.start_mark),
                                         value.value);
                         if (r < 0)
                                 return r;
@@ -880,10 +889,10 @@ static int anchor_complete(Builder *b, size_t index, const Node *node, const cha
         return 0;
 }
 
-/* Build the node that starts with event. depth counts the collections around it; line is where
- * its position is recorded (the line of the key for a mapping value). as_key requests the source
- * text of a scalar in ret->key_text. */
-static int build_node(Builder *b, const yaml_event_t *event, const char *path, unsigned depth, unsigned line,
+/* Build the node that starts with event. depth counts the collections around it; at is where
+ * its position is recorded (the key for a mapping value). as_key requests the source text of a
+ * scalar in ret->key_text. */
+static int build_node(Builder *b, const yaml_event_t *event, const char *path, unsigned depth, TextPosition at,
                       bool as_key, Node *ret) {
         const char *anchor = event_anchor(event);
         size_t anchor_index = 0, positions_begin = b->n_positions;
@@ -898,16 +907,16 @@ static int build_node(Builder *b, const yaml_event_t *event, const char *path, u
 
         switch (event->type) {
         case YAML_ALIAS_EVENT:
-                r = build_alias(b, event, path, depth, line, as_key, &node);
+                r = build_alias(b, event, path, depth, at, as_key, &node);
                 break;
         case YAML_SCALAR_EVENT:
-                r = build_scalar(b, event, path, line, as_key || anchor, &node);
+                r = build_scalar(b, event, path, at, as_key || anchor, &node);
                 break;
         case YAML_SEQUENCE_START_EVENT:
-                r = build_sequence(b, event, path, depth, line, &node);
+                r = build_sequence(b, event, path, depth, at, &node);
                 break;
         case YAML_MAPPING_START_EVENT:
-                r = build_mapping(b, event, path, depth, line, &node);
+                r = build_mapping(b, event, path, depth, at, &node);
                 break;
         default:
                 /* libyaml's grammar puts nothing else where a node belongs. */
@@ -942,7 +951,8 @@ static int expect_event(Builder *b, yaml_event_type_t type) {
 /* Read the rest of the stream, so that a syntax error anywhere fails the parse, and warn when it
  * contains documents after the first. */
 static int builder_skip_documents(Builder *b) {
-        unsigned extra = 0, first_line = 0;
+        TextPosition first = {};
+        unsigned extra = 0;
         char message[sizeof(b->error.message)];
 
         for (;;) {
@@ -955,15 +965,15 @@ static int builder_skip_documents(Builder *b) {
                 if (event.type == YAML_STREAM_END_EVENT)
                         break;
                 if (event.type == YAML_DOCUMENT_START_EVENT && extra++ == 0)
-                        first_line = mark_line(event.start_mark);
+                        first = mark_position(event.start_mark);
         }
         if (extra == 0)
                 return 0;
 
         (void) snprintf(message, sizeof(message),
                         "found %u more YAML %s after the first (the next starts at line %u), "
-                        "only the first one is used", extra, extra == 1 ? "document" : "documents", first_line);
-        return builder_warn(b, first_line, message);
+                        "only the first one is used", extra, extra == 1 ? "document" : "documents", first.line);
+        return builder_warn(b, first, message);
 }
 
 static int builder_parse(Builder *b, json_t **ret) {
@@ -989,7 +999,7 @@ static int builder_parse(Builder *b, json_t **ret) {
         r = builder_next(b, &event);
         if (r < 0)
                 return r;
-        r = build_node(b, &event, "", /* depth= */ 0, mark_line(event.start_mark), /* as_key= */ false, &root);
+        r = build_node(b, &event, "", /* depth= */ 0, mark_position(event.start_mark), /* as_key= */ false, &root);
         if (r < 0)
                 return r;
 
@@ -1017,7 +1027,8 @@ static int builder_positions(Builder *b, json_t *root, json_t **ret) {
 
                 if (!p->path || !json_pointer_get(root, p->path))
                         continue;
-                v = p->text ? json_pack("[I,s]", (json_int_t) p->line, p->text) : json_integer(p->line);
+                v = p->text ? json_pack("[I,I,s]", (json_int_t) p->at.line, (json_int_t) p->at.column, p->text) :
+                              json_pack("[I,I]", (json_int_t) p->at.line, (json_int_t) p->at.column);
                 if (json_object_set_new(positions, p->path, v) < 0)
                         return -ENOMEM;
         }
@@ -1236,6 +1247,15 @@ unsigned yaml_position_line(const json_t *positions, const char *path) {
         return json_is_integer(p) ? (unsigned) json_integer_value(p) : 0;
 }
 
+unsigned yaml_position_column(const json_t *positions, const char *path) {
+        const json_t *column = json_array_get(json_object_get(positions, path), 1);
+
+        return json_is_integer(column) ? (unsigned) json_integer_value(column) : 0;
+}
+
 const char *yaml_position_text(const json_t *positions, const char *path) {
-        return json_string_value(json_array_get(json_object_get(positions, path), 1));
+        const json_t *p = json_object_get(positions, path);
+
+        /* [line, column, "text"] as the parser records it, or [line, "text"] without a column. */
+        return json_string_value(json_array_get(p, 2)) ?: json_string_value(json_array_get(p, 1));
 }

@@ -35,15 +35,17 @@ typedef struct YamlError {
  * A line of only spaces and tabs is blank, as a reader sees it (libyaml alone rejects the tab),
  * except inside a block scalar, where a tab past the indentation is content.
  *
- * ret_warnings, when not NULL, receives an array of {"line": N, "message": "..."} for things
- * that were accepted but may not be what the author meant (duplicate keys: the last one wins).
+ * ret_warnings, when not NULL, receives an array of {"line": N, "column": N, "message": "..."} for
+ * things that were accepted but may not be what the author meant (duplicate keys: the last one
+ * wins).
  * ret_positions, when not NULL, receives an object mapping JSON-pointer paths such as "/runcmd/0"
- * (the root is "") to where that node starts, or for a mapping value the line of its key: the
- * 1-based line as an integer, or, for an unquoted integer or float scalar, an array
- * [line, "source text"] so a caller can tell `permissions: 0640` from `permissions: 416` and show
- * 3.14 as written. Nodes below a path longer
+ * (the root is "") to where that node starts, or for a mapping value where its key starts: an
+ * array [line, column], both 1-based, the column counted in characters, and for an unquoted
+ * integer or float scalar [line, column, "source text"], so a caller can tell
+ * `permissions: 0640` from `permissions: 416` and show 3.14 as written. Nodes below a path longer
  * than 1024 bytes have no entry.
- * Read it with yaml_position_line() and yaml_position_text().
+ * Read it with yaml_position_line(), yaml_position_column() and yaml_position_text(), which also
+ * read positions built by hand as a bare line number or as [line, "source text"].
  * Returns 0, or -EINVAL (bad YAML), -E2BIG (a limit was hit), -ENOMEM. On -EINVAL and -E2BIG,
  * *reterr (when not NULL) holds the position and a message that does not repeat it, such as
  * "tab character used for indentation" or "invalid UTF-8 at byte offset 31". */
@@ -52,6 +54,9 @@ int yaml_parse_json(const char *data, size_t size, json_t **ret, json_t **ret_wa
 
 /* The 1-based line of the node at path in a positions object, 0 when unknown (positions may be NULL). */
 unsigned yaml_position_line(const json_t *positions, const char *path);
+
+/* The 1-based column of the node at path in a positions object, 0 when unknown. */
+unsigned yaml_position_column(const json_t *positions, const char *path);
 
 /* The source text of the unquoted integer or float scalar at path (borrowed), NULL when unknown. */
 const char *yaml_position_text(const json_t *positions, const char *path);

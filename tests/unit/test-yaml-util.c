@@ -716,8 +716,60 @@ static void yaml_parse_json_positions(void **state) {
         parsed_done(&p);
 }
 
+static void yaml_parse_json_position_columns(void **state) {
+        Parsed p = parse("#cloud-config\n"
+                         "runcmd:\n"
+                         "  - one\n"
+                         "write_files:\n"
+                         "  - path: /a\n"
+                         "    permissions: 0600\n"
+                         "  - {path: /b, mode: 1}\n");
+
+        assert_int_equal(p.r, 0);
+        assert_int_equal(yaml_position_column(p.positions, "/runcmd"), 1);
+        assert_int_equal(yaml_position_column(p.positions, "/runcmd/0"), 5);
+        assert_int_equal(yaml_position_column(p.positions, "/write_files/0/path"), 5);
+        assert_int_equal(yaml_position_column(p.positions, "/write_files/0/permissions"), 5);
+        assert_string_equal(yaml_position_text(p.positions, "/write_files/0/permissions"), "0600");
+        assert_int_equal(yaml_position_line(p.positions, "/write_files/1/mode"), 7);
+        assert_int_equal(yaml_position_column(p.positions, "/write_files/1/mode"), 16);
+        assert_int_equal(yaml_position_column(p.positions, "/nothing"), 0);
+        parsed_done(&p);
+}
+
+static void yaml_parse_json_column_counts_characters(void **state) {
+        Parsed p = parse("a: {\"\u00e9\u00e9\": 1, b: 2}\n");
+
+        assert_int_equal(p.r, 0);
+        assert_int_equal(yaml_position_column(p.positions, "/a/b"), 14);
+        parsed_done(&p);
+}
+
+static void yaml_parse_json_warning_column(void **state) {
+        Parsed p = parse("a: 1\nb:\n  c: 1\n  c: 2\n");
+
+        assert_int_equal(p.r, 0);
+        assert_int_equal(json_array_size(p.warnings), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(p.warnings, 0), "line")), 4);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(p.warnings, 0), "column")), 3);
+        parsed_done(&p);
+}
+
+static void yaml_position_helpers_read_hand_built(void **state) {
+        json_t *positions = json_pack("{s:i, s:[i,s]}", "/a", 3, "/b", 4, "0640");
+
+        assert_non_null(positions);
+        assert_int_equal(yaml_position_line(positions, "/a"), 3);
+        assert_int_equal(yaml_position_column(positions, "/a"), 0);
+        assert_int_equal(yaml_position_line(positions, "/b"), 4);
+        assert_int_equal(yaml_position_column(positions, "/b"), 0);
+        assert_string_equal(yaml_position_text(positions, "/b"), "0640");
+        json_decref(positions);
+}
+
 static void yaml_position_helpers_accept_null(void **state) {
         assert_int_equal(yaml_position_line(NULL, "/a"), 0);
+        assert_int_equal(yaml_position_column(NULL, "/a"), 0);
         assert_null(yaml_position_text(NULL, "/a"));
 }
 
@@ -880,6 +932,10 @@ int main(void) {
                 cmocka_unit_test(yaml_parse_json_collection_keys_rejected),
                 cmocka_unit_test(yaml_parse_json_anchored_key_alias),
                 cmocka_unit_test(yaml_parse_json_positions),
+                cmocka_unit_test(yaml_parse_json_position_columns),
+                cmocka_unit_test(yaml_parse_json_column_counts_characters),
+                cmocka_unit_test(yaml_parse_json_warning_column),
+                cmocka_unit_test(yaml_position_helpers_read_hand_built),
                 cmocka_unit_test(yaml_position_helpers_accept_null),
                 cmocka_unit_test(yaml_parse_json_optional_outputs),
                 cmocka_unit_test(yaml_parse_json_no_warnings_empty_array),
