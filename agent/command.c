@@ -123,6 +123,11 @@ static void format_termination(const ExecResult *result, char *buf, size_t size)
 }
 
 int command_run(Context *ctx, const char *name, int item, char *const argv[], int output_fd) {
+        return command_run_with_stdin(ctx, name, item, argv, /* input_fd= */ -EBADF, output_fd);
+}
+
+int command_run_with_stdin(Context *ctx, const char *name, int item, char *const argv[], int input_fd,
+                           int output_fd) {
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_free_ char *instance_env = NULL, *first_line = NULL;
         char *env[2] = {}, how[64];
@@ -142,7 +147,7 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
                 env[0] = instance_env;
         }
 
-        r = exec_in_root(ctx->root, argv, env, output_fd, &result);
+        r = exec_in_root_with_stdin(ctx->root, argv, env, input_fd, output_fd, &result);
         if (r < 0)
                 return report_error(ctx, item, r, "Failed to run %s: %m", name);
 

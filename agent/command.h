@@ -22,6 +22,11 @@ int command_output_open(Context *ctx, const char *owner);
  * reporting that the command could not be started. */
 int command_run(Context *ctx, const char *name, int item, char *const argv[], int output_fd);
 
+/* Like command_run(), with the command's stdin read from input_fd (-EBADF means /dev/null), for
+ * a secret that must not show in the argv, such as the "user:password" line for chpasswd. */
+int command_run_with_stdin(Context *ctx, const char *name, int item, char *const argv[], int input_fd,
+                           int output_fd);
+
 /* Convert one cloud-config command item as cloud-init reads it: a string is shell text and becomes
  * {"/bin/sh", "-c", text} (several lines make one script); a list is the argv itself, whose
  * elements are strings or numbers (numbers written as Python's str() writes them).

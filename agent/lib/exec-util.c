@@ -356,6 +356,11 @@ static void close_fd(int *fd) {
 
 int exec_in_root(const char *root, char *const argv[], char *const env[], int output_fd,
                  ExecResult *ret) {
+        return exec_in_root_with_stdin(root, argv, env, /* input_fd= */ -EBADF, output_fd, ret);
+}
+
+int exec_in_root_with_stdin(const char *root, char *const argv[], char *const env[], int input_fd,
+                            int output_fd, ExecResult *ret) {
         _cleanup_close_ int null_fd = -EBADF, stderr_read = -EBADF, stderr_write = -EBADF,
                             setup_read = -EBADF, setup_write = -EBADF;
         _cleanup_free_ char **envp = NULL;
@@ -399,7 +404,7 @@ int exec_in_root(const char *root, char *const argv[], char *const env[], int ou
                 return -errno;
         if (pid == 0) {
                 const int child_fds[_CHILD_FD_MAX] = {
-                        [CHILD_FD_STDIN] = null_fd,
+                        [CHILD_FD_STDIN] = input_fd >= 0 ? input_fd : null_fd,
                         [CHILD_FD_STDOUT] = output_fd >= 0 ? output_fd : null_fd,
                         [CHILD_FD_STDERR] = stderr_write,
                         [CHILD_FD_SETUP_ERROR] = setup_write,

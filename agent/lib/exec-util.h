@@ -27,3 +27,9 @@ void exec_result_done(ExecResult *r);
  * A command that is not found inside the root runs and exits 127, as a shell would. */
 int exec_in_root(const char *root, char *const argv[], char *const env[], int output_fd,
                  ExecResult *ret);
+
+/* Like exec_in_root(), with the command's stdin read from input_fd instead of /dev/null
+ * (-EBADF means /dev/null). This is how a secret reaches a command without showing in its argv,
+ * which every local user can read. */
+int exec_in_root_with_stdin(const char *root, char *const argv[], char *const env[], int input_fd,
+                            int output_fd, ExecResult *ret);

@@ -240,6 +240,28 @@ static void exec_in_root_stdin_is_dev_null(void **state) {
         assert_string_equal(out, "/dev/null\n");
 }
 
+static void exec_in_root_with_stdin_reads_input(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        _cleanup_close_ int input = memfd_create("kiln-test-input", MFD_CLOEXEC),
+                            output = memfd_create("kiln-test-output", MFD_CLOEXEC);
+        char *argv[] = { "/bin/sh", "-c", "cat", NULL };
+        char out[OUTPUT_MAX];
+        ssize_t n;
+
+        assert_true(input >= 0);
+        assert_true(output >= 0);
+        assert_int_equal(write(input, "user:secret\n", 12), 12);
+        assert_int_equal(lseek(input, 0, SEEK_SET), 0);
+
+        assert_int_equal(exec_in_root_with_stdin("/", argv, NULL, input, output, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+        assert_int_equal(lseek(output, 0, SEEK_SET), 0);
+        n = read(output, out, sizeof(out) - 1);
+        assert_int_equal(n, 12);
+        out[n] = '\0';
+        assert_string_equal(out, "user:secret\n");
+}
+
 static void exec_in_root_other_fds_closed(void **state) {
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_close_ int leaked = -EBADF;
@@ -399,6 +421,7 @@ int main(void) {
                 cmocka_unit_test(exec_in_root_killed_by_signal),
                 cmocka_unit_test(exec_in_root_exit_has_no_signal),
                 cmocka_unit_test(exec_in_root_stdin_is_dev_null),
+                cmocka_unit_test(exec_in_root_with_stdin_reads_input),
                 cmocka_unit_test(exec_in_root_other_fds_closed),
                 cmocka_unit_test(exec_in_root_background_process_does_not_block),
                 cmocka_unit_test(exec_in_root_duration_measured),
