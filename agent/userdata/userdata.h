@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* User data: decoding (gzip, base64), classifying into parts, and merging cloud-config. */
+/* User data: decoding (gzip, base64, MIME), classifying into parts, and merging cloud-config. */
 #pragma once
 
 #include "context.h"
 
 /* Limits on untrusted user data. */
-#define USERDATA_INFLATED_MAX (64U * 1024U * 1024U) /* gzip output cap, a bomb stops here */
-#define USERDATA_PARTS_MAX 256
+#define USERDATA_INFLATED_MAX (64U * 1024U * 1024U) /* gzip output of one blob, all its parts together */
+#define USERDATA_PARTS_MAX 256                      /* parts of all blobs of a run together */
+#define USERDATA_MIME_DEPTH_MAX 8                   /* multiparts nested in multiparts */
 
 /* Decode one blob (source is "user-data" or "vendor-data") and append its parts to ctx->parts.
+ * #include URLs are fetched and Jinja templates rendered only when ctx->instance is set.
  * What is ignored or reinterpreted is reported as a warning, what cannot be used as an error.
  * Returns 0, or -errno after reporting. */
 int userdata_decode(Context *ctx, const char *source, const char *data, size_t size);

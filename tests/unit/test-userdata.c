@@ -450,6 +450,21 @@ static void check_diagnostics(const char *kind, const json_t *got, const json_t 
         }
 }
 
+/* Check an optional string field of a part: a missing key checks nothing, JSON null means the field
+ * must be NULL. */
+static void check_part_string(const char *field, const char *got, const json_t *want) {
+        if (!want)
+                return;
+        if (json_is_null(want)) {
+                if (got)
+                        fail_msg("%s is '%s', expected none", field, got);
+                return;
+        }
+        if (!got)
+                fail_msg("%s is missing, expected '%s'", field, json_string_value(want));
+        assert_string_equal(got, json_string_value(want));
+}
+
 static void check_parts(const Context *ctx, const json_t *expected, const char *input, size_t input_size) {
         const json_t *want;
         size_t i;
@@ -461,6 +476,9 @@ static void check_parts(const Context *ctx, const json_t *expected, const char *
 
                 assert_string_equal(part_type_to_string(p->type),
                                     json_string_value(json_object_get(want, "type")));
+                check_part_string("content_type", p->content_type, json_object_get(want, "content_type"));
+                check_part_string("filename", p->filename, json_object_get(want, "filename"));
+                check_part_string("merge_how", p->merge_how, json_object_get(want, "merge_how"));
                 if (json_is_true(json_object_get(want, "data_equals_input"))) {
                         assert_int_equal(p->size, input_size);
                         assert_memory_equal(p->data, input, input_size);
