@@ -1806,9 +1806,9 @@ static int parse_body(Parser *p, const char *const *ends, unsigned opened, NodeL
 
                                 while (ends[last + 1])
                                         last++;
-                                return fail(p->reterr, -EINVAL, t->line,
-                                            "Missing '{%% %s %%}' for the block opened at line %u", ends[last],
-                                            opened);
+                                return fail(p->reterr, -EINVAL, opened,
+                                            "Missing '{%% %s %%}' for the '{%% %s %%}' opened here", ends[last],
+                                            streq(ends[last], "endif") ? "if" : "for");
                         }
                         return 0;
                 case TOKEN_VARIABLE_END:

@@ -137,26 +137,26 @@ static void jinja_render_variables(void **state) {
 
 static void jinja_render_literals(void **state) {
         static const RenderCase cases[] = {
-                {"{{ 'single' }} {{ \"double\" }} {{ 'x' 'y' }}", "single double xy"},
-                {"{{ 'a\\tb\\\\c\\'d\\x41\\u00e9\\d' }}", "a\tb\\c'dA\xc3\xa9\\d"},
-                {"{{ \"multi\nline\" }}", "multi\nline"},
-                {"{{ 42 }} {{ -7 }} {{ 1_000 }} {{ 0x1F }} {{ 0o17 }} {{ 0b101 }}", "42 -7 1000 31 15 5"},
-                {"{{ 1.0 }} {{ 0.1 }} {{ -2.5 }} {{ 3.14159 }} {{ 1.5e3 }} {{ 2E2 }}",
-                 "1.0 0.1 -2.5 3.14159 1500.0 200.0"},
-                {"{{ 1e16 }} {{ 1e15 }} {{ 1e-5 }} {{ 0.0001 }} {{ 1e100 }}",
-                 "1e+16 1000000000000000.0 1e-05 0.0001 1e+100"},
-                {"{{ true }} {{ True }} {{ false }} {{ none }} {{ None }}", "True True False None None"},
-                {"{{ [] }} {{ [1, [2, 'x']] }} {{ (1, 2) }} {{ ((1)) }} {{ (1,) }} {{ () }}",
-                 "[] [1, [2, 'x']] (1, 2) 1 (1,) ()"},
-                {"{{ -v1.f }} {{ -(3) }} {{ - true }}", "-1.5 -3 -1"},
+                { "{{ 'single' }} {{ \"double\" }} {{ 'x' 'y' }}", "single double xy" },
+                { "{{ 'a\\tb\\\\c\\'d\\x41\\u00e9\\d' }}", "a\tb\\c'dA\xc3\xa9\\d" },
+                { "{{ \"multi\nline\" }}", "multi\nline" },
+                { "{{ 42 }} {{ -7 }} {{ 1_000 }} {{ 0x1F }} {{ 0o17 }} {{ 0b101 }}", "42 -7 1000 31 15 5" },
+                { "{{ 1.0 }} {{ 0.1 }} {{ -2.5 }} {{ 3.14159 }} {{ 1.5e3 }} {{ 2E2 }}",
+                  "1.0 0.1 -2.5 3.14159 1500.0 200.0" },
+                { "{{ 1e16 }} {{ 1e15 }} {{ 1e-5 }} {{ 0.0001 }} {{ 1e100 }}",
+                  "1e+16 1000000000000000.0 1e-05 0.0001 1e+100" },
+                { "{{ true }} {{ True }} {{ false }} {{ none }} {{ None }}", "True True False None None" },
+                { "{{ [] }} {{ [1, [2, 'x']] }} {{ (1, 2) }} {{ ((1)) }} {{ (1,) }} {{ () }}",
+                  "[] [1, [2, 'x']] (1, 2) 1 (1,) ()" },
+                { "{{ -v1.f }} {{ -(3) }} {{ - true }}", "-1.5 -3 -1" },
         };
 
         check_cases(cases, ELEMENTSOF(cases));
 }
 
 static void jinja_render_whitespace(void **state) {
+        /* A newline right after a statement or comment tag is dropped; one at the end stays. */
         static const RenderCase cases[] = {
-                /* A newline right after a statement or comment tag is dropped; one at the end stays. */
                 { "a\n{% if true %}\nb\n{% endif %}\nc\n", "a\nb\nc\n" },
                 { "a\n{% if true %}\nb\n{% endif %}\nc", "a\nb\nc" },
                 { "{{ v1.region }}\nx\n\n", "us-east-1\nx\n\n" },
@@ -193,18 +193,18 @@ static void jinja_render_raw(void **state) {
 
 static void jinja_render_if(void **state) {
         static const RenderCase cases[] = {
-                {"{% if v1.region == 'us-east-1' %}east{% elif v1.region == 'x' %}x{% else %}other{% endif "
-                 "%}",
-                 "east"},
-                {"{% if v1.region == 'y' %}y{% elif v1.region == 'us-east-1' %}elif{% else %}other{% endif "
-                 "%}",
-                 "elif"},
-                {"{% if v1.zero %}zero{% else %}else{% endif %}", "else"},
-                {"{% if nope %}x{% endif %}|{% if not nope %}y{% endif %}", "|y"},
-                {"{% if ds.meta_data.empty %}x{% elif ds.meta_data.emptys %}y{% else %}z{% endif %}", "z"},
-                {"{% if v1.t %}{% if l %}{% if d %}deep{% endif %}{% endif %}{% endif %}", "deep"},
-                {"{% if v1.region in ['us-east-1', 'us-west-2'] and v1.t %}US{% endif %}", "US"},
-                {"{% if v1.region is defined and v1.nope is not defined %}ok{% endif %}", "ok"},
+                { "{% if v1.region == 'us-east-1' %}east{% elif v1.region == 'x' %}x{% else %}"
+                  "other{% endif %}",
+                  "east" },
+                { "{% if v1.region == 'y' %}y{% elif v1.region == 'us-east-1' %}elif{% else %}"
+                  "other{% endif %}",
+                  "elif" },
+                { "{% if v1.zero %}zero{% else %}else{% endif %}", "else" },
+                { "{% if nope %}x{% endif %}|{% if not nope %}y{% endif %}", "|y" },
+                { "{% if ds.meta_data.empty %}x{% elif ds.meta_data.emptys %}y{% else %}z{% endif %}", "z" },
+                { "{% if v1.t %}{% if l %}{% if d %}deep{% endif %}{% endif %}{% endif %}", "deep" },
+                { "{% if v1.region in ['us-east-1', 'us-west-2'] and v1.t %}US{% endif %}", "US" },
+                { "{% if v1.region is defined and v1.nope is not defined %}ok{% endif %}", "ok" },
         };
 
         check_cases(cases, ELEMENTSOF(cases));
@@ -212,26 +212,26 @@ static void jinja_render_if(void **state) {
 
 static void jinja_render_for(void **state) {
         static const RenderCase cases[] = {
-                {"{% for k in ds.meta_data.list %}{{ loop.index }}:{{ k }}{% if not loop.last %},{% endif "
-                 "%}{% endfor %}",
-                 "1:a,2:b,3:c"},
-                {"{% for k in d %}{{ k }}={{ d[k] }};{% endfor %}", "b=1;a=2;"},
-                {"{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", "b=1;a=2;"},
-                {"{% for k in d.keys() %}{{ k }}{% endfor %}{% for v in d.values() %}{{ v }}{% endfor %}",
-                 "ba12"},
-                {"{% for a, b in pairs %}{{ a }}{{ b }}{% endfor %}", "a1b2"},
-                {"{% for c in s %}[{{ c }}]{% endfor %}", "[h][\xc3\xa9][l][l][o]"},
-                {"{% for x in ds.meta_data.empty %}x{% else %}empty{% endfor %}", "empty"},
-                {"{% for x in l if x > 1 %}{{ x }}/{{ loop.length }}/{{ loop.revindex }} {% endfor %}",
-                 "3/2/2 2/2/1 "},
-                {"{% for x in l %}{{ loop.index0 }}{{ loop.first }}{{ loop.revindex0 }};{% endfor %}",
-                 "0True2;1False1;2False0;"},
-                {"{% for x in l %}{{ loop.previtem }},{{ loop.nextitem }};{% endfor %}",
-                 "CI_MISSING_JINJA_VAR/None,1;3,2;1,CI_MISSING_JINJA_VAR/None;"},
-                {"{% for x in l %}{% for y in pairs %}{{ loop.index }}{% endfor %}{{ loop.index }};{% "
-                 "endfor %}",
-                 "121;122;123;"},
-                {"{% for x in l %}{{ x }}{% endfor %}{{ x }}", "312CI_MISSING_JINJA_VAR/x"},
+                { "{% for k in ds.meta_data.list %}{{ loop.index }}:{{ k }}{% if not loop.last %}"
+                  ",{% endif %}{% endfor %}",
+                  "1:a,2:b,3:c" },
+                { "{% for k in d %}{{ k }}={{ d[k] }};{% endfor %}", "b=1;a=2;" },
+                { "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", "b=1;a=2;" },
+                { "{% for k in d.keys() %}{{ k }}{% endfor %}{% for v in d.values() %}{{ v }}{% endfor %}",
+                  "ba12" },
+                { "{% for a, b in pairs %}{{ a }}{{ b }}{% endfor %}", "a1b2" },
+                { "{% for c in s %}[{{ c }}]{% endfor %}", "[h][\xc3\xa9][l][l][o]" },
+                { "{% for x in ds.meta_data.empty %}x{% else %}empty{% endfor %}", "empty" },
+                { "{% for x in l if x > 1 %}{{ x }}/{{ loop.length }}/{{ loop.revindex }} {% endfor %}",
+                  "3/2/2 2/2/1 " },
+                { "{% for x in l %}{{ loop.index0 }}{{ loop.first }}{{ loop.revindex0 }};{% endfor %}",
+                  "0True2;1False1;2False0;" },
+                { "{% for x in l %}{{ loop.previtem }},{{ loop.nextitem }};{% endfor %}",
+                  "CI_MISSING_JINJA_VAR/None,1;3,2;1,CI_MISSING_JINJA_VAR/None;" },
+                { "{% for x in l %}{% for y in pairs %}{{ loop.index }}{% endfor %}"
+                  "{{ loop.index }};{% endfor %}",
+                  "121;122;123;" },
+                { "{% for x in l %}{{ x }}{% endfor %}{{ x }}", "312CI_MISSING_JINJA_VAR/x" },
         };
 
         check_cases(cases, ELEMENTSOF(cases));
@@ -239,24 +239,24 @@ static void jinja_render_for(void **state) {
 
 static void jinja_render_operators(void **state) {
         static const RenderCase cases[] = {
-                {"{{ 1 == 1.0 }} {{ 1 == true }} {{ 'a' == 'a' }} {{ l == [3, 1, 2] }} {{ 'a' != 'b' }}",
-                 "True True True True True"},
-                {"{{ 'a' < 'b' }} {{ [1, 2] < [1, 3] }} {{ 3 > 2 > 1 }} {{ 2 <= 2 }} {{ 2 >= 3 }} {{ 1 < "
-                 "1.5 }}",
-                 "True True True True False True"},
-                {"{{ 'a' in ['a', 'b'] }} {{ 'ell' in 'hello' }} {{ 'z' not in 'abc' }} {{ 'b' in d }} {{ 1 "
-                 "in d }}",
-                 "True True True True False"},
-                {"{{ nope in l }} {{ 'x' in nope }} {{ nope == nope }} {{ nope == 1 }}",
-                 "False False True False"},
-                {"{{ v1.t and 'yes' }} {{ v1.zero or 'fallback' }} {{ not v1.t }} {{ nope or 'x' }}|{{ '' "
-                 "and 'x' }}|",
-                 "yes fallback False x||"},
-                {"{{ 'yes' if v1.t else 'no' }} {{ 'yes' if v1.zero else 'no' }} [{{ 'a' if false }}]",
-                 "yes no []"},
-                {"{{ 'a' if false else 'b' if false else 'c' }}", "c"},
-                {"{{ 'a' ~ 1 ~ none ~ v1.t ~ l }}", "a1NoneTrue[3, 1, 2]"},
-                {"{{ not 1 == 2 }} {{ not nope is defined }}", "True True"},
+                { "{{ 1 == 1.0 }} {{ 1 == true }} {{ 'a' == 'a' }} {{ l == [3, 1, 2] }} {{ 'a' != 'b' }}",
+                  "True True True True True" },
+                { "{{ 'a' < 'b' }} {{ [1, 2] < [1, 3] }} {{ 3 > 2 > 1 }} {{ 2 <= 2 }} {{ 2 >= 3 }} "
+                  "{{ 1 < 1.5 }}",
+                  "True True True True False True" },
+                { "{{ 'a' in ['a', 'b'] }} {{ 'ell' in 'hello' }} {{ 'z' not in 'abc' }} {{ 'b' in d }} "
+                  "{{ 1 in d }}",
+                  "True True True True False" },
+                { "{{ nope in l }} {{ 'x' in nope }} {{ nope == nope }} {{ nope == 1 }}",
+                  "False False True False" },
+                { "{{ v1.t and 'yes' }} {{ v1.zero or 'fallback' }} {{ not v1.t }} "
+                  "{{ nope or 'x' }}|{{ '' and 'x' }}|",
+                  "yes fallback False x||" },
+                { "{{ 'yes' if v1.t else 'no' }} {{ 'yes' if v1.zero else 'no' }} [{{ 'a' if false }}]",
+                  "yes no []" },
+                { "{{ 'a' if false else 'b' if false else 'c' }}", "c" },
+                { "{{ 'a' ~ 1 ~ none ~ v1.t ~ l }}", "a1NoneTrue[3, 1, 2]" },
+                { "{{ not 1 == 2 }} {{ not nope is defined }}", "True True" },
         };
 
         check_cases(cases, ELEMENTSOF(cases));
@@ -264,19 +264,19 @@ static void jinja_render_operators(void **state) {
 
 static void jinja_render_tests(void **state) {
         static const RenderCase cases[] = {
-                {"{{ nope is defined }} {{ v1.region is defined }} {{ v1.nope is not defined }} {{ nope is "
-                 "undefined }}",
-                 "False True True True"},
-                {"{{ v1.n is none }} {{ 1 is none }} {{ true is boolean }} {{ true is true }} {{ 0 is false "
-                 "}}",
-                 "True False True True False"},
-                {"{{ 1 is number }} {{ true is number }} {{ true is integer }} {{ 1.5 is float }} {{ 1 is "
-                 "integer }}",
-                 "True True False True True"},
-                {"{{ 'a' is string }} {{ d is mapping }} {{ l is mapping }} {{ l is sequence }} {{ nope is "
-                 "sequence }}",
-                 "True True False True True"},
-                {"{{ s is iterable }} {{ 1 is iterable }}", "True False"},
+                { "{{ nope is defined }} {{ v1.region is defined }} {{ v1.nope is not defined }} "
+                  "{{ nope is undefined }}",
+                  "False True True True" },
+                { "{{ v1.n is none }} {{ 1 is none }} {{ true is boolean }} {{ true is true }} "
+                  "{{ 0 is false }}",
+                  "True False True True False" },
+                { "{{ 1 is number }} {{ true is number }} {{ true is integer }} {{ 1.5 is float }} "
+                  "{{ 1 is integer }}",
+                  "True True False True True" },
+                { "{{ 'a' is string }} {{ d is mapping }} {{ l is mapping }} {{ l is sequence }} "
+                  "{{ nope is sequence }}",
+                  "True True False True True" },
+                { "{{ s is iterable }} {{ 1 is iterable }}", "True False" },
         };
 
         check_cases(cases, ELEMENTSOF(cases));
@@ -284,35 +284,36 @@ static void jinja_render_tests(void **state) {
 
 static void jinja_render_filters(void **state) {
         static const RenderCase cases[] = {
-                {"{{ v1.nope | default('dflt') }} {{ v1.local_hostname | default('dflt') }} {{ v1.nope|d "
-                 "}}|",
-                 "dflt host-1 |"},
-                {"{{ ds.meta_data.emptys | default('e', true) }} {{ ds.meta_data.emptys | d('e', "
-                 "boolean=true) }}",
-                 "e e"},
-                {"{{ v1.n|default('x') }} {{ v1.n|default('x', true) }} {{ nope|default(l) }}",
-                 "None x [3, 1, 2]"},
-                {"{{ v1.local_hostname | upper }} {{ 'ABC' | lower }} {{ v1.t | lower }} {{ v1.n | upper }}",
-                 "HOST-1 abc true NONE"},
-                {"{{ v1.local_hostname | replace('-', '_') }} {{ 'aaa' | replace('a', 'b', 2) }}",
-                 "host_1 bba"},
-                {"{{ 'abc'|replace('', '.') }} {{ 'abc'|replace('', '.', 2) }} {{ 'a'|replace('a', 'b', 0) "
-                 "}}",
-                 ".a.b.c. .a.bc a"},
-                {"{{ 'h\xc3\xa9'|replace('', '-') }} {{ 12|replace(1, 'x') }}", "-h-\xc3\xa9- x2"},
-                {"{{ ds.meta_data.list | join(',') }} {{ l | join }} {{ d|join('+') }} {{ s|join('.') }}",
-                 "a,b,c 312 b+a h.\xc3\xa9.l.l.o"},
-                {"{{ ds.meta_data.items2 | join(', ', attribute='n') }}", "a, 1, CI_MISSING_JINJA_VAR/n"},
-                {"{{ pairs | join(';', '1') }} {{ nope|join(',') }}|", "1;2 |"},
-                {"{{ '  x \\n' | trim }}|{{ 'xxaxx'|trim('x') }}|{{ '\\u3000y\\u00a0'|trim }}", "x|a|y"},
-                {"{{ l|length }} {{ s|length }} {{ d|count }} {{ nope|length }} {{ ''|length }}",
-                 "3 5 2 0 0"},
-                {"{{ l|first }} {{ l|last }} {{ s|first }} {{ s|last }} {{ d|first }} {{ d|last }}",
-                 "3 2 h o b a"},
-                {"{{ []|first }} {{ nope|last }}", "CI_MISSING_JINJA_VAR/None CI_MISSING_JINJA_VAR/None"},
-                {"{{ 5|string }} {{ l|string }} {{ 5|string ~ 'a' }} {{ ds.meta_data.num|string|length }}",
-                 "5 [3, 1, 2] 5a 2"},
-                {"{{ pairs|first|last }} {{ -v1.f|string }}", "1 -1.5"},
+                { "{{ v1.nope | default('dflt') }} {{ v1.local_hostname | default('dflt') }} "
+                  "{{ v1.nope|d }}|",
+                  "dflt host-1 |" },
+                { "{{ ds.meta_data.emptys | default('e', true) }} "
+                  "{{ ds.meta_data.emptys | d('e', boolean=true) }}",
+                  "e e" },
+                { "{{ v1.n|default('x') }} {{ v1.n|default('x', true) }} {{ nope|default(l) }}",
+                  "None x [3, 1, 2]" },
+                { "{{ v1.local_hostname | upper }} {{ 'ABC' | lower }} {{ v1.t | lower }} "
+                  "{{ v1.n | upper }}",
+                  "HOST-1 abc true NONE" },
+                { "{{ v1.local_hostname | replace('-', '_') }} {{ 'aaa' | replace('a', 'b', 2) }}",
+                  "host_1 bba" },
+                { "{{ 'abc'|replace('', '.') }} {{ 'abc'|replace('', '.', 2) }} "
+                  "{{ 'a'|replace('a', 'b', 0) }}",
+                  ".a.b.c. .a.bc a" },
+                { "{{ 'h\xc3\xa9'|replace('', '-') }} {{ 12|replace(1, 'x') }}", "-h-\xc3\xa9- x2" },
+                { "{{ ds.meta_data.list | join(',') }} {{ l | join }} {{ d|join('+') }} {{ s|join('.') }}",
+                  "a,b,c 312 b+a h.\xc3\xa9.l.l.o" },
+                { "{{ ds.meta_data.items2 | join(', ', attribute='n') }}", "a, 1, CI_MISSING_JINJA_VAR/n" },
+                { "{{ pairs | join(';', '1') }} {{ nope|join(',') }}|", "1;2 |" },
+                { "{{ '  x \\n' | trim }}|{{ 'xxaxx'|trim('x') }}|{{ '\\u3000y\\u00a0'|trim }}", "x|a|y" },
+                { "{{ l|length }} {{ s|length }} {{ d|count }} {{ nope|length }} {{ ''|length }}",
+                  "3 5 2 0 0" },
+                { "{{ l|first }} {{ l|last }} {{ s|first }} {{ s|last }} {{ d|first }} {{ d|last }}",
+                  "3 2 h o b a" },
+                { "{{ []|first }} {{ nope|last }}", "CI_MISSING_JINJA_VAR/None CI_MISSING_JINJA_VAR/None" },
+                { "{{ 5|string }} {{ l|string }} {{ 5|string ~ 'a' }} {{ ds.meta_data.num|string|length }}",
+                  "5 [3, 1, 2] 5a 2" },
+                { "{{ pairs|first|last }} {{ -v1.f|string }}", "1 -1.5" },
         };
 
         check_cases(cases, ELEMENTSOF(cases));
@@ -320,13 +321,13 @@ static void jinja_render_filters(void **state) {
 
 static void jinja_render_undefined_renders_cloud_init_marker(void **state) {
         static const RenderCase cases[] = {
-                {"{{ nope }} {{ v1.nope }}", "CI_MISSING_JINJA_VAR/nope CI_MISSING_JINJA_VAR/nope"},
-                {"{{ ds.meta_data['no-such'] }} {{ ds.meta_data.list[7] }} {{ v1.local_hostname.x }}",
-                 "CI_MISSING_JINJA_VAR/no-such CI_MISSING_JINJA_VAR/7 CI_MISSING_JINJA_VAR/x"},
-                {"{{ nope|upper }} {{ nope|lower }} {{ nope|string }} {{ 'a' ~ nope }}",
-                 "CI_MISSING_JINJA_VAR/NOPE ci_missing_jinja_var/nope CI_MISSING_JINJA_VAR/nope "
-                 "aCI_MISSING_JINJA_VAR/nope"},
-                {"{% for x in nope %}x{% else %}none{% endfor %}", "none"},
+                { "{{ nope }} {{ v1.nope }}", "CI_MISSING_JINJA_VAR/nope CI_MISSING_JINJA_VAR/nope" },
+                { "{{ ds.meta_data['no-such'] }} {{ ds.meta_data.list[7] }} {{ v1.local_hostname.x }}",
+                  "CI_MISSING_JINJA_VAR/no-such CI_MISSING_JINJA_VAR/7 CI_MISSING_JINJA_VAR/x" },
+                { "{{ nope|upper }} {{ nope|lower }} {{ nope|string }} {{ 'a' ~ nope }}",
+                  "CI_MISSING_JINJA_VAR/NOPE ci_missing_jinja_var/nope CI_MISSING_JINJA_VAR/nope "
+                  "aCI_MISSING_JINJA_VAR/nope" },
+                { "{% for x in nope %}x{% else %}none{% endfor %}", "none" },
         };
 
         check_cases(cases, ELEMENTSOF(cases));
@@ -407,42 +408,42 @@ static void jinja_render_without_warning_list(void **state) {
 
 static void jinja_render_rejects_unsupported_constructs(void **state) {
         static const ErrorCase cases[] = {
-                {"{% set x = 1 %}{{ x }}", 1, "'{% set %}' is not supported"},
-                {"a\n{% macro m() %}x{% endmacro %}", 2, "'{% macro %}' is not supported"},
-                {"\n\n{% include 'x' %}", 3, "'{% include %}' is not supported"},
-                {"{% import 'x' as y %}", 1, "'{% import %}'"},
-                {"{% extends 'x' %}", 1, "'{% extends %}'"},
-                {"{% block b %}{% endblock %}", 1, "'{% block %}'"},
-                {"{% filter upper %}x{% endfilter %}", 1, "'{% filter %}'"},
-                {"{% with a = 1 %}{% endwith %}", 1, "'{% with %}'"},
-                {"{% do l.append(1) %}", 1, "'{% do %}'"},
-                {"{% for x in l %}{% break %}{% endfor %}", 1, "'{% break %}'"},
-                {"{% if false %}\n{% set y = 2 %}\n{% endif %}", 2, "'{% set %}' is not supported"},
-                {"{% frobnicate %}", 1, "Unknown statement '{% frobnicate %}'"},
-                {"{{ 1 + 2 }}", 1, "Arithmetic operator '+' is not supported"},
-                {"{{ l|length - 1 }}", 1, "Arithmetic operator '-'"},
-                {"{{ 2 * 3 }}", 1, "Arithmetic operator '*'"},
-                {"{{ 7 // 2 }}", 1, "Arithmetic operator '//'"},
-                {"{{ 7 % 2 }}", 1, "Arithmetic operator '%'"},
-                {"{{ 2 ** 3 }}", 1, "Arithmetic operator '**'"},
-                {"{{ +1 }}", 1, "Arithmetic operator '+'"},
-                {"\n{{ l|sort }}", 2, "Filter 'sort' is not supported"},
-                {"{% if false %}{{ x|tojson }}{% endif %}", 1, "Filter 'tojson' is not supported"},
-                {"{{ x|int }}", 1, "Filter 'int'"},
-                {"{{ range(3) }}", 1, "Function call 'range(...)' is not supported"},
-                {"{{ v1.local_hostname.upper() }}", 1, "Function call 'upper(...)'"},
-                {"{{ {'a': 1} }}", 1, "Dict literal '{...}' is not supported"},
-                {"{{ l[1:] }}", 1, "Slice '[...:...]' is not supported"},
-                {"{{ l[:1] }}", 1, "Slice"},
-                {"{{ x is divisibleby 3 }}", 1, "Test 'divisibleby' is not supported"},
-                {"{{ x is defined(1) }}", 1, "Test 'defined' takes no argument"},
-                {"{% for x in l recursive %}{% endfor %}", 1, "Recursive loop"},
-                {"{{ 'a'|replace('a') }}", 1, "Filter 'replace' needs its argument 'new'"},
-                {"{{ 'a'|upper(1) }}", 1, "Filter 'upper' takes at most 0 arguments"},
-                {"{{ 'a'|default(x=1) }}", 1, "Filter 'default' has no parameter 'x'"},
-                {"{{ 'a'|default(boolean=true, 'b') }}", 1,
-                 "positional argument of filter 'default' follows"},
-                {"{{ '\\N{BULLET}' }}", 1, "'\\N{...}'"},
+                { "{% set x = 1 %}{{ x }}", 1, "'{% set %}' is not supported" },
+                { "a\n{% macro m() %}x{% endmacro %}", 2, "'{% macro %}' is not supported" },
+                { "\n\n{% include 'x' %}", 3, "'{% include %}' is not supported" },
+                { "{% import 'x' as y %}", 1, "'{% import %}'" },
+                { "{% extends 'x' %}", 1, "'{% extends %}'" },
+                { "{% block b %}{% endblock %}", 1, "'{% block %}'" },
+                { "{% filter upper %}x{% endfilter %}", 1, "'{% filter %}'" },
+                { "{% with a = 1 %}{% endwith %}", 1, "'{% with %}'" },
+                { "{% do l.append(1) %}", 1, "'{% do %}'" },
+                { "{% for x in l %}{% break %}{% endfor %}", 1, "'{% break %}'" },
+                { "{% if false %}\n{% set y = 2 %}\n{% endif %}", 2, "'{% set %}' is not supported" },
+                { "{% frobnicate %}", 1, "Unknown statement '{% frobnicate %}'" },
+                { "{{ 1 + 2 }}", 1, "Arithmetic operator '+' is not supported" },
+                { "{{ l|length - 1 }}", 1, "Arithmetic operator '-'" },
+                { "{{ 2 * 3 }}", 1, "Arithmetic operator '*'" },
+                { "{{ 7 // 2 }}", 1, "Arithmetic operator '//'" },
+                { "{{ 7 % 2 }}", 1, "Arithmetic operator '%'" },
+                { "{{ 2 ** 3 }}", 1, "Arithmetic operator '**'" },
+                { "{{ +1 }}", 1, "Arithmetic operator '+'" },
+                { "\n{{ l|sort }}", 2, "Filter 'sort' is not supported" },
+                { "{% if false %}{{ x|tojson }}{% endif %}", 1, "Filter 'tojson' is not supported" },
+                { "{{ x|int }}", 1, "Filter 'int'" },
+                { "{{ range(3) }}", 1, "Function call 'range(...)' is not supported" },
+                { "{{ v1.local_hostname.upper() }}", 1, "Function call 'upper(...)'" },
+                { "{{ {'a': 1} }}", 1, "Dict literal '{...}' is not supported" },
+                { "{{ l[1:] }}", 1, "Slice '[...:...]' is not supported" },
+                { "{{ l[:1] }}", 1, "Slice" },
+                { "{{ x is divisibleby 3 }}", 1, "Test 'divisibleby' is not supported" },
+                { "{{ x is defined(1) }}", 1, "Test 'defined' takes no argument" },
+                { "{% for x in l recursive %}{% endfor %}", 1, "Recursive loop" },
+                { "{{ 'a'|replace('a') }}", 1, "Filter 'replace' needs its argument 'new'" },
+                { "{{ 'a'|upper(1) }}", 1, "Filter 'upper' takes at most 0 arguments" },
+                { "{{ 'a'|default(x=1) }}", 1, "Filter 'default' has no parameter 'x'" },
+                { "{{ 'a'|default(boolean=true, 'b') }}", 1,
+                  "positional argument of filter 'default' follows" },
+                { "{{ '\\N{BULLET}' }}", 1, "'\\N{...}'" },
         };
 
         check_errors(cases, ELEMENTSOF(cases), -EINVAL);
@@ -450,29 +451,29 @@ static void jinja_render_rejects_unsupported_constructs(void **state) {
 
 static void jinja_render_rejects_syntax_errors(void **state) {
         static const ErrorCase cases[] = {
-                {"{% if true %}x", 1, "Missing '{% endif %}' for the block opened at line 1"},
-                {"a\n{% for x in l %}\n{% if x %}\n{% endfor %}", 4, "Unexpected '{% endfor %}'"},
-                {"\n{% for x in l %}x\n{% else %}\n", 3,
-                 "Missing '{% endfor %}' for the block opened at line 2"},
-                {"{% endif %}", 1, "Unexpected '{% endif %}' outside a matching block"},
-                {"{% else %}", 1, "Unexpected '{% else %}'"},
-                {"{{ 'x' ~ }}", 1, "Expected an expression, got '}}'"},
-                {"{{ x\n\n", 1, "Missing '}}' for the tag opened with '{{'"},
-                {"{% if x", 1, "Missing '%}'"},
-                {"x {# open\n", 1, "Missing '#}'"},
-                {"{{ 'open }}", 1, "Missing closing '"},
-                {"{{ a b }}", 1, "Expected '}}', got 'b'"},
-                {"{% if %}{% endif %}", 1, "Expected an expression, got '%}'"},
-                {"{% for in l %}{% endfor %}", 1, "Expected a loop variable name"},
-                {"{% for x l %}{% endfor %}", 1, "Expected 'in'"},
-                {"{% raw %}x", 1, "Missing '{% endraw %}'"},
-                {"{{ x. }}", 1, "Expected a name or number after '.'"},
-                {"{{ l[0 }}", 1, "Expected ']'"},
-                {"{{ 1 $ 2 }}", 1, "Unexpected character '$'"},
-                {"{{ 99999999999999999999 }}", 1, "Integer literal '99999999999999999999' is larger than"},
-                {"{{ '\\x4' }}", 1, "Truncated escape '\\x'"},
-                {"{% if true %}{% else %}{% else %}{% endif %}", 1, "Unexpected '{% else %}'"},
-                {"\n{{ x }} {{ \"a\nb\" }} {{ y + 1 }}", 3, "Arithmetic operator '+'"},
+                { "{% if true %}x", 1, "Missing '{% endif %}' for the '{% if %}' opened here" },
+                { "a\n{% for x in l %}\n{% if x %}\n{% endfor %}", 4, "Unexpected '{% endfor %}'" },
+                { "\n{% for x in l %}x\n{% else %}\n", 2,
+                  "Missing '{% endfor %}' for the '{% for %}' opened here" },
+                { "{% endif %}", 1, "Unexpected '{% endif %}' outside a matching block" },
+                { "{% else %}", 1, "Unexpected '{% else %}'" },
+                { "{{ 'x' ~ }}", 1, "Expected an expression, got '}}'" },
+                { "{{ x\n\n", 1, "Missing '}}' for the tag opened with '{{'" },
+                { "{% if x", 1, "Missing '%}'" },
+                { "x {# open\n", 1, "Missing '#}'" },
+                { "{{ 'open }}", 1, "Missing closing '" },
+                { "{{ a b }}", 1, "Expected '}}', got 'b'" },
+                { "{% if %}{% endif %}", 1, "Expected an expression, got '%}'" },
+                { "{% for in l %}{% endfor %}", 1, "Expected a loop variable name" },
+                { "{% for x l %}{% endfor %}", 1, "Expected 'in'" },
+                { "{% raw %}x", 1, "Missing '{% endraw %}'" },
+                { "{{ x. }}", 1, "Expected a name or number after '.'" },
+                { "{{ l[0 }}", 1, "Expected ']'" },
+                { "{{ 1 $ 2 }}", 1, "Unexpected character '$'" },
+                { "{{ 99999999999999999999 }}", 1, "Integer literal '99999999999999999999' is larger than" },
+                { "{{ '\\x4' }}", 1, "Truncated escape '\\x'" },
+                { "{% if true %}{% else %}{% else %}{% endif %}", 1, "Unexpected '{% else %}'" },
+                { "\n{{ x }} {{ \"a\nb\" }} {{ y + 1 }}", 3, "Arithmetic operator '+'" },
         };
 
         check_errors(cases, ELEMENTSOF(cases), -EINVAL);
@@ -480,27 +481,29 @@ static void jinja_render_rejects_syntax_errors(void **state) {
 
 static void jinja_render_rejects_runtime_errors(void **state) {
         static const ErrorCase cases[] = {
-                {"\n{{ nope.attr }}", 2, "Cannot read attribute 'attr': 'nope' is undefined"},
-                {"{{ ds.meta_data.nope['x'] }}", 1, "Cannot read an item: 'ds.meta_data.nope' is undefined"},
-                {"{% if ds.nope.tags is defined %}{% endif %}", 1, "'ds.nope' is undefined"},
-                {"{{ l[nope] }}", 1, "Cannot use it as a subscript: 'nope' is undefined"},
-                {"{{ 1 < 'a' }}", 1, "Cannot compare 'int' and 'str' with '<'"},
-                {"{{ nope > 1 }}", 1, "'nope' is undefined"},
-                {"{{ 1 in 2 }}", 1, "Argument of type 'int' on the right of 'in' is not iterable"},
-                {"{{ 1 in 'abc' }}", 1, "'in <string>' needs a string on its left, not 'int'"},
-                {"{{ [1] in d }}", 1, "Unhashable type 'list'"},
-                {"{% for x in 5 %}{% endfor %}", 1, "Cannot iterate over a value of type 'int'"},
-                {"{% for a, b in l %}{% endfor %}", 1,
-                 "Cannot unpack a value of type 'int' into 2 loop variables"},
-                {"{{ -'a' }}", 1, "Cannot negate a value of type 'str'"},
-                {"{{ v1.t|length }}", 1, "A value of type 'bool' has no length"},
-                {"{{ 'a'|replace('a', 'b', 'c') }}", 1, "The count of filter 'replace' must be an integer"},
-                {"{{ d.items }}", 1, "'.items' of a mapping is a method in Jinja"},
-                {"{{ d.get }}", 1, "'.get' of a mapping is a method"},
-                {"{{ s.startswith }}", 1, "'.startswith' of a string is a method"},
-                {"{{ l.append }}", 1, "'.append' of a list is a method"},
-                {"{{ l.items() }}", 1, "'.items()' needs a mapping, got a value of type 'list'"},
-                {"{{ [nope] }}", 1, "Cannot put it in a list: 'nope' is undefined"},
+                { "\n{{ nope.attr }}", 2, "Cannot read attribute 'attr': 'nope' is undefined" },
+                { "{{ ds.meta_data.nope['x'] }}", 1,
+                  "Cannot read an item: 'ds.meta_data.nope' is undefined" },
+                { "{% if ds.nope.tags is defined %}{% endif %}", 1, "'ds.nope' is undefined" },
+                { "{{ l[nope] }}", 1, "Cannot use it as a subscript: 'nope' is undefined" },
+                { "{{ 1 < 'a' }}", 1, "Cannot compare 'int' and 'str' with '<'" },
+                { "{{ nope > 1 }}", 1, "'nope' is undefined" },
+                { "{{ 1 in 2 }}", 1, "Argument of type 'int' on the right of 'in' is not iterable" },
+                { "{{ 1 in 'abc' }}", 1, "'in <string>' needs a string on its left, not 'int'" },
+                { "{{ [1] in d }}", 1, "Unhashable type 'list'" },
+                { "{% for x in 5 %}{% endfor %}", 1, "Cannot iterate over a value of type 'int'" },
+                { "{% for a, b in l %}{% endfor %}", 1,
+                  "Cannot unpack a value of type 'int' into 2 loop variables" },
+                { "{{ -'a' }}", 1, "Cannot negate a value of type 'str'" },
+                { "{{ v1.t|length }}", 1, "A value of type 'bool' has no length" },
+                { "{{ 'a'|replace('a', 'b', 'c') }}", 1,
+                  "The count of filter 'replace' must be an integer" },
+                { "{{ d.items }}", 1, "'.items' of a mapping is a method in Jinja" },
+                { "{{ d.get }}", 1, "'.get' of a mapping is a method" },
+                { "{{ s.startswith }}", 1, "'.startswith' of a string is a method" },
+                { "{{ l.append }}", 1, "'.append' of a list is a method" },
+                { "{{ l.items() }}", 1, "'.items()' needs a mapping, got a value of type 'list'" },
+                { "{{ [nope] }}", 1, "Cannot put it in a list: 'nope' is undefined" },
         };
 
         check_errors(cases, ELEMENTSOF(cases), -EINVAL);
