@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Command-line parsing and the commands run, status and version. Global options may stand before
- * or after the command: `kiln --root R run` and `kiln run --root R` are the same. */
+/* Command-line parsing and the commands run, status, validate and version. Global options may stand
+ * before or after the command: `kiln --root R run` and `kiln run --root R` are the same. */
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,6 +21,7 @@
 #include "lib/fileio.h"
 #include "log.h"
 #include "report.h"
+#include "validate.h"
 
 #define STATUS_FILE KILN_RUN_DIR "/status.json"
 #define STATUS_FILE_MAX (16U * 1024U * 1024U)
@@ -29,6 +30,7 @@ typedef enum Command {
         COMMAND_NONE,
         COMMAND_RUN,
         COMMAND_STATUS,
+        COMMAND_VALIDATE,
         COMMAND_VERSION,
         COMMAND_HELP,
 } Command;
@@ -41,7 +43,12 @@ typedef struct Options {
         bool status_long;
         bool status_wait;
         bool format_json;
+        bool format_given;
+        bool validate_system;
+        bool print_schema;
         bool debug;
+        char **files;            /* validate's FILE arguments, borrowed from argv */
+        size_t n_files;
 } Options;
 
 enum {
@@ -51,6 +58,8 @@ enum {
         ARG_FORMAT,
         ARG_WAIT,
         ARG_DEBUG,
+        ARG_SYSTEM,
+        ARG_PRINT_SCHEMA,
 };
 
 static void help_main(void) {
@@ -60,6 +69,7 @@ static void help_main(void) {
                "Commands:\n"
                "  run        Run the boot: detect the datasource, fetch, run modules, report\n"
                "  status     Show the result of the last run\n"
+               "  validate   Check user data against the keys and values kiln accepts\n"
                "  version    Show the version\n\n"
                "Options (before or after the command):\n"
                "  --root DIR     Target root to configure (default: /)\n"
@@ -85,6 +95,22 @@ static void help_status(void) {
                "Exit codes: 0 done, running, disabled or not run; 1 error; 2 degraded.\n");
 }
 
+static void help_validate(void) {
+        printf("Usage: kiln validate [--format json] FILE...\n"
+               "       kiln validate [--format json] --system [--root DIR]\n"
+               "       kiln validate --print-schema\n\n"
+               "Decode each FILE as user data, as an instance would receive it, and check every\n"
+               "cloud-config part against the keys and value shapes of kiln's modules. Each finding names\n"
+               "the file, line, column and key path (write_files.2.permissions). Unknown keys, duplicate\n"
+               "keys and values kiln reinterprets are warnings; wrong shapes and YAML errors are errors.\n"
+               "Jinja templates and #include URLs are not checked: only 'kiln run' renders and fetches them.\n"
+               "  --system        Check the current instance's cached user data and vendor data under\n"
+               "                  ROOT/var/lib/kiln/instance/\n"
+               "  --format json   Print {\"valid\", \"files\": [{\"file\", \"errors\", \"warnings\"}]}\n"
+               "  --print-schema  Print the JSON Schema (draft-07) of the keys kiln accepts, for editors\n\n"
+               "Exit codes: 0 valid (warnings allowed), 1 invalid, 64 usage error.\n");
+}
+
 static void help_version(void) {
         printf("Usage: kiln version\n\nShow kiln's version.\n");
 }
@@ -94,11 +120,40 @@ static Command command_from_string(const char *s) {
                 return COMMAND_RUN;
         if (streq(s, "status"))
                 return COMMAND_STATUS;
+        if (streq(s, "validate"))
+                return COMMAND_VALIDATE;
         if (streq(s, "version"))
                 return COMMAND_VERSION;
         if (streq(s, "help"))
                 return COMMAND_HELP;
         return COMMAND_NONE;
+}
+
+/* Reject options given to a command they do not belong to, and validate without anything to check. */
+static int options_check(const Options *o) {
+        if (o->command != COMMAND_STATUS && (o->status_long || o->status_wait)) {
+                fprintf(stderr, "kiln: --long and --wait belong to 'kiln status'.\n");
+                return -EINVAL;
+        }
+        if (o->command != COMMAND_STATUS && o->command != COMMAND_VALIDATE && o->format_given) {
+                fprintf(stderr, "kiln: --format belongs to 'kiln status' and 'kiln validate'.\n");
+                return -EINVAL;
+        }
+        if (o->command != COMMAND_VALIDATE && (o->validate_system || o->print_schema)) {
+                fprintf(stderr, "kiln: --system and --print-schema belong to 'kiln validate'.\n");
+                return -EINVAL;
+        }
+        if (o->command != COMMAND_VALIDATE || o->help)
+                return 0;
+        if (o->print_schema && (o->validate_system || o->n_files > 0 || o->format_given)) {
+                fprintf(stderr, "kiln: --print-schema takes no files and no other validate option.\n");
+                return -EINVAL;
+        }
+        if (!o->print_schema && !o->validate_system && o->n_files == 0) {
+                fprintf(stderr, "kiln: validate needs a FILE or --system. Try 'kiln validate --help'.\n");
+                return -EINVAL;
+        }
+        return 0;
 }
 
 static int parse_argv(int argc, char *argv[], Options *o) {
@@ -109,6 +164,8 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                 { "format",  required_argument, NULL, ARG_FORMAT },
                 { "wait",    no_argument,       NULL, ARG_WAIT   },
                 { "debug",   no_argument,       NULL, ARG_DEBUG  },
+                { "system",  no_argument,       NULL, ARG_SYSTEM },
+                { "print-schema", no_argument,  NULL, ARG_PRINT_SCHEMA },
                 { "help",    no_argument,       NULL, 'h'        },
                 {}
         };
@@ -133,12 +190,19 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                                 return -EINVAL;
                         }
                         o->format_json = streq(optarg, "json");
+                        o->format_given = true;
                         break;
                 case ARG_WAIT:
                         o->status_wait = true;
                         break;
                 case ARG_DEBUG:
                         o->debug = true;
+                        break;
+                case ARG_SYSTEM:
+                        o->validate_system = true;
+                        break;
+                case ARG_PRINT_SCHEMA:
+                        o->print_schema = true;
                         break;
                 case 'h':
                         o->help = true;
@@ -163,16 +227,16 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                         fprintf(stderr, "kiln: unknown command '%s'. Try 'kiln --help'.\n", argv[optind]);
                         return -EINVAL;
                 }
-                if (optind + 1 < argc) {
+                /* getopt_long() moved the options first, so the rest are validate's files. */
+                if (o->command == COMMAND_VALIDATE) {
+                        o->files = argv + optind + 1;
+                        o->n_files = (size_t) (argc - optind - 1);
+                } else if (optind + 1 < argc) {
                         fprintf(stderr, "kiln: unexpected argument '%s'. Try 'kiln --help'.\n", argv[optind + 1]);
                         return -EINVAL;
                 }
         }
-        if (o->command != COMMAND_STATUS && (o->status_long || o->status_wait || o->format_json)) {
-                fprintf(stderr, "kiln: --long, --format and --wait belong to 'kiln status'.\n");
-                return -EINVAL;
-        }
-        return 0;
+        return options_check(o);
 }
 
 static int open_root(const char *root) {
@@ -477,6 +541,9 @@ int cli_main(int argc, char *argv[]) {
                 case COMMAND_STATUS:
                         help_status();
                         break;
+                case COMMAND_VALIDATE:
+                        help_validate();
+                        break;
                 case COMMAND_VERSION:
                         help_version();
                         break;
@@ -493,6 +560,10 @@ int cli_main(int argc, char *argv[]) {
                 return command_run(&o);
         case COMMAND_STATUS:
                 return command_status(&o);
+        case COMMAND_VALIDATE:
+                if (o.print_schema)
+                        return validate_print_schema();
+                return validate_main(o.root, o.validate_system, o.format_json, o.files, o.n_files);
         case COMMAND_VERSION:
                 printf("kiln %s\n", KILN_VERSION);
                 return 0;

@@ -4,13 +4,13 @@
 #include <string.h>
 
 #include "lib/json-util.h"
-#include "lib/string-util.h"
 #include "log.h"
 #include "modules/module.h"
 #include "notify.h"
 #include "report.h"
 #include "runner.h"
 #include "state.h"
+#include "validate.h"
 
 /* Upper bound on the entries of the configured module list. */
 #define RUNNER_MODULES_MAX 256
@@ -152,89 +152,27 @@ static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t t
         return r >= 0;
 }
 
-/* Keys of kiln.yaml that configure kiln itself rather than a module, and the merge directives
- * that cloud-config parts may carry. */
-static const char *const settings_keys[] = {
-        "datasource_list", "datasource", "modules", "merge_how", "merge_type", NULL,
-};
+/* Warn about a key problem as the run reports it, with the line where the key was written. */
+static void warn_key_problem(const SchemaDiagnostic *d, void *userdata) {
+        Context *ctx = userdata;
+        char at[32] = "", message[2 * SCHEMA_PATH_MAX];
+        unsigned line = d->pointer ? config_line(ctx, d->pointer) : 0;
 
-/* cloud-init keys that no kiln module handles yet: ignored with a warning that says so, so that a
- * user who relies on one (users: for SSH access, packages:) sees it instead of a green status. */
-static const char *const unsupported_keys[] = {
-        "users", "groups", "user", "packages", "package_update", "package_upgrade",
-        "package_reboot_if_required", "apt_update", "apt_upgrade", "apt_reboot_if_required", "apt",
-        "yum_repos", "snap", "ssh_authorized_keys", "ssh_pwauth", "disable_root", "ssh_deletekeys",
-        "ssh_keys", "ssh_genkeytypes", "ssh", "ssh_import_id", "chpasswd", "password", "timezone", "ntp",
-        "locale", "ca_certs", "ca-certs", "final_message", "phone_home", "power_state", "manage_etc_hosts",
-        "mounts", "swap", "growpart", "resize_rootfs", "disk_setup", "fs_setup", "rsyslog", "keyboard",
-        "apk_repos", "zypper", "salt_minion", "puppet", "chef", "ansible", "lxd", "landscape",
-        "ubuntu_pro", "wireguard", "random_seed", "manage_resolv_conf", "resolv_conf", "byobu_by_default",
-        "no_ssh_fingerprints", "ssh_fp_console_blacklist", "ssh_key_console_blacklist", "write_metadata",
-        "system_info", "output", "reporting", "vendor_data", "drivers", "spacewalk", "mcollective",
-        "seed_random", "rh_subscription", NULL,
-};
-
-static bool owned_by_module(const char *key) {
-        for (const AgentModule *const *m = module_table; *m; m++)
-                for (const char *const *k = (*m)->config_keys; k && *k; k++)
-                        if (streq(*k, key))
-                                return true;
-        return false;
-}
-
-static bool in_list(const char *key, const char *const *list) {
-        for (const char *const *k = list; *k; k++)
-                if (streq(*k, key))
-                        return true;
-        return false;
-}
-
-/* Every key a module owns, for suggestions; caller frees the array (not the strings). */
-static const char **known_keys(void) {
-        size_t n = 0, i = 0;
-        const char **keys;
-
-        for (const AgentModule *const *m = module_table; *m; m++)
-                for (const char *const *k = (*m)->config_keys; k && *k; k++)
-                        n++;
-        keys = calloc(n + 1, sizeof(char *));
-        if (!keys)
-                return NULL;
-        for (const AgentModule *const *m = module_table; *m; m++)
-                for (const char *const *k = (*m)->config_keys; k && *k; k++)
-                        keys[i++] = *k;
-        return keys;
+        if (line > 0)
+                (void) snprintf(at, sizeof(at), " at line %u", line);
+        schema_key_message(d, at, message, sizeof(message));
+        report_warning(ctx, -1, "%s", message);
 }
 
 void runner_check_keys(Context *ctx) {
-        _cleanup_free_ const char **keys = known_keys();
-        const char *saved = ctx->current, *key;
-        json_t *value;
+        const char *saved = ctx->current;
+        int r;
 
         ctx->current = "config";
-        json_object_foreach(ctx->config, key, value) {
-                const char *near;
-                unsigned line;
-                char at[32] = "";
-                char path[300];
-
-                if (owned_by_module(key) || in_list(key, settings_keys))
-                        continue;
-                (void) snprintf(path, sizeof(path), "/%s", key);
-                line = config_line(ctx, path);
-                if (line > 0)
-                        (void) snprintf(at, sizeof(at), " at line %u", line);
-                if (in_list(key, unsupported_keys)) {
-                        report_warning(ctx, -1, "Key '%s'%s is a cloud-init key that this version of kiln does not "
-                                       "support, ignoring it.", key, at);
-                        continue;
-                }
-                near = keys ? nearest_word(key, keys, strlen(key) > 4 ? 2 : 1) : NULL;
-                if (near)
-                        report_warning(ctx, -1, "Unknown key '%s'%s, ignoring it. Did you mean '%s'?", key, at, near);
-                else
-                        report_warning(ctx, -1, "Unknown key '%s'%s, ignoring it.", key, at);
-        }
+        r = schema_check(ctx->config, ctx->config_positions, SCHEMA_KEYS_ONLY, warn_key_problem, ctx);
+        if (r < 0)
+                report_warning(ctx, -1, "Failed to check the configuration's keys, unknown keys are not reported: %s",
+                               strerror(-r));
         ctx->current = saved;
 }
 

@@ -4,8 +4,9 @@
 
 #include "context.h"
 
-/* Warn about each top-level key of the effective config that no module owns and that is not a
- * kiln setting, suggesting the nearest module key. */
+/* Warn about each key of the effective config that no declaration has (top-level keys, and keys
+ * inside declared mappings such as a write_files item), suggesting the nearest declared key, and
+ * about deprecated names. The shapes of values are left to the modules. */
 void runner_check_keys(Context *ctx);
 
 /* Run the modules in order: the `modules` list of the configuration (names, or [name, frequency]

@@ -468,9 +468,45 @@ static const char *const hostname_config_keys[] = {
         "hostname", "fqdn", "prefer_fqdn_over_hostname", "preserve_hostname", "create_hostname_file", NULL,
 };
 
+/* The rules of check_name() for a name in the config. */
+static int name_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        _cleanup_free_ char *shown = NULL;
+        char reason[256] = "";
+
+        if (!json_is_string(v))
+                return 0;
+        if (hostname_check(json_string_value(v), FQDN_LENGTH_MAX, reason, sizeof(reason)) >= 0)
+                return 0;
+        shown = escape_for_message(json_string_value(v));
+        if (!shown)
+                return -ENOMEM;
+        (void) snprintf(message, size, "is an invalid hostname '%s': %s. Use letters, digits, '-' and '.', with "
+                        "labels of 1 to %u characters that neither start nor end with '-', and at most %u "
+                        "characters in all.", shown, reason, LABEL_LENGTH_MAX, FQDN_LENGTH_MAX);
+        return -EINVAL;
+}
+
+static const KeyField hostname_fields[] = {
+        { .name = "hostname", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = name_check },
+          .description = "The hostname to set. A name with a dot counts as the fully qualified name." },
+        { .name = "fqdn", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = name_check },
+          .description = "The fully qualified domain name. It wins over hostname when both are set." },
+        { .name = "prefer_fqdn_over_hostname",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Set the fully qualified name instead of the short hostname. Default: false." },
+        { .name = "preserve_hostname",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Leave the hostname unchanged. Default: false." },
+        { .name = "create_hostname_file",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Create /etc/hostname when it does not exist. Default: true." },
+        {}
+};
+
 const AgentModule module_hostname = {
         .name = "hostname",
         .config_keys = hostname_config_keys,
+        .config_fields = hostname_fields,
         .always_run = true,
         .frequency = FREQUENCY_PER_BOOT,
         .bakeable = false,

@@ -7,6 +7,7 @@
 
 #include "context.h"
 #include "lib/macro.h"
+#include "schema.h"
 
 typedef enum Frequency {
         FREQUENCY_PER_INSTANCE,  /* once for each new instance id */
@@ -24,6 +25,9 @@ typedef struct AgentModule {
         /* Top-level cloud-config keys this module owns, NULL-terminated, or NULL for none. When none
          * of them is set the runner skips the module, unless always_run is set. */
         const char *const *config_keys;
+        /* The keys of config_keys with the shapes of their values, ended by an entry with a NULL
+         * name, or NULL when config_keys is NULL. */
+        const KeyField *config_fields;
         bool always_run;         /* runs without its keys too: it finds work elsewhere (metadata, parts) */
         Frequency frequency;
         bool bakeable;           /* its work does not depend on the instance */

@@ -409,12 +409,10 @@ static int entry_parse(Context *ctx, const json_t *item, int index, FileEntry *r
                 if (streq(key, "path"))
                         continue;
 
+                /* runner_check_keys() warns about unknown keys, from the declarations. */
                 parse = entry_key_parser(key);
-                if (!parse) {
-                        report_warning(ctx, index, "write_files[%d]: unknown key '%s' for '%s', ignoring.",
-                                       index, key, ret->path);
+                if (!parse)
                         continue;
-                }
 
                 k = parse(ctx, v, ret);
                 if (k < 0 && r == 0)
@@ -895,9 +893,137 @@ static int write_files_deferred_run(Context *ctx, const json_t *config) {
 
 static const char *const write_files_keys[] = { "write_files", NULL };
 
+/* The names of encoding_table, for the declarations. */
+static const char *const write_files_encodings[] = {
+        "b64", "base64", "gz", "gzip", "gz+b64", "gz+base64", "gzip+b64", "gzip+base64", "text/plain", NULL,
+};
+
+static int write_files_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        if (!json_is_null(v))
+                return 0;
+        (void) snprintf(message, size, "has no value (null), nothing to write.");
+        return SHAPE_CHECK_WARNING;
+}
+
+static int path_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        /* A !!binary string may hold NUL bytes, which no path can. */
+        if (!json_is_string(v) || (json_string_length(v) > 0 &&
+                                   strlen(json_string_value(v)) == json_string_length(v)))
+                return 0;
+        (void) snprintf(message, size, "must be a non-empty string without NUL bytes.");
+        return -EINVAL;
+}
+
+/* The rules of parse_permissions(). */
+static int permissions_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        char buf[64], digits[64];
+        const char *text;
+        mode_t mode;
+
+        if (json_is_null(v))
+                return 0;
+        if (json_is_string(v)) {
+                if (mode_from_string(json_string_value(v), &mode) >= 0)
+                        return 0;
+                text = json_string_value(v);
+        } else if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                   json_integer_value(v) <= WRITE_FILES_MODE_MAX) {
+                if (!source_text || source_text[0] == '0')
+                        return 0;
+                mode = (mode_t) json_integer_value(v);
+                if (octal_reading(source_text, digits))
+                        (void) snprintf(message, size, "is read as the decimal number %s, which is mode 0%o. Did "
+                                        "you mean '0%s'? Quote the octal mode to make the intent clear.",
+                                        source_text, (unsigned) mode, digits);
+                else
+                        (void) snprintf(message, size, "is read as the decimal number %s, which is mode 0%o. Quote "
+                                        "the octal mode ('0%o') to make the intent clear.",
+                                        source_text, (unsigned) mode, (unsigned) mode);
+                return SHAPE_CHECK_WARNING;
+        } else if (json_is_number(v))
+                text = source_text ?: format_number(v, buf);
+        else
+                return 0;
+
+        (void) snprintf(message, size, "is an invalid mode '%s'. Give an octal mode from 0 to 07777 as a string, "
+                        "such as '0644'.", text);
+        return -EINVAL;
+}
+
+/* The rules of entry_parse() that involve several keys. */
+static int item_check(const json_t *item, const char *source_text, char *message, size_t size) {
+        if (!json_is_object(item) || !json_object_get(item, "source"))
+                return 0;
+        if (!json_is_string(json_object_get(item, "content"))) {
+                (void) snprintf(message, size, "has a 'source' but no 'content', and kiln cannot download "
+                                "'source' URLs yet.");
+                return -EINVAL;
+        }
+        (void) snprintf(message, size, "has a 'source', which kiln cannot download yet, so it writes the "
+                        "'content' instead, ignoring source.");
+        return SHAPE_CHECK_WARNING;
+}
+
+static const KeyShape header_value = { .types = SHAPE_STRING };
+
+static const KeyField source_fields[] = {
+        { .name = "uri", .shape = { .types = SHAPE_STRING }, .required = true,
+          .description = "URI to download the content from." },
+        { .name = "headers", .shape = { .types = SHAPE_MAPPING, .other_fields = &header_value },
+          .description = "HTTP headers to send with the request." },
+        {}
+};
+
+static const KeyField item_fields[] = {
+        { .name = "path", .shape = { .types = SHAPE_STRING, .check = path_check }, .required = true,
+          .description = "Path of the file to write." },
+        { .name = "content", .shape = { .types = SHAPE_STRING | SHAPE_NULL },
+          .description = "Content of the file, decoded according to encoding. Default: empty. No newline "
+                         "is added." },
+        { .name = "source", .shape = { .types = SHAPE_MAPPING, .fields = source_fields },
+          .description = "Where cloud-init downloads the content from. kiln does not download it yet and "
+                         "writes content instead." },
+        { .name = "owner", .shape = { .types = SHAPE_STRING | SHAPE_NULL },
+          .description = "Owner and group of the file as 'user:group'. Default: root:root." },
+        { .name = "permissions",
+          .shape = { .types = SHAPE_STRING | SHAPE_INTEGER | SHAPE_NULL, .check = permissions_check,
+                     .pattern = "^\\s*\\+?(0[oO]_?)?[0-7](_?[0-7])*\\s*$" },
+          .description = "Mode as an octal string such as '0644'. An integer is the mode itself, so an unquoted "
+                         "0644 is octal and 420 is decimal. Default: '0644'." },
+        { .name = "encoding",
+          .shape = { .types = SHAPE_STRING | SHAPE_NULL, .values = write_files_encodings, .values_fold = true },
+          .description = "How content is encoded: base64 (b64), gzip (gz), gzip then base64, or text/plain. "
+                         "Default: text/plain." },
+        { .name = "append", .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Add content to the end of an existing file instead of replacing it. Default: false." },
+        { .name = "defer", .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Write the file late in the boot, after users and packages. Default: false." },
+        {}
+};
+
+static const KeyShape write_files_item = {
+        .types = SHAPE_MAPPING,
+        .fields = item_fields,
+        .check = item_check,
+};
+
+static const KeyField write_files_fields[] = {
+        {
+                .name = "write_files",
+                .shape = {
+                        .types = SHAPE_LIST | SHAPE_NULL,
+                        .items = &write_files_item,
+                        .check = write_files_check,
+                },
+                .description = "Files to write, each with its path, content, encoding, owner and permissions.",
+        },
+        {}
+};
+
 const AgentModule module_write_files = {
         .name = "write_files",
         .config_keys = write_files_keys,
+        .config_fields = write_files_fields,
         .frequency = FREQUENCY_PER_INSTANCE,
         .bakeable = true,
         .run = write_files_run,
@@ -906,6 +1032,7 @@ const AgentModule module_write_files = {
 const AgentModule module_write_files_deferred = {
         .name = "write_files_deferred",
         .config_keys = write_files_keys,
+        .config_fields = write_files_fields,
         .frequency = FREQUENCY_PER_INSTANCE,
         .bakeable = true,
         .run = write_files_deferred_run,

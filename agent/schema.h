@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Declarations of cloud-config keys: the keys each module owns and the shapes their values may
+ * take. Each module declares its keys once, in a static table in its own file. `kiln validate`
+ * checks user data against the tables, `kiln run` warns about keys that no table declares, and
+ * `kiln validate --print-schema` turns the tables into a JSON Schema for editors. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The kinds of value a key accepts, as bits: SHAPE_STRING | SHAPE_NULL accepts either. */
+typedef enum ShapeType {
+        SHAPE_STRING = 1 << 0,
+        SHAPE_INTEGER = 1 << 1,
+        SHAPE_NUMBER = 1 << 2,    /* any number, integer or not */
+        SHAPE_BOOLEAN = 1 << 3,
+        SHAPE_NULL = 1 << 4,
+        SHAPE_LIST = 1 << 5,
+        SHAPE_MAPPING = 1 << 6,
+} ShapeType;
+
+/* Size of the message buffer that a ShapeCheck fills. */
+#define SHAPE_MESSAGE_MAX 1024
+
+/* Returned by a ShapeCheck for a value that the module accepts with a warning. */
+#define SHAPE_CHECK_WARNING 1
+
+/* A rule beyond the declared type that the module applies at run time, so that `kiln validate`
+ * reaches the verdict that `kiln run` would. It is called for a value of an accepted type, null
+ * included, once the value's items and fields are valid. It is also called for a value of another
+ * type, and when it rejects that value its message replaces the generic one about types.
+ * source_text is how an unquoted number was written (0640 or 416), or NULL.
+ * Returns 0 when the value is fine, SHAPE_CHECK_WARNING when the module accepts it with a warning,
+ * -EINVAL when the module rejects it, or -ENOMEM. For a warning or -EINVAL, message receives a
+ * text that follows the key's path as its subject: "is not a valid mode ...". */
+typedef int (*ShapeCheck)(const json_t *value, const char *source_text, char *message, size_t size);
+
+typedef struct KeyField KeyField;
+
+typedef struct KeyShape {
+        unsigned types;                      /* ShapeType bits */
+        /* Read a string such as "yes", "off" or "1" as a boolean with a warning, as cloud-init's
+         * get_cfg_option_bool() does; any other string is an error. */
+        bool boolean_strings;
+        const char *const *values;           /* strings: the accepted values, NULL-terminated, or NULL */
+        bool values_fold;                    /* values match ignoring ASCII case and surrounding blanks */
+        const char *pattern;                 /* strings: an ECMA-262 regular expression for editors only */
+        const struct KeyShape *items;        /* lists: the shape of every item; NULL accepts any */
+        const KeyField *fields;              /* mappings: the known keys, ended by a NULL name */
+        /* Mappings: the shape of keys that fields does not declare. NULL means such keys get an
+         * unknown-key warning, unless fields is NULL too, which accepts any mapping. */
+        const struct KeyShape *other_fields;
+        ShapeCheck check;                    /* NULL when the type is the whole rule */
+} KeyShape;
+
+struct KeyField {
+        const char *name;
+        KeyShape shape;
+        bool required;
+        const char *replaced_by;             /* a deprecated name: the key to write instead */
+        const char *description;             /* one or two sentences for editors, in the JSON Schema */
+};
