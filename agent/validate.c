@@ -909,6 +909,7 @@ static int validate_one(json_t *files, const char *name, const char *source, int
                 .warnings = json_array(),
         };
         char message[512];
+        json_t *report;
         int r;
 
         if (!f.errors || !f.warnings)
@@ -925,9 +926,9 @@ static int validate_one(json_t *files, const char *name, const char *source, int
 
         if (!json)
                 print_file_text(name, &f);
-        return json_array_append_new(files, json_pack("{s:s, s:b, s:O, s:O}", "file", name, "valid",
-                                                      json_array_size(f.errors) == 0, "errors", f.errors,
-                                                      "warnings", f.warnings));
+        report = json_pack("{s:o, s:b, s:O, s:O}", "file", json_string_or_null(name), "valid",
+                           json_array_size(f.errors) == 0, "errors", f.errors, "warnings", f.warnings);
+        return json_array_append_new(files, report) < 0 ? -ENOMEM : 0;
 }
 
 static int validate_path(json_t *files, int root_fd, const char *path, bool json) {
