@@ -27,6 +27,8 @@
 #include <strings.h>
 
 #include "include.h"
+#include "instance-data.h"
+#include "jinja.h"
 #include "lib/macro.h"
 #include "lib/string-util.h"
 #include "lib/yaml-util.h"
@@ -556,17 +558,86 @@ static int decode_archive(Context *ctx, const Origin *o, const char *data, size_
         return ret;
 }
 
-/* A "## template: jinja" part. */
+static int report_render_warnings(Context *ctx, const Origin *o, const json_t *warnings,
+                                  unsigned line_offset) {
+        const json_t *w;
+        size_t i;
+
+        json_array_foreach(warnings, i, w)
+                report_warning(ctx, -1, "Jinja template in %s, line %u: %s", o->label,
+                               (unsigned) json_integer_value(json_object_get(w, "line")) + line_offset,
+                               json_string_value(json_object_get(w, "message")) ?: "");
+        return 0;
+}
+
+/* Number of lines before offset off. */
+static unsigned lines_before(const char *data, size_t off) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < off; i++)
+                if (data[i] == '\n')
+                        n++;
+        return n;
+}
+
+/* The kinds a rendered template may have, as cloud-init's Jinja handler passes them on to the
+ * cloud-config, shell script and boothook handlers. */
+static bool is_template_output(Kind kind) {
+        return kind == KIND_CLOUD_CONFIG || kind == KIND_JSONP || kind == KIND_SCRIPT ||
+               kind == KIND_BOOTHOOK;
+}
+
+/* A "## template: jinja" part: rendered with the instance data, then decoded by its first line.
+ * Line numbers in messages count from the part's first line. */
 static int decode_jinja(Context *ctx, const Origin *o, const KnownType *t, const char *data, size_t size) {
+        _cleanup_free_ char *rendered = NULL;
+        json_auto_t *vars = NULL, *warnings = NULL;
+        size_t off = after_header(t, data, size), rendered_size;
+        unsigned line_offset = lines_before(data, off);
+        const KnownType *rt;
+        JinjaError err = {};
+        Origin ro = *o;
+        char line[80];
+        int r;
+
         if (!ctx->instance) {
                 report_warning(ctx, -1, "%s is a Jinja template, which only 'kiln run' renders with the "
                                "instance data, skipping it.", o->label);
                 return 0;
         }
-        /* NOTE: the Jinja renderer is not wired in yet. */
-        report_warning(ctx, -1, "%s is a Jinja template, which this version of kiln does not render yet, "
-                       "ignoring it.", o->label);
-        return 0;
+        vars = instance_data_build(ctx);
+        if (!vars)
+                return report_error(ctx, -1, -ENOMEM, "Failed to build the instance data for %s: %m",
+                                    o->label);
+
+        r = jinja_render(data + off, size - off, vars, &rendered, &rendered_size, &warnings, &err);
+        if (r == -ENOMEM)
+                return report_error(ctx, -1, r, "Failed to render the Jinja template in %s: %m", o->label);
+        if (r < 0 && err.line > 0)
+                return report_error(ctx, -1, r, "Failed to render the Jinja template in %s at line %u: "
+                                    "%s; nothing from it is applied", o->label, err.line + line_offset,
+                                    err.message);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to render the Jinja template in %s: %s; nothing "
+                                    "from it is applied", o->label, err.message);
+        (void) report_render_warnings(ctx, o, warnings, line_offset);
+
+        if (skip_blanks(rendered, rendered_size) == rendered_size) {
+                log_info("The Jinja template in %s rendered to nothing.", o->label);
+                return 0;
+        }
+        rt = sniff_type(rendered, rendered_size);
+        if (!rt || !is_template_output(rt->kind)) {
+                size_t start = skip_blanks(rendered, rendered_size);
+
+                first_line(rendered + start, rendered_size - start, line, sizeof(line));
+                report_warning(ctx, -1, "The Jinja template in %s renders to text starting with '%s', "
+                               "which is not '#cloud-config', '#cloud-config-jsonp', '#cloud-boothook' or a "
+                               "'#!' script, ignoring it.", o->label, line);
+                return 0;
+        }
+        ro.flags |= ORIGIN_RENDERED;
+        return decode_known(ctx, &ro, rt, rendered, rendered_size);
 }
 
 /* A type that has no meaning where it appears: inside an archive or as a template's output. */

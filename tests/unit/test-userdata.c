@@ -193,6 +193,83 @@ static void part_type_to_string_invalid_null(void **state) {
         assert_null(part_type_to_string(_PART_TYPE_MAX));
 }
 
+/* ---- Jinja templates, rendered with the instance data ---- */
+
+/* Give the context an instance whose local hostname is web-1. */
+static void set_instance(void **state) {
+        Instance *i = instance_new();
+
+        assert_non_null(i);
+        i->datasource = strdup("nocloud");
+        i->instance_id = strdup("iid-jinja");
+        json_decref(i->metadata);
+        json_decref(i->raw);
+        i->metadata = json_pack("{s:s, s:s}", "instance_id", "iid-jinja", "local_hostname", "web-1");
+        i->raw = json_pack("{s:{s:s, s:s}}", "meta-data", "instance-id", "iid-jinja", "local-hostname", "web-1");
+        assert_non_null(i->metadata);
+        assert_non_null(i->raw);
+        ctx_of(state)->instance = i;
+}
+
+static int setup_instance(void **state) {
+        (void) setup(state);
+        set_instance(state);
+        return 0;
+}
+
+static int teardown_instance(void **state) {
+        ctx_of(state)->instance = instance_free(ctx_of(state)->instance);
+        return teardown(state);
+}
+
+static void userdata_decode_jinja_renders_cloud_config(void **state) {
+        assert_int_equal(decode(state, "## template: jinja\n#cloud-config\nhostname: {{ v1.local_hostname }}\n"), 0);
+        assert_int_equal(ctx_of(state)->n_parts, 1);
+        assert_int_equal(ctx_of(state)->parts[0].type, PART_CLOUD_CONFIG);
+        assert_string_equal(ctx_of(state)->parts[0].data, "#cloud-config\nhostname: web-1\n");
+}
+
+static void userdata_decode_jinja_renders_script(void **state) {
+        assert_int_equal(decode(state, "## template: jinja\n#!/bin/sh\necho {{ v1.instance_id }}\n"), 0);
+        assert_int_equal(ctx_of(state)->parts[0].type, PART_SCRIPT);
+        assert_string_equal(ctx_of(state)->parts[0].data, "#!/bin/sh\necho iid-jinja\n");
+}
+
+static void userdata_decode_jinja_mime_part(void **state) {
+        static const char text[] =
+                "Content-Type: multipart/mixed; boundary=j\n\n"
+                "--j\nContent-Type: text/jinja2\n\n## template: jinja\n#cloud-boothook\n#!/bin/sh\n"
+                "echo {{ ds.meta_data.local_hostname }}\n--j--\n";
+
+        assert_int_equal(decode(state, text), 0);
+        assert_int_equal(ctx_of(state)->parts[0].type, PART_BOOTHOOK);
+        assert_string_equal(ctx_of(state)->parts[0].data, "#!/bin/sh\necho web-1");
+}
+
+static void userdata_decode_jinja_error_has_part_line(void **state) {
+        assert_true(decode(state, "\n## template: jinja\n#cloud-config\n{% set x = 1 %}\n") < 0);
+        assert_int_equal(ctx_of(state)->n_parts, 0);
+        assert_contains(message_of(ctx_of(state)->errors, 0), "line 4");
+}
+
+static void userdata_decode_jinja_undefined_warns_with_line(void **state) {
+        assert_int_equal(decode(state, "## template: jinja\n#cloud-config\nhostname: {{ v1.nothing }}\n"), 0);
+        assert_int_equal(json_array_size(ctx_of(state)->warnings), 1);
+        assert_contains(message_of(ctx_of(state)->warnings, 0), "line 3");
+}
+
+static void userdata_decode_jinja_unknown_output_warns(void **state) {
+        assert_int_equal(decode(state, "## template: jinja\nyum install {{ v1.local_hostname }}\n"), 0);
+        assert_int_equal(ctx_of(state)->n_parts, 0);
+        assert_contains(message_of(ctx_of(state)->warnings, 0), "'yum install web-1'");
+}
+
+static void userdata_decode_jinja_include_output_warns(void **state) {
+        assert_int_equal(decode(state, "## template: jinja\n#include\nhttp://192.0.2.1/x\n"), 0);
+        assert_int_equal(ctx_of(state)->n_parts, 0);
+        assert_int_equal(json_array_size(ctx_of(state)->warnings), 1);
+}
+
 /* ---- Merging ---- */
 
 static void userdata_merge_later_runcmd_replaces_earlier(void **state) {
@@ -608,6 +685,7 @@ static int run_data_cases(void) {
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TI(f) cmocka_unit_test_setup_teardown(f, setup_instance, teardown_instance)
 
 int main(void) {
         const struct CMUnitTest tests[] = {
@@ -617,6 +695,13 @@ int main(void) {
                 T(userdata_decode_parts_numbered_in_order),
                 T(userdata_decode_part_data_nul_terminated),
                 T(userdata_decode_script_crlf_leaves_no_cr),
+                TI(userdata_decode_jinja_renders_cloud_config),
+                TI(userdata_decode_jinja_renders_script),
+                TI(userdata_decode_jinja_mime_part),
+                TI(userdata_decode_jinja_error_has_part_line),
+                TI(userdata_decode_jinja_undefined_warns_with_line),
+                TI(userdata_decode_jinja_unknown_output_warns),
+                TI(userdata_decode_jinja_include_output_warns),
                 T(part_type_to_string_cloud_config),
                 T(part_type_to_string_invalid_null),
                 T(userdata_merge_later_runcmd_replaces_earlier),
