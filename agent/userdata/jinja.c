@@ -40,11 +40,12 @@
 /* Limits on untrusted templates. */
 #define JINJA_TEMPLATE_MAX (16U * 1024U * 1024U)  /* template bytes */
 #define JINJA_OUTPUT_MAX (16U * 1024U * 1024U)    /* rendered bytes, and any string built on the way */
-#define JINJA_TOKENS_MAX 1000000U                 /* tokens of one template */
+#define JINJA_TOKENS_MAX 200000U                  /* tokens of one template */
 #define JINJA_BLOCK_DEPTH_MAX 32U                 /* nested if and for blocks */
 #define JINJA_EXPRESSION_DEPTH_MAX 64U            /* nested operators, filters and parentheses */
 #define JINJA_LOOP_ITERATIONS_MAX 100000U         /* for-loop iterations of one render, all loops */
-#define JINJA_STEPS_MAX 20000000U                 /* nodes evaluated in one render */
+#define JINJA_STEPS_MAX 10000000U                 /* nodes evaluated in one render */
+#define JINJA_WORK_MAX (64U * 1024U * 1024U)      /* bytes of strings built, scanned or compared */
 #define JINJA_VALUE_DEPTH_MAX 64U                 /* nested lists and mappings printed */
 #define JINJA_LOOP_TARGETS_MAX 4U                 /* names in 'for a, b in ...' */
 #define JINJA_WARNINGS_MAX 64U                    /* distinct warnings kept, then a note that more exist */
@@ -1807,8 +1808,8 @@ static int parse_body(Parser *p, const char *const *ends, unsigned opened, NodeL
                                 while (ends[last + 1])
                                         last++;
                                 return fail(p->reterr, -EINVAL, opened,
-                                            "Missing '{%% %s %%}' for the '{%% %s %%}' opened here", ends[last],
-                                            streq(ends[last], "endif") ? "if" : "for");
+                                            "Missing '{%% %s %%}' for the '{%% %s %%}' opened here",
+                                            ends[last], streq(ends[last], "endif") ? "if" : "for");
                         }
                         return 0;
                 case TOKEN_VARIABLE_END:
@@ -2032,6 +2033,7 @@ struct Render {
         bool warnings_truncated;
         size_t iterations;
         size_t steps;
+        size_t work;             /* bytes counted against JINJA_WORK_MAX */
         unsigned line;           /* of the node or expression being evaluated */
         Arena *arena;
         JinjaError *reterr;
@@ -2123,8 +2125,27 @@ static void describe_expr(const Expr *e, char *buf, size_t size) {
         (void) snprintf(buf, size, "expression");
 }
 
-/* Append str() of v. An undefined value renders as cloud-init renders it, with a warning. */
-static int value_text(Render *r, const Value *v, Buffer *b) {
+/* Count n bytes of string work. Steps alone do not bound a render, because one step can copy or
+ * scan a string of up to JINJA_OUTPUT_MAX bytes. */
+static int charge(Render *r, size_t n) {
+        r->work += n;
+        if (r->work > JINJA_WORK_MAX)
+                return fail(r->reterr, -E2BIG, r->line, "Rendering processes more than %u bytes of text",
+                            JINJA_WORK_MAX);
+        return 0;
+}
+
+static int charge_json(Render *r, const json_t *v) {
+        if (json_is_string(v))
+                return charge(r, json_string_length(v));
+        if (json_is_array(v))
+                return charge(r, json_array_size(v));
+        if (json_is_object(v))
+                return charge(r, json_object_size(v));
+        return 0;
+}
+
+static int value_text_append(Render *r, const Value *v, Buffer *b) {
         char what[200];
         int k;
 
@@ -2153,6 +2174,17 @@ static int value_text(Render *r, const Value *v, Buffer *b) {
              what, MISSING_PREFIX, v->undefined);
         k = buffer_puts(b, MISSING_PREFIX);
         return k < 0 ? k : buffer_puts(b, v->undefined);
+}
+
+/* Append str() of v. An undefined value renders as cloud-init renders it, with a warning. */
+static int value_text(Render *r, const Value *v, Buffer *b) {
+        size_t before = b->size;
+        int k;
+
+        k = value_text_append(r, v, b);
+        if (k < 0)
+                return k;
+        return charge(r, b->size - before);
 }
 
 /* str() of v as a new JSON string. */
@@ -2298,6 +2330,11 @@ static int fail_undefined(Render *r, const Value *v, unsigned line, const char *
  * nothing for undefined. Returns a new reference. */
 static int value_items(Render *r, const Value *v, unsigned line, json_t **ret) {
         json_auto_t *items = NULL;
+        int k;
+
+        k = charge_json(r, v->json);
+        if (k < 0)
+                return k;
 
         if (v->json && json_is_array(v->json)) {
                 *ret = json_incref(v->json);
@@ -2465,6 +2502,10 @@ static int eval_item(Render *r, const Expr *e, Value *ret) {
                 const char *s = json_string_value(o);
                 size_t n = json_string_length(o);
 
+                k = charge(r, n);
+                if (k < 0)
+                        return k;
+
                 if (python_index(json_integer_value(i), utf8_length(s, n), &position)) {
                         size_t at = 0;
 
@@ -2591,6 +2632,10 @@ static int eval_compare(Render *r, const Expr *e, Value *ret) {
         if (k < 0)
                 return k;
         k = eval(r, e->b, &b);
+        if (k >= 0)
+                k = charge_json(r, a.json);
+        if (k >= 0)
+                k = charge_json(r, b.json);
         if (k < 0)
                 return k;
 
@@ -2875,6 +2920,8 @@ static int filter_replace(Render *r, const Expr *e, Value *value, Value *args, V
                 k = replace_text(json_string_value(s.json), json_string_length(s.json),
                                  json_string_value(old.json), json_string_length(old.json),
                                  json_string_value(new.json), json_string_length(new.json), count, &b);
+        if (k >= 0)
+                k = charge(r, b.size);
         if (k < 0)
                 return k;
         *ret = value_take(json_stringn_nocheck(b.data ?: "", b.size));
@@ -3029,8 +3076,13 @@ static int filter_length(Render *r, const Expr *e, Value *value, Value *args, Va
 
         if (!j)
                 n = 0;
-        else if (json_is_string(j))
+        else if (json_is_string(j)) {
+                int k = charge(r, json_string_length(j));
+
+                if (k < 0)
+                        return k;
                 n = utf8_length(json_string_value(j), json_string_length(j));
+        }
         else if (json_is_array(j))
                 n = json_array_size(j);
         else if (json_is_object(j))

@@ -630,6 +630,44 @@ static void jinja_render_limits_template_size(void **state) {
         assert_string_equal(error.message, "The template is larger than 16777216 bytes");
 }
 
+static void jinja_render_limits_tokens(void **state) {
+        static const char tag[] = "{{1}}";
+        size_t n = 70000, size = n * (sizeof(tag) - 1);
+        _cleanup_free_ char *template = malloc(size), *out = NULL;
+        JinjaError error = {};
+
+        /* Three tokens each: 210000 in all. */
+        assert_non_null(template);
+        for (size_t i = 0; i < n; i++)
+                memcpy(template + i * (sizeof(tag) - 1), tag, sizeof(tag) - 1);
+        assert_int_equal(render(template, size, &out, NULL, &error), -E2BIG);
+        assert_string_equal(error.message, "The template has more than 200000 tokens");
+}
+
+static void jinja_render_limits_string_work(void **state) {
+        static const char template[] =
+                "{% for i in l %}{% for j in l %}{% if big|replace('b', 'c') %}{% endif %}{% endfor %}"
+                "{% endfor %}";
+        json_t *saved = vars, *l = json_array();
+        _cleanup_free_ char *big = malloc(1024 * 1024 + 1), *out = NULL;
+        JinjaError error = {};
+        int r;
+
+        /* 20 x 20 copies of a 1 MiB string, each made twice, are past the 64 MiB budget, while
+         * nothing is output. */
+        assert_non_null(big);
+        memset(big, 'a', 1024 * 1024);
+        big[1024 * 1024] = '\0';
+        for (int i = 0; i < 20; i++)
+                assert_int_equal(json_array_append_new(l, json_integer(i)), 0);
+        vars = json_pack("{s:s, s:o}", "big", big, "l", l);
+        r = render(template, strlen(template), &out, NULL, &error);
+        json_decref(vars);
+        vars = saved;
+        assert_int_equal(r, -E2BIG);
+        assert_string_equal(error.message, "Rendering processes more than 67108864 bytes of text");
+}
+
 static void jinja_render_limits_warnings(void **state) {
         char template[4096];
         _cleanup_free_ char *out = NULL;
@@ -684,6 +722,8 @@ int main(void) {
                 cmocka_unit_test(jinja_render_limits_loop_iterations),
                 cmocka_unit_test(jinja_render_limits_output_size),
                 cmocka_unit_test(jinja_render_limits_template_size),
+                cmocka_unit_test(jinja_render_limits_tokens),
+                cmocka_unit_test(jinja_render_limits_string_work),
                 cmocka_unit_test(jinja_render_limits_warnings),
                 cmocka_unit_test(jinja_render_output_is_deterministic),
         };
