@@ -279,3 +279,43 @@ cleanup_all() {
         fi
 }
 trap cleanup_all EXIT
+
+# debian_root: set ROOT to a fresh Debian 12 root for the current case, so that kiln runs the
+# image's real useradd, visudo and ssh-keygen. The root is an overlay mount whose lower layer is
+# the cache that tests/fixtures/debian-root builds, so each case starts from the pristine root and
+# the cache never changes. /dev contains the device nodes that debootstrap made, and the account
+# tools need no /proc. The cache lives in $KILN_FIXTURE_BUILD_DIR (default $TOP/build) and must exist
+# before the tests run, because they have no network: without it, this prints a "skip" line for
+# the case and returns 1. Call it in the test's own shell, not in $(...), because it registers
+# the unmount at exit.
+debian_root() {
+        local dir
+        if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
+                echo "lib.sh: not in a private mount namespace, refusing to mount a Debian root" >&2
+                exit 1
+        fi
+        if [ -z "${DEBIAN_ROOT_CACHE:-}" ]; then
+                DEBIAN_ROOT_CACHE=$("$TOP/tests/fixtures/debian-root" "${KILN_FIXTURE_BUILD_DIR:-$TOP/build}" \
+                        2>"$WORK/debian-root.err") || DEBIAN_ROOT_CACHE=none
+                trap 'debian_root_unmount_all; cleanup_all' EXIT
+        fi
+        if [ "$DEBIAN_ROOT_CACHE" = none ]; then
+                echo "skip $CASE: no Debian root ($(tail -n 1 "$WORK/debian-root.err"))"
+                return 1
+        fi
+        dir=$(mktemp -d "$WORK/debian-XXXXXX")
+        mkdir "$dir/upper" "$dir/work" "$dir/root"
+        if ! mount -t overlay overlay -o "lowerdir=$DEBIAN_ROOT_CACHE,upperdir=$dir/upper,workdir=$dir/work" \
+                "$dir/root"; then
+                echo "skip $CASE: cannot mount an overlay on the Debian root"
+                return 1
+        fi
+        ROOT=$dir/root
+}
+
+# Unmount the Debian roots before $WORK is removed, so that the removal does not walk through them.
+debian_root_unmount_all() {
+        local mountpoint
+        awk -v work="$WORK/" 'index($2, work) == 1 { print $2 }' /proc/self/mounts | sort -r |
+                while read -r mountpoint; do umount "$mountpoint"; done
+}
