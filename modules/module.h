@@ -37,10 +37,14 @@ typedef struct AgentModule {
         int (*run)(Context *ctx, const json_t *config);
 } AgentModule;
 
+extern const AgentModule module_boothooks;
 extern const AgentModule module_bootcmd;
 extern const AgentModule module_write_files;
 extern const AgentModule module_hostname;
 extern const AgentModule module_runcmd;
+extern const AgentModule module_scripts_per_once;
+extern const AgentModule module_scripts_per_boot;
+extern const AgentModule module_scripts_per_instance;
 extern const AgentModule module_scripts_user;
 extern const AgentModule module_write_files_deferred;
 

@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The built-in modules in their default order, which follows cloud-init's stages: early commands,
- * files and names, then user commands, then user scripts, then files that wait for users. */
+/* The built-in modules in their default order, which follows cloud-init's stages: boothooks, early
+ * commands, files and names, then user commands, then scripts (per-once, per-boot, per-instance
+ * and the user's, in cloud-init's order), then files that wait for users. */
 
 #include <string.h>
 
 #include "module.h"
 
 const AgentModule *const module_table[] = {
+        &module_boothooks,
         &module_bootcmd,
         &module_write_files,
         &module_hostname,
         &module_runcmd,
+        &module_scripts_per_once,
+        &module_scripts_per_boot,
+        &module_scripts_per_instance,
         &module_scripts_user,
         &module_write_files_deferred,
         NULL,
@@ -25,5 +30,11 @@ const AgentModule *module_by_name(const char *name) {
                 return &module_hostname;
         if (streq(name, "scripts-user"))
                 return &module_scripts_user;
+        if (streq(name, "scripts-per-once"))
+                return &module_scripts_per_once;
+        if (streq(name, "scripts-per-boot"))
+                return &module_scripts_per_boot;
+        if (streq(name, "scripts-per-instance"))
+                return &module_scripts_per_instance;
         return NULL;
 }
