@@ -202,6 +202,20 @@ EOF
         check_eq "the only error is the one for ghost.conf" 1 "$(json_get "$ROOT.status.json" 'len(d["errors"])')"
 }
 
+existing_group_only() {
+        case_begin "groups naming only a group that exists"
+        debian_root || return 0
+        nocloud_seed "$ROOT" iid-root-group <<'EOF'
+#cloud-config
+groups:
+  - root
+EOF
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check_grep "the existing group is logged at INFO" "Group 'root' already exists, leaving it as it is" "$ROOT.out"
+        check_eq "no warning or error is reported" "" "$(diagnostics warnings; diagnostics errors)"
+}
+
 existing_accounts() {
         case_begin "a group and a user that exist already"
         debian_root || return 0
@@ -280,6 +294,7 @@ groups_as_strings_and_lists
 metadata_keys_without_default
 metadata_keys_with_default
 files_owned_by_new_user
+existing_group_only
 existing_accounts
 sudo_rule_rejected
 passwords
