@@ -22,6 +22,7 @@
 #include "lib/fileio.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
+#include "lib/parse-util.h"
 #include "log.h"
 #include "module.h"
 #include "report.h"
@@ -99,6 +100,9 @@ static const struct {
         [HOST_KEY_CERTIFICATE] = { "certificate", "-cert.pub", 0644 },
 };
 
+/* The string that leaves sshd's PasswordAuthentication as it is, matched ignoring case. */
+#define PASSWORD_AUTH_UNCHANGED_STRING "unchanged"
+
 typedef enum PasswordAuth {
         PASSWORD_AUTH_UNCHANGED,
         PASSWORD_AUTH_NO,
@@ -154,26 +158,10 @@ static const char *json_type_name(const json_t *v) {
         return "a value";
 }
 
-/* Match s against words as cloud-init's is_true() and is_false() do: case-insensitive, with
- * surrounding whitespace ignored. */
-static bool string_is_one_of(const char *s, const char *const *words) {
-        size_t start = strspn(s, " \t\r\n"), len = strlen(s + start);
-
-        while (len > 0 && strchr(" \t\r\n", s[start + len - 1]))
-                len--;
-        for (const char *const *w = words; *w; w++)
-                if (strlen(*w) == len && strncasecmp(s + start, *w, len) == 0)
-                        return true;
-        return false;
-}
-
-static const char *const true_strings[] = { "true", "1", "on", "yes", NULL };
-static const char *const false_strings[] = { "false", "0", "off", "no", NULL };
-
-/* Read a boolean key. A string that cloud-init reads as a boolean ("yes", "off", "1") is accepted
- * with a warning, because only unquoted words are YAML booleans. Anything else that is not a
- * boolean or null is an error, and *ret is then fallback, the safe reading for the key.
- * Returns 0, or -EINVAL after reporting the error. */
+/* Read a boolean key. A string that parse_boolean() reads ("yes", "off", "1") is accepted with a
+ * warning, as cloud-init accepts such strings, because only unquoted words are YAML booleans.
+ * Anything else that is not a boolean or null is an error, and *ret is then fallback, the safe
+ * reading for the key. Returns 0, or -EINVAL after reporting the error. */
 static int config_bool(Context *ctx, const json_t *config, const char *key, bool default_value, bool fallback,
                        bool *ret) {
         const json_t *v = json_object_get(config, key);
@@ -191,9 +179,8 @@ static int config_bool(Context *ctx, const json_t *config, const char *key, bool
                 *ret = json_is_true(v);
                 return 0;
         }
-        if (json_is_string(v) && (string_is_one_of(json_string_value(v), true_strings) ||
-                                  string_is_one_of(json_string_value(v), false_strings))) {
-                *ret = string_is_one_of(json_string_value(v), true_strings);
+        if (json_is_string(v) && parse_boolean(json_string_value(v)) >= 0) {
+                *ret = parse_boolean(json_string_value(v));
                 report_warning(ctx, -1, "%s: expected boolean, got the string '%s'%s, which is read as %s. "
                                "Write %s without quotes.", key, json_string_value(v), at,
                                *ret ? "true" : "false", *ret ? "true" : "false");
@@ -209,10 +196,9 @@ static int config_bool(Context *ctx, const json_t *config, const char *key, bool
                             text ?: json_type_name(v), at);
 }
 
-/* ssh_pwauth: a boolean, or as in cloud-init a string: one of the boolean words, or "unchanged".
+/* ssh_pwauth: a boolean, or as in cloud-init a string: a boolean word, or "unchanged" in any case.
  * Anything else leaves sshd's configuration untouched and is an error. */
 static int config_password_auth(Context *ctx, const json_t *config, PasswordAuth *ret) {
-        static const char *const unchanged[] = { "unchanged", NULL };
         const json_t *v = json_object_get(config, "ssh_pwauth");
         char at[32];
         bool b;
@@ -221,7 +207,7 @@ static int config_password_auth(Context *ctx, const json_t *config, PasswordAuth
         *ret = PASSWORD_AUTH_UNCHANGED;
         if (!v || json_is_null(v))
                 return 0;
-        if (json_is_string(v) && string_is_one_of(json_string_value(v), unchanged)) {
+        if (json_is_string(v) && strcasecmp(json_string_value(v), PASSWORD_AUTH_UNCHANGED_STRING) == 0) {
                 format_at_line(ctx, "/ssh_pwauth", at, sizeof(at));
                 report_warning(ctx, -1, "ssh_pwauth: expected boolean, got the string '%s'%s, so "
                                "PasswordAuthentication is left unchanged. Remove the key instead.",
@@ -363,7 +349,7 @@ static int config_authorized_keys(Context *ctx, const json_t *config, SshConfig 
  * changes least (no deletion of host keys, sshd's configuration untouched, root's keys prefixed),
  * so the other parts still run. Returns 0 or the first error. */
 static int ssh_config_parse(Context *ctx, const json_t *config, SshConfig *c) {
-        const json_t *opts = json_object_get(config, "disable_root_opts");
+        const json_t *opts = json_object_get(config, "disable_root_opts"), *publish;
         char at[32];
         bool quiet;
         int r = 0, k;
@@ -396,7 +382,13 @@ static int ssh_config_parse(Context *ctx, const json_t *config, SshConfig *c) {
                 r = r < 0 ? r : k;
         }
 
-        if (json_object_get(config, "ssh_publish_hostkeys"))
+        publish = json_object_get(config, "ssh_publish_hostkeys");
+        if (publish && !json_is_object(publish) && !json_is_null(publish)) {
+                format_at_line(ctx, "/ssh_publish_hostkeys", at, sizeof(at));
+                k = report_error(ctx, -1, 0, "ssh_publish_hostkeys: expected a mapping such as '{enabled: false}', "
+                                 "got %s%s.", json_type_name(publish), at);
+                r = r < 0 ? r : k;
+        } else if (publish)
                 log_debug("ssh_publish_hostkeys has no effect: the EC2 and NoCloud datasources take no host keys.");
         return r;
 }
@@ -1443,6 +1435,28 @@ static char *disable_root_options(const char *opts, const char *user) {
         return string_replace(with_user, "$DISABLE_USER", "root");
 }
 
+/* A copy of key without its final line breaks, or NULL (-ENOMEM). *ret_problem is NULL when the
+ * copy is one line that authorized_key_parse() accepts, else the reason it is not, which follows
+ * the key's name. */
+static char *authorized_key_copy(const char *key, const char **ret_problem) {
+        AuthorizedKey parsed;
+        size_t len = strlen(key);
+        char *copy;
+
+        while (len > 0 && strchr("\r\n", key[len - 1]))
+                len--;
+        copy = strndup(key, len);
+        if (!copy)
+                return NULL;
+
+        *ret_problem = NULL;
+        if (copy[strcspn(copy, "\r\n")] != '\0')
+                *ret_problem = "holds more than one line. Write each key as its own list item";
+        else if (authorized_key_parse(copy, &parsed) < 0)
+                *ret_problem = "is not an SSH public key: 'TYPE BASE64 [COMMENT]' with a type such as ssh-ed25519";
+        return copy;
+}
+
 /* Append copies of the SSH public keys in list to keys (*n so far, at most max), without a final
  * line break. Other items are reported as source[i]: as errors when the user wrote them, as
  * warnings when they come from the metadata. Returns 0, or the first error. */
@@ -1453,29 +1467,20 @@ static int keys_collect(Context *ctx, const json_t *list, const char *source, bo
         int r = 0;
 
         json_array_foreach(list, i, item) {
-                const char *key = json_string_value(item), *problem = NULL;
                 _cleanup_free_ char *copy = NULL;
-                AuthorizedKey parsed;
-                size_t len;
+                const char *problem;
 
-                if (!key || *n >= max)
+                if (!json_is_string(item) || *n >= max)
                         continue;
-                len = strlen(key);
-                while (len > 0 && strchr("\r\n", key[len - 1]))
-                        len--;
-                copy = strndup(key, len);
+                copy = authorized_key_copy(json_string_value(item), &problem);
                 if (!copy)
                         return report_error(ctx, -1, -ENOMEM, "Failed to read %s: %m", source);
 
-                if (copy[strcspn(copy, "\r\n")] != '\0')
-                        problem = "holds more than one line. Write each key as its own list item";
-                else if (authorized_key_parse(copy, &parsed) < 0)
-                        problem = "is not an SSH public key: 'TYPE BASE64 [COMMENT]' with a type such as ssh-ed25519";
                 if (problem && from_user)
                         r = report_error(ctx, (int) i, 0, "%s[%zu] %s, skipping it.", source, i, problem);
                 else if (problem)
                         report_warning(ctx, -1, "%s[%zu] %s, skipping it.", source, i, problem);
-                if (!problem)
+                else
                         keys[(*n)++] = TAKE_PTR(copy);
         }
         return r;
@@ -1588,11 +1593,157 @@ static const char *const ssh_config_keys[] = {
         "ssh_quiet_keygen", "disable_root_opts", "ssh_publish_hostkeys", "allow_public_ssh_keys", NULL,
 };
 
+/* Checks that give `kiln validate` the verdicts of ssh_config_parse() and the steps after it. */
+
+static int password_auth_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        int b;
+
+        if (json_is_null(v) || json_is_boolean(v))
+                return 0;
+        if (!json_is_string(v)) {
+                (void) snprintf(message, size, "must be true or false, not %s.", json_type_name(v));
+                return -EINVAL;
+        }
+        if (strcasecmp(json_string_value(v), PASSWORD_AUTH_UNCHANGED_STRING) == 0) {
+                (void) snprintf(message, size, "is the string '%s', so PasswordAuthentication is left unchanged. "
+                                "Remove the key instead.", json_string_value(v));
+                return SHAPE_CHECK_WARNING;
+        }
+        b = parse_boolean(json_string_value(v));
+        if (b < 0) {
+                (void) snprintf(message, size, "must be true or false, not '%s'.", json_string_value(v));
+                return -EINVAL;
+        }
+        (void) snprintf(message, size, "is the string '%s', not a boolean, so it is read as %s. Write %s without "
+                        "quotes.", json_string_value(v), b ? "true" : "false", b ? "true" : "false");
+        return SHAPE_CHECK_WARNING;
+}
+
+static int genkey_types_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        if (!json_is_string(v))
+                return 0;
+        if (host_key_type_from_string(json_string_value(v)) < 0) {
+                (void) snprintf(message, size, "has the unsupported key type '%s'. Use rsa, ecdsa or ed25519.",
+                                json_string_value(v));
+                return -EINVAL;
+        }
+        (void) snprintf(message, size, "is a string, which is read as a list of one type. Write it as [%s].",
+                        json_string_value(v));
+        return SHAPE_CHECK_WARNING;
+}
+
+/* Entries of ssh_keys that are skipped give a warning; the values are never shown, because a
+ * private key is a secret. */
+static int host_keys_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        const char *entry;
+        const json_t *value;
+        int r = 0;
+
+        message[0] = '\0';
+        json_object_foreach((json_t *) v, entry, value) {
+                HostKeyType t;
+                HostKeyPart p;
+                int k = host_key_entry_parse(entry, &t, &p);
+
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0 && r == 0) {
+                        (void) snprintf(message, size, "has the %s entry '%s', which is skipped. Use "
+                                        "<type>_private, <type>_public or <type>_certificate with type rsa, "
+                                        "ecdsa or ed25519.", k == -EOPNOTSUPP ? "security-key" : "unknown", entry);
+                        r = SHAPE_CHECK_WARNING;
+                }
+                if (k >= 0 && (!json_is_string(value) ||
+                               strlen(json_string_value(value)) != json_string_length(value))) {
+                        (void) snprintf(message, size, "entry '%s' must be the content of the key file as a "
+                                        "string.", entry);
+                        return -EINVAL;
+                }
+        }
+        return r;
+}
+
+static int authorized_key_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        _cleanup_free_ char *copy = NULL;
+        const char *problem;
+
+        if (!json_is_string(v))
+                return 0;
+        copy = authorized_key_copy(json_string_value(v), &problem);
+        if (!copy)
+                return -ENOMEM;
+        if (!problem)
+                return 0;
+        (void) snprintf(message, size, "%s.", problem);
+        return -EINVAL;
+}
+
+static int authorized_keys_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        int r;
+
+        if (!json_is_string(v))
+                return 0;
+        r = authorized_key_check(v, source_text, message, size);
+        if (r < 0)
+                return r;
+        (void) snprintf(message, size, "is a string, which is read as a list of one key. Write the key as a "
+                        "list item, '- ssh-...'.");
+        return SHAPE_CHECK_WARNING;
+}
+
+static const char *const host_key_type_values[] = { "rsa", "ecdsa", "ed25519", NULL };
+
+static const KeyShape genkey_type_shape = { .types = SHAPE_STRING, .values = host_key_type_values };
+static const KeyShape authorized_key_shape = { .types = SHAPE_STRING, .check = authorized_key_check };
+
+static const KeyField ssh_fields[] = {
+        { .name = "ssh_authorized_keys",
+          .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_NULL, .items = &authorized_key_shape,
+                     .check = authorized_keys_check },
+          .description = "Public keys for the default user, or the first user listed, and for root, whose "
+                         "login they refuse unless disable_root is false." },
+        { .name = "ssh_pwauth",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_STRING | SHAPE_NULL, .check = password_auth_check },
+          .description = "Set sshd's PasswordAuthentication to yes or no. Default: leave it unchanged." },
+        { .name = "disable_root",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Put options before root's authorized keys that refuse the login and name the user "
+                         "to log in as. Default: true." },
+        { .name = "disable_root_opts",
+          .shape = { .types = SHAPE_STRING | SHAPE_NULL },
+          .description = "The authorized_keys options for root's keys when disable_root is true. $USER "
+                         "becomes the default user's name and $DISABLE_USER root." },
+        { .name = "ssh_deletekeys",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Delete the host keys that came with the image on a new instance. Default: true." },
+        { .name = "ssh_genkeytypes",
+          .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_NULL, .items = &genkey_type_shape,
+                     .check = genkey_types_check },
+          .description = "The host key types to generate when ssh_keys is not set. Default: [rsa, ecdsa, "
+                         "ed25519]." },
+        { .name = "ssh_keys",
+          .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .check = host_keys_check },
+          .description = "Host keys to install instead of generated ones: <type>_private, <type>_public and "
+                         "<type>_certificate for rsa, ecdsa and ed25519." },
+        { .name = "ssh_quiet_keygen",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Accepted for cloud-init's sake: kiln always generates keys quietly and prints the "
+                         "fingerprints." },
+        { .name = "ssh_publish_hostkeys",
+          .shape = { .types = SHAPE_MAPPING | SHAPE_NULL },
+          .description = "Accepted for cloud-init's sake: the EC2 and NoCloud datasources take no host keys." },
+        { .name = "allow_public_ssh_keys",
+          .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
+          .description = "Give the metadata service's public keys to the instance's users. Default: true." },
+        {}
+};
+
 /* Per instance, so that a reboot keeps the host keys. The runner also skips per-instance modules
  * when the metadata service is down and cached data is used, so an outage never replaces them. */
 const AgentModule module_ssh = {
         .name = "ssh",
         .config_keys = ssh_config_keys,
+        .config_fields = ssh_fields,
         .always_run = true,
         .frequency = FREQUENCY_PER_INSTANCE,
         .bakeable = false,
