@@ -9,8 +9,8 @@
 #include "notify.h"
 #include "report.h"
 #include "runner.h"
+#include "schema.h"
 #include "state.h"
-#include "validate.h"
 
 /* Upper bound on the entries of the configured module list. */
 #define RUNNER_MODULES_MAX 256

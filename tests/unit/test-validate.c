@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for agent/validate.c and the modules' key declarations: the walk that checks a
- * cloud-config against them, the unknown-key warnings of `kiln run`, and the JSON Schema. */
+/* Unit tests for agent/schema.c and the modules' key declarations: the walk that checks a
+ * cloud-config against them, the unknown-key warnings of `kiln run`, and the JSON Schema.
+ * tests/integration/test-validate.sh tests the `kiln validate` command itself. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +18,8 @@
 #include "lib/yaml-util.h"
 #include "module.h"
 #include "runner.h"
+#include "schema.h"
 #include "test-helpers.h"
-#include "validate.h"
 
 /* What one check found: the diagnostics as {problem, path, pointer, suggestion, message}. */
 typedef struct Found {
