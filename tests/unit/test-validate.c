@@ -154,10 +154,10 @@ static void schema_check_unknown_key_suggests(void **state) {
 }
 
 static void schema_check_unsupported_key(void **state) {
-        Found f = check_yaml("packages: [nginx]\n", 0);
+        Found f = check_yaml("landscape:\n  client: {}\n", 0);
 
-        assert_string_equal(field_of(&f, "packages", "problem"), "unsupported");
-        assert_true(message_contains(&f, "packages", "cloud-init key that this version of kiln does not support"));
+        assert_string_equal(field_of(&f, "landscape", "problem"), "unsupported");
+        assert_true(message_contains(&f, "landscape", "cloud-init key that this version of kiln does not"));
         found_done(&f);
 }
 
@@ -458,11 +458,11 @@ static bool has_warning(const Context *ctx, const char *message) {
 static void runner_check_keys_top_level(void **state) {
         Context *ctx = &((TestRoot *) *state)->ctx;
 
-        context_load(ctx, "#cloud-config\nruncmds:\n  - x\nusers:\n  - name: alice\n");
+        context_load(ctx, "#cloud-config\nruncmds:\n  - x\nlandscape:\n  client: {}\n");
         runner_check_keys(ctx);
         assert_true(has_warning(ctx, "Unknown key 'runcmds' at line 2, ignoring it. Did you mean 'runcmd'?"));
-        assert_true(has_warning(ctx, "Key 'users' at line 4 is a cloud-init key that this version of kiln does "
-                                     "not support, ignoring it."));
+        assert_true(has_warning(ctx, "Key 'landscape' at line 4 is a cloud-init key that this version of kiln "
+                                     "does not support, ignoring it."));
 }
 
 static void runner_check_keys_nested(void **state) {
