@@ -40,6 +40,7 @@ typedef struct Headers {
         char *disposition;
         char *merge_type;
         char *x_merge_type;
+        char *launch_index;
         bool mime_version;
         size_t body;             /* offset of the body after the block */
 } Headers;
@@ -50,6 +51,7 @@ static void headers_done(Headers *h) {
         free(h->disposition);
         free(h->merge_type);
         free(h->x_merge_type);
+        free(h->launch_index);
         *h = (Headers) {};
 }
 
@@ -105,6 +107,7 @@ static char **field_slot(Headers *h, const char *name, size_t n) {
                 { "content-disposition", offsetof(Headers, disposition) },
                 { "merge-type", offsetof(Headers, merge_type) },
                 { "x-merge-type", offsetof(Headers, x_merge_type) },
+                { "launch-index", offsetof(Headers, launch_index) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
@@ -576,6 +579,7 @@ static void mime_part_done(MimePart *p) {
         free(p->encoding);
         free(p->filename);
         free(p->merge_type);
+        free(p->launch_index);
         free(p->data);
 }
 
@@ -643,6 +647,9 @@ static int parser_add_leaf(Parser *p, const Headers *h, char *type, const char *
                         *c = (char) tolower((unsigned char) *c);
         }
         if (merge_type && !(part->merge_type = strndup_trimmed(merge_type, strlen(merge_type))))
+                return -ENOMEM;
+        if (h->launch_index &&
+            !(part->launch_index = strndup_trimmed(h->launch_index, strlen(h->launch_index))))
                 return -ENOMEM;
 
         r = header_param(h->disposition, "filename", &part->filename);

@@ -26,6 +26,7 @@ typedef struct MimePart {
         char *encoding;          /* Content-Transfer-Encoding in lower case, NULL when absent */
         char *filename;          /* Content-Disposition filename, else Content-Type name, else NULL */
         char *merge_type;        /* Merge-Type (or X-Merge-Type) header, NULL when absent */
+        char *launch_index;      /* Launch-Index header, NULL when absent */
         char *data;              /* body after transfer decoding, NUL-terminated; NULL on a problem */
         size_t size;
         MimeProblem problem;

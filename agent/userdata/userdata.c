@@ -473,6 +473,14 @@ static int decode_include(Context *ctx, const Origin *o, const char *data, size_
 
 static int decode_known(Context *ctx, const Origin *o, const KnownType *t, const char *data, size_t size);
 
+/* NOTE: cloud-init applies a part that names a launch index only on the instance of that
+ * ami-launch-index, and kiln does not read the launch index yet, so it applies the part everywhere
+ * and says so. */
+static void report_launch_index(Context *ctx, const Origin *o) {
+        report_warning(ctx, -1, "%s names a launch index, which kiln does not filter parts by; applying it "
+                       "on every instance.", o->label);
+}
+
 static int decode_archive_entry(Context *ctx, const Origin *o, const json_t *entry, size_t number) {
         _cleanup_free_ char *label = NULL;
         const json_t *content = entry, *type = NULL, *filename = NULL, *value;
@@ -495,6 +503,8 @@ static int decode_archive_entry(Context *ctx, const Origin *o, const json_t *ent
                         if ((strcasecmp(key, "Merge-Type") == 0 || strcasecmp(key, "X-Merge-Type") == 0) &&
                             json_is_string(value) && !eo.merge_how)
                                 eo.merge_how = json_string_value(value);
+                if (json_object_get(entry, "launch-index"))
+                        report_launch_index(ctx, &eo);
         }
         if ((content && !json_is_string(content)) || (type && !json_is_string(type)) ||
             (filename && !json_is_string(filename))) {
@@ -715,6 +725,8 @@ static int decode_mime_part(Context *ctx, const Origin *o, const MimePart *mp, s
         if (mp->problem != MIME_PROBLEM_NONE)
                 return report_error(ctx, -1, 0, "Failed to read %s: %s; nothing from it is applied", label,
                                     mime_problem_to_string(mp->problem));
+        if (mp->launch_index)
+                report_launch_index(ctx, &po);
         if (size >= 3 && memcmp(data, utf8_bom, 3) == 0) {
                 log_info("Removed the UTF-8 byte-order mark at the start of %s.", label);
                 data += 3;

@@ -286,12 +286,12 @@ static void userdata_merge_keeps_keys_of_earlier_part(void **state) {
         assert_config_equal(ctx_of(state)->config, "{\"hostname\": \"web-1\", \"runcmd\": [\"echo second\"]}");
 }
 
-static void userdata_merge_mappings_merge_key_by_key(void **state) {
+/* cloud-init's default mergers, dict(replace)+list()+str(), replace a top-level mapping whole. */
+static void userdata_merge_later_mapping_replaces_earlier(void **state) {
         assert_int_equal(decode(state, "#cloud-config\nphone_home:\n  url: http://192.0.2.1/\n  tries: 3\n"), 0);
         assert_int_equal(decode(state, "#cloud-config\nphone_home:\n  tries: 5\n"), 0);
         assert_int_equal(userdata_merge(ctx_of(state)), 0);
-        assert_config_equal(ctx_of(state)->config,
-                            "{\"phone_home\": {\"url\": \"http://192.0.2.1/\", \"tries\": 5}}");
+        assert_config_equal(ctx_of(state)->config, "{\"phone_home\": {\"tries\": 5}}");
 }
 
 static void userdata_merge_image_config_is_base(void **state) {
@@ -706,7 +706,7 @@ int main(void) {
                 T(part_type_to_string_invalid_null),
                 T(userdata_merge_later_runcmd_replaces_earlier),
                 T(userdata_merge_keeps_keys_of_earlier_part),
-                T(userdata_merge_mappings_merge_key_by_key),
+                T(userdata_merge_later_mapping_replaces_earlier),
                 T(userdata_merge_image_config_is_base),
                 T(userdata_merge_user_overrides_image_config),
                 T(userdata_merge_leaves_image_config_unchanged),
