@@ -42,6 +42,8 @@ extern const AgentModule module_bootcmd;
 extern const AgentModule module_write_files;
 extern const AgentModule module_hostname;
 extern const AgentModule module_runcmd;
+extern const AgentModule module_users_groups;
+extern const AgentModule module_ssh;
 extern const AgentModule module_scripts_per_once;
 extern const AgentModule module_scripts_per_boot;
 extern const AgentModule module_scripts_per_instance;

@@ -12,6 +12,8 @@ const AgentModule *const module_table[] = {
         &module_bootcmd,
         &module_write_files,
         &module_hostname,
+        &module_users_groups,
+        &module_ssh,
         &module_runcmd,
         &module_scripts_per_once,
         &module_scripts_per_boot,
@@ -28,6 +30,8 @@ const AgentModule *module_by_name(const char *name) {
         /* cloud-init's module names where they differ from kiln's. */
         if (streq(name, "set_hostname") || streq(name, "update_hostname"))
                 return &module_hostname;
+        if (streq(name, "users-groups"))
+                return &module_users_groups;
         if (streq(name, "scripts-user"))
                 return &module_scripts_user;
         if (streq(name, "scripts-per-once"))
