@@ -25,8 +25,9 @@
 #define SCHEMA_MESSAGE_MAX (SHAPE_MESSAGE_MAX + 2 * SCHEMA_PATH_MAX)
 
 /* Top-level keys of kiln's image configuration (kiln.yaml), which reaches the effective config
- * before user data does. They have no shape here: config.c reads them. */
-static const char *const settings_keys[] = { "datasource_list", "datasource", "modules", NULL };
+ * before user data does. They have no shape here: config.c and the modules read them
+ * (system_info.default_user names the image's default user, as in cloud-init's cloud.cfg). */
+static const char *const settings_keys[] = { "datasource_list", "datasource", "modules", "system_info", NULL };
 
 /* cloud-init keys that no kiln module handles yet. They are ignored with a warning that calls them
  * unsupported, so a user who relies on one (users: for SSH access, packages:) sees it instead of a
@@ -41,7 +42,7 @@ static const char *const unsupported_keys[] = {
         "apk_repos", "zypper", "salt_minion", "puppet", "chef", "ansible", "lxd", "landscape",
         "ubuntu_pro", "wireguard", "random_seed", "manage_resolv_conf", "resolv_conf", "byobu_by_default",
         "no_ssh_fingerprints", "ssh_fp_console_blacklist", "ssh_key_console_blacklist", "write_metadata",
-        "system_info", "output", "reporting", "vendor_data", "drivers", "spacewalk", "mcollective",
+        "output", "reporting", "vendor_data", "drivers", "spacewalk", "mcollective",
         "seed_random", "rh_subscription", NULL,
 };
 
