@@ -590,7 +590,9 @@ void mime_message_done(MimeMessage *m) {
         *m = (MimeMessage) {};
 }
 
-/* Decode body by the part's transfer encoding into part->data, or set part->problem. */
+/* Decode body by the part's transfer encoding into part->data, or set part->problem.
+ * NOTE: a charset parameter is not applied. The bytes are kept as sent, which is right for UTF-8
+ * and ASCII, while cloud-init would convert text in another charset to UTF-8. */
 static int part_decode_body(MimePart *part, const char *body, size_t size) {
         const char *e = part->encoding;
         int r;

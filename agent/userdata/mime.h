@@ -44,7 +44,7 @@ typedef struct MimeMessage {
 bool mime_is_message(const char *data, size_t size);
 
 /* Split a MIME message into its leaves. Nested multiparts are followed up to
- * USERDATA_MIME_DEPTH_MAX levels; a part that cannot be read is listed with its problem set, so
+ * USERDATA_MIME_DEPTH_MAX levels. A part that cannot be read is listed with its problem set, so
  * the caller can name it. Preamble and epilogue text is ignored. At most max_parts leaves are kept.
  * Returns 0 with *ret filled (release with mime_message_done()), or -ENOMEM. */
 int mime_parse(const char *data, size_t size, size_t max_parts, MimeMessage *ret);
@@ -55,7 +55,7 @@ void mime_message_done(MimeMessage *m);
  * characters. *ret is NUL-terminated, caller owns it. Returns 0, -EINVAL or -ENOMEM. */
 int mime_base64_decode(const char *text, size_t size, char **ret, size_t *ret_size);
 
-/* Decode quoted-printable text as RFC 2045 section 6.7 says a robust decoder does: "=XX" (either
+/* Decode quoted-printable text as RFC 2045 section 6.7 describes a robust decoder: "=XX" (either
  * case) is one byte, "=" at a line end is a soft line break, blanks at a line end are transport
  * padding and go, and any other '=' is kept as it is. Line ends (LF or CRLF) are kept.
  * *ret is NUL-terminated, caller owns it. Returns 0 or -ENOMEM. */

@@ -624,8 +624,8 @@ static char *gzip_zeros_base64(size_t size) {
 
 /* Parts that each inflate to under USERDATA_INFLATED_MAX, but together to more. */
 static void userdata_decode_mime_gzip_parts_share_limit(void **state) {
-        size_t each = USERDATA_INFLATED_MAX / 2 + 1024;
-        _cleanup_free_ char *part = gzip_zeros_base64(each), *text = NULL;
+        size_t part_size = USERDATA_INFLATED_MAX / 2 + 1024;
+        _cleanup_free_ char *part = gzip_zeros_base64(part_size), *text = NULL;
 
         assert_true(asprintf(&text,
                              "Content-Type: multipart/mixed; boundary=g\n\n"
