@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # kiln validate: exit codes, positions and key paths in its findings, the JSON format, --system,
-# the JSON Schema that packaging/kiln-schema.json must equal, the shipped examples, and for the
-# inputs of real failure reports the same verdict that `kiln run` reaches on them.
+# the JSON Schema that packaging/kiln-schema.json must equal, and the shipped examples. On the
+# inputs of real failure reports, validate must reach the verdict that `kiln run` reaches.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -186,7 +186,7 @@ verdicts() {
 }
 
 # Real failure reports. kiln validate must report invalid exactly when kiln run ends in error
-# because of a value's shape; a run that fails for another reason (a command's exit code, content
+# because of a value's shape. A run that fails for another reason (a command's exit code, content
 # that is not gzip data) can still have valid user data.
 
 case_begin "duplicate keys (valid, run degraded)"
