@@ -228,9 +228,29 @@ static int builder_fail_reader(Builder *b) {
         return -EINVAL;
 }
 
+/* libyaml adds a line break of its own at the end of input that lacks one, so an error found
+ * there points at a line after the last. Point at the end of the last line instead, as PyYAML does. */
+static yaml_mark_t mark_clamp_to_input(const Builder *b, yaml_mark_t mark) {
+        size_t start;
+
+        if (mark.index < b->size || b->size == 0 || b->data[b->size - 1] == '\n' || mark.line == 0 ||
+            mark.column != 0)
+                return mark;
+        start = b->size;
+        while (start > 0 && b->data[start - 1] != '\n')
+                start--;
+        mark.line--;
+        mark.column = b->size - start;
+        mark.index = b->size;
+        return mark;
+}
+
 static int builder_fail_syntax(Builder *b) {
-        const yaml_parser_t *p = &b->parser;
+        yaml_parser_t *p = &b->parser;
         const char *problem = p->problem ?: "invalid YAML";
+
+        p->problem_mark = mark_clamp_to_input(b, p->problem_mark);
+        p->context_mark = mark_clamp_to_input(b, p->context_mark);
 
         if (mark_is_indentation_tab(b->data, b->size, p->problem_mark)) {
                 b->tab_line = (int) p->problem_mark.line;
