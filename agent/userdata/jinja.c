@@ -866,6 +866,7 @@ typedef struct Parser {
         const Token *tokens;
         size_t pos;
         unsigned block_depth;
+        unsigned nesting;        /* parse_expression and parse_unary calls in progress */
         Arena *arena;
         json_t *literals;        /* keeps literal values alive */
         JinjaError *reterr;
@@ -1369,7 +1370,40 @@ static int parse_test(Parser *p, Expr **node) {
         return 0;
 }
 
+static int parse_unary_inner(Parser *p, bool with_filters, Expr **ret);
+static int parse_expression_inner(Parser *p, bool with_conditional, Expr **ret);
+
+/* The parser recurses for parentheses, unary '-' and 'not' before any node exists to carry a
+ * depth, so the recursion itself is bounded here; otherwise "((((...1))))" overflows the stack. */
+static int nesting_enter(Parser *p) {
+        if (p->nesting >= JINJA_EXPRESSION_DEPTH_MAX * 4)
+                return fail(p->reterr, -E2BIG, peek(p)->line, "An expression is nested more than %u levels deep",
+                            JINJA_EXPRESSION_DEPTH_MAX);
+        p->nesting++;
+        return 0;
+}
+
 static int parse_unary(Parser *p, bool with_filters, Expr **ret) {
+        int r = nesting_enter(p);
+
+        if (r < 0)
+                return r;
+        r = parse_unary_inner(p, with_filters, ret);
+        p->nesting--;
+        return r;
+}
+
+static int parse_expression(Parser *p, bool with_conditional, Expr **ret) {
+        int r = nesting_enter(p);
+
+        if (r < 0)
+                return r;
+        r = parse_expression_inner(p, with_conditional, ret);
+        p->nesting--;
+        return r;
+}
+
+static int parse_unary_inner(Parser *p, bool with_filters, Expr **ret) {
         unsigned line = peek(p)->line;
         int r;
 
@@ -1492,7 +1526,11 @@ static int parse_not(Parser *p, Expr **ret) {
 
         if (token_is(peek(p), TOKEN_NAME, "not") && !token_is(peek_at(p, 1), TOKEN_NAME, "in")) {
                 p->pos++;
+                r = nesting_enter(p);
+                if (r < 0)
+                        return r;
                 r = parse_not(p, &operand);
+                p->nesting--;
                 if (r < 0)
                         return r;
                 return expr_new(p, EXPR_NOT, line, operand, NULL, ret);
@@ -1530,7 +1568,7 @@ static int parse_or(Parser *p, Expr **ret) {
         return parse_binary(p, "or", EXPR_OR, parse_and, ret);
 }
 
-static int parse_expression(Parser *p, bool with_conditional, Expr **ret) {
+static int parse_expression_inner(Parser *p, bool with_conditional, Expr **ret) {
         int r;
 
         r = parse_or(p, ret);

@@ -581,6 +581,30 @@ static void jinja_render_limits_expression_depth(void **state) {
         assert_string_equal(error.message, "An expression is nested more than 64 levels deep");
 }
 
+/* Deep parentheses, unary minus and 'not' recurse in the parser before any node exists; 60,000
+ * of them must be an error, not a stack overflow. */
+static void jinja_render_limits_parser_recursion(void **state) {
+        static const char *const openers[] = { "(", "-", "not " };
+
+        for (size_t k = 0; k < ELEMENTSOF(openers); k++) {
+                _cleanup_free_ char *deep = NULL, *out = NULL;
+                size_t len = strlen(openers[k]), n = 0;
+                JinjaError error = {};
+
+                deep = malloc(100000 * (len + 1) + 16);
+                assert_non_null(deep);
+                n += (size_t) sprintf(deep, "{{ "); /* checksrc: allow sprintf (sized buffer) */
+                for (int i = 0; i < 60000; i++, n += len)
+                        memcpy(deep + n, openers[k], len);
+                deep[n++] = '1';
+                for (int i = 0; k == 0 && i < 60000; i++)
+                        deep[n++] = ')';
+                memcpy(deep + n, " }}", 4);
+                assert_int_equal(render(deep, strlen(deep), &out, NULL, &error), -E2BIG);
+                assert_string_equal(error.message, "An expression is nested more than 64 levels deep");
+        }
+}
+
 static void jinja_render_limits_loop_iterations(void **state) {
         static const char template[] =
                 "{% for a in big %}{% for b in big %}{% endfor %}{% endfor %}";
@@ -719,6 +743,7 @@ int main(void) {
                 cmocka_unit_test(jinja_render_keeps_nul_bytes),
                 cmocka_unit_test(jinja_render_limits_block_depth),
                 cmocka_unit_test(jinja_render_limits_expression_depth),
+                cmocka_unit_test(jinja_render_limits_parser_recursion),
                 cmocka_unit_test(jinja_render_limits_loop_iterations),
                 cmocka_unit_test(jinja_render_limits_output_size),
                 cmocka_unit_test(jinja_render_limits_template_size),
