@@ -968,12 +968,11 @@ static int expect_event(Builder *b, yaml_event_type_t type) {
         return 0;
 }
 
-/* Read the rest of the stream, so that a syntax error anywhere fails the parse, and warn when it
+/* Read the rest of the stream, so that a syntax error anywhere fails the parse, and fail when it
  * contains documents after the first. */
 static int builder_skip_documents(Builder *b) {
-        TextPosition first = {};
         unsigned extra = 0;
-        char message[sizeof(b->error.message)];
+        yaml_mark_t first_mark = {};
 
         for (;;) {
                 _cleanup_(yaml_event_deletep) yaml_event_t event = {};
@@ -985,15 +984,17 @@ static int builder_skip_documents(Builder *b) {
                 if (event.type == YAML_STREAM_END_EVENT)
                         break;
                 if (event.type == YAML_DOCUMENT_START_EVENT && extra++ == 0)
-                        first = mark_position(event.start_mark);
+                        first_mark = event.start_mark;
         }
         if (extra == 0)
                 return 0;
 
-        (void) snprintf(message, sizeof(message),
-                        "found %u more YAML %s after the first (the next starts at line %u), "
-                        "only the first one is used", extra, extra == 1 ? "document" : "documents", first.line);
-        return builder_warn(b, first, message);
+        /* PyYAML's safe_load rejects a stream of several documents, so cloud-init applies nothing
+         * from such a part; kiln does the same instead of guessing which document was meant. */
+        return builder_fail(b, -EINVAL, first_mark,
+                            "expected a single YAML document, but %u more %s after the first; remove the "
+                            "'---' line or send the documents as separate MIME parts",
+                            extra, extra == 1 ? "follows" : "follow");
 }
 
 static int builder_parse(Builder *b, json_t **ret) {

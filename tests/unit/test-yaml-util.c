@@ -596,26 +596,22 @@ static void yaml_parse_json_key_without_value_null(void **state) {
         parsed_done(&p);
 }
 
-static void yaml_parse_json_one_more_document_singular(void **state) {
+static void yaml_parse_json_one_more_document_rejected(void **state) {
         Parsed p = parse("a: 1\n---\nb: 2\n");
 
-        assert_int_equal(p.r, 0);
-        assert_int_equal(json_array_size(p.warnings), 1);
-        assert_string_equal(warning_message(&p, 0),
-                            "found 1 more YAML document after the first (the next starts at line 2), only the first one is used");
+        assert_int_equal(p.r, -EINVAL);
+        assert_int_equal(p.error.line, 2);
+        assert_string_equal(p.error.message, "expected a single YAML document, but 1 more follows after the "
+                            "first; remove the '---' line or send the documents as separate MIME parts");
         parsed_done(&p);
 }
 
-static void yaml_parse_json_multiple_documents_first_used(void **state) {
+static void yaml_parse_json_multiple_documents_rejected(void **state) {
         Parsed p = parse("a: 1\n---\nb: 2\n---\nc: 3\n");
 
-        assert_int_equal(p.r, 0);
-        assert_int_equal(json_integer_value(json_object_get(p.value, "a")), 1);
-        assert_null(json_object_get(p.value, "b"));
-        assert_int_equal(json_array_size(p.warnings), 1);
-        assert_int_equal(warning_line(&p, 0), 2);
-        assert_string_equal(warning_message(&p, 0),
-                            "found 2 more YAML documents after the first (the next starts at line 2), only the first one is used");
+        assert_int_equal(p.r, -EINVAL);
+        assert_int_equal(p.error.line, 2);
+        assert_non_null(strstr(p.error.message, "2 more follow after the first"));
         parsed_done(&p);
 }
 
@@ -923,8 +919,8 @@ int main(void) {
                 cmocka_unit_test(yaml_parse_json_alias_depth_limit),
                 cmocka_unit_test(yaml_parse_json_empty_document_null),
                 cmocka_unit_test(yaml_parse_json_key_without_value_null),
-                cmocka_unit_test(yaml_parse_json_one_more_document_singular),
-                cmocka_unit_test(yaml_parse_json_multiple_documents_first_used),
+                cmocka_unit_test(yaml_parse_json_one_more_document_rejected),
+                cmocka_unit_test(yaml_parse_json_multiple_documents_rejected),
                 cmocka_unit_test(yaml_parse_json_error_in_later_document),
                 cmocka_unit_test(yaml_parse_json_missing_colon_line),
                 cmocka_unit_test(yaml_parse_json_syntax_error_context),
