@@ -149,6 +149,10 @@ static int options_check(const Options *o) {
                 fprintf(stderr, "kiln: --print-schema takes no files and no other validate option.\n");
                 return -EINVAL;
         }
+        if (o->validate_system && o->n_files > 0) {
+                fprintf(stderr, "kiln: validate takes FILE arguments or --system, not both.\n");
+                return -EINVAL;
+        }
         if (!o->print_schema && !o->validate_system && o->n_files == 0) {
                 fprintf(stderr, "kiln: validate needs a FILE or --system. Try 'kiln validate --help'.\n");
                 return -EINVAL;

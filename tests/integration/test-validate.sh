@@ -344,3 +344,9 @@ ROOT=$(new_root)
 validate --system --root "$ROOT"
 check_eq "a root where kiln never ran is invalid" 1 "$VALIDATE_RC"
 check_contains "the error says kiln has not run" "$VALIDATE_OUT" "kiln has not run on this system yet"
+
+case_begin "--system with a file"
+out=$("$KILN" validate --system /etc/hostname 2>&1)
+rc=$?
+check_eq "--system with a file exits 64" 64 "$rc"
+check_contains "the message says to choose one" "$out" "not both"
