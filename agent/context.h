@@ -71,6 +71,8 @@ typedef struct Context {
         json_t *config;          /* effective cloud-config, an object, never NULL during modules */
         json_t *config_positions; /* where each node of config came from, see yaml_parse_json();
                                    * may be NULL */
+        usec_t include_deadline; /* CLOCK_MONOTONIC end of the time for all #include fetches of
+                                  * this run, 0 until the first one */
 
         /* Reporting: the phase or module diagnostics are recorded against. */
         const char *current;     /* "datasource", "userdata", or a module name */

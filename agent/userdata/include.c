@@ -37,6 +37,9 @@
  * between them doubles from 1 s up to 4 s, with jitter (see http_retry_delay()), and a Retry-After of the
  * server is followed up to that maximum, so one URL takes at most 4 x 10 s plus 12 s of pauses. */
 #define INCLUDE_ATTEMPTS_MAX 4U
+/* Time for all #include fetches of one run together, so that slow servers cannot hold the boot
+ * for each URL's timeout and retries in turn (32 URLs per body, three levels deep). */
+#define INCLUDE_TOTAL_USEC (120 * USEC_PER_SEC)
 #define INCLUDE_RETRY_BASE_USEC (1 * USEC_PER_SEC)
 #define INCLUDE_RETRY_MAX_USEC (4 * USEC_PER_SEC)
 /* Maximum length of a URL in messages, after its scheme. A longer URL is cut and ends in "...". */
@@ -216,15 +219,27 @@ static int fetch(IncludeRun *run, const char *url, const char *redacted, HttpRes
                         return r;
         }
 
+        if (run->ctx->include_deadline == 0)
+                run->ctx->include_deadline = now_monotonic() + INCLUDE_TOTAL_USEC;
+
         for (unsigned attempt = 1;; attempt++) {
                 _cleanup_(http_response_done) HttpResponse response = {};
                 _cleanup_free_ char *message = NULL;
-                usec_t delay;
+                usec_t delay, now = now_monotonic(), left;
                 bool last;
 
+                /* http_request() rejects timeouts under 1 ms, so less than that left is none. */
+                left = run->ctx->include_deadline > now ? run->ctx->include_deadline - now : 0;
+                if (left < USEC_PER_MSEC) {
+                        if (asprintf(reterr_message, "the %llu s for all includes of this boot ran out",
+                                     (unsigned long long) (INCLUDE_TOTAL_USEC / USEC_PER_SEC)) < 0)
+                                *reterr_message = NULL;
+                        return -ETIMEDOUT;
+                }
+
                 r = http_request(run->client, HTTP_METHOD_GET, url, /* headers= */ NULL,
-                                 INCLUDE_TIMEOUT_USEC, INCLUDE_BODY_MAX, &response, &message);
-                last = attempt == INCLUDE_ATTEMPTS_MAX;
+                                 MIN((usec_t) INCLUDE_TIMEOUT_USEC, left), INCLUDE_BODY_MAX, &response, &message);
+                last = attempt == INCLUDE_ATTEMPTS_MAX || now_monotonic() + USEC_PER_MSEC >= run->ctx->include_deadline;
                 if (r >= 0 && (last || !http_status_is_retryable(response.status))) {
                         *ret = response;
                         response = (HttpResponse) {};
@@ -244,7 +259,7 @@ static int fetch(IncludeRun *run, const char *url, const char *redacted, HttpRes
                 else
                         log_info("Fetching '%s' failed (%s), retrying in %llu ms.", redacted,
                                  message ?: strerror(-r), (unsigned long long) (delay / USEC_PER_MSEC));
-                sleep_usec(delay);
+                sleep_usec(MIN(delay, run->ctx->include_deadline - MIN(run->ctx->include_deadline, now_monotonic())));
         }
 }
 

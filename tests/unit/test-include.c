@@ -520,6 +520,28 @@ static void include_process_rejects_file_scheme(void **state) {
         assert_int_equal(count_requests(&s), 1);
 }
 
+static void include_process_stops_when_time_ran_out(void **state) {
+        Context *ctx = ctx_of(state);
+        Server s;
+        _cleanup_free_ char *a = NULL, *body = NULL;
+
+        server_bind(&s);
+        Route routes[] = { { .path = "/a", .status = 200, .body = "x" } };
+        server_start(&s, routes, ELEMENTSOF(routes));
+        a = url(&s, "/a");
+        assert_true(asprintf(&body, "#include\n%s\n", a) >= 0);
+
+        /* The time for all includes of the run ended before this body. */
+        ctx->include_deadline = 1;
+        assert_true(process(ctx, body, false) < 0);
+        server_stop(&s);
+
+        assert_int_equal(json_array_size(ctx->errors), 1);
+        assert_contains(message_of(ctx->errors, 0), "for all includes of this boot ran out");
+        assert_int_equal(n_decoded, 0);
+        assert_int_equal(count_requests(&s), 0);
+}
+
 static void include_process_rejects_url_without_scheme(void **state) {
         Context *ctx = ctx_of(state);
 
@@ -918,6 +940,7 @@ int main(void) {
                 TEST(include_process_accepts_header_only),
                 TEST(include_process_limits_urls_per_body),
                 TEST(include_process_rejects_file_scheme),
+                TEST(include_process_stops_when_time_ran_out),
                 TEST(include_process_rejects_url_without_scheme),
                 TEST(include_process_accepts_scheme_in_any_case),
                 TEST(include_process_rejects_blank_inside_url),
