@@ -133,6 +133,38 @@ static int validate_cloud_config(FileReport *f, const Part *part, bool name_part
         return MIN(r, 0);
 }
 
+static bool is_yaml_finding(const char *message) {
+        return strneq(message, "Failed to parse cloud-config ", strlen("Failed to parse cloud-config ")) ||
+               (strneq(message, "cloud-config ", strlen("cloud-config ")) && strstr(message, " line ")) ||
+               strstr(message, "is not a mapping of keys to values");
+}
+
+/* Merge the decoded parts and keep the new findings that are not about YAML. */
+static int validate_merge(Context *ctx) {
+        json_t *kept[2] = { json_array(), json_array() };
+        json_t *lists[2] = { ctx->errors, ctx->warnings };
+        size_t before[2] = { json_array_size(ctx->errors), json_array_size(ctx->warnings) };
+
+        if (!kept[0] || !kept[1]) {
+                json_decref(kept[0]);
+                json_decref(kept[1]);
+                return -ENOMEM;
+        }
+        (void) userdata_merge(ctx);
+        for (size_t k = 0; k < 2; k++) {
+                for (size_t i = before[k]; i < json_array_size(lists[k]); i++) {
+                        json_t *d = json_array_get(lists[k], i);
+                        if (!is_yaml_finding(json_string_value(json_object_get(d, "message")) ?: ""))
+                                (void) json_array_append(kept[k], d);
+                }
+                while (json_array_size(lists[k]) > before[k])
+                        (void) json_array_remove(lists[k], json_array_size(lists[k]) - 1);
+                (void) json_array_extend(lists[k], kept[k]);
+                json_decref(kept[k]);
+        }
+        return 0;
+}
+
 /* Decode one blob as `kiln run` would, but without an instance, so nothing is fetched or rendered
  * and the decoder warns about that. Then check every cloud-config part it yields. */
 static int validate_blob(FileReport *f, const char *source, const char *data, size_t size) {
@@ -154,6 +186,14 @@ static int validate_blob(FileReport *f, const char *source, const char *data, si
                 return -ENOMEM;
         }
         (void) userdata_decode(&ctx, source, data, size);
+        /* Merging as run does catches what only shows between parts: Merge-Type and merge_how
+         * specifications and #cloud-config-jsonp patches. Its YAML findings are left out here,
+         * because validate_cloud_config() reports them with their positions. */
+        r = validate_merge(&ctx);
+        if (r < 0) {
+                context_done(&ctx);
+                return r;
+        }
 
         f->part = NULL;
         /* The decoder's findings concern the whole file, so they have no position. */

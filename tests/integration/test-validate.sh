@@ -350,3 +350,15 @@ out=$("$KILN" validate --system /etc/hostname 2>&1)
 rc=$?
 check_eq "--system with a file exits 64" 64 "$rc"
 check_contains "the message says to choose one" "$out" "not both"
+
+case_begin "findings between parts"
+printf '#cloud-config-jsonp\n[{"op":"frobnicate","path":"/a"}]\n' > "$WORK/bad-patch"
+out=$("$KILN" validate "$WORK/bad-patch" 2>&1)
+rc=$?
+check_eq "a bad JSON patch is invalid" 1 "$rc"
+check_contains "the message names the operation" "$out" "unknown operation 'frobnicate'"
+printf 'Content-Type: multipart/mixed; boundary="S"\nMIME-Version: 1.0\n\n--S\nContent-Type: text/cloud-config\n\n#cloud-config\nruncmd: [echo a]\n--S\nContent-Type: text/cloud-config\nMerge-Type: ((((garbage)))+++dict(\n\n#cloud-config\nruncmd: [echo b]\n--S--\n' > "$WORK/bad-merge-type"
+out=$("$KILN" validate "$WORK/bad-merge-type" 2>&1)
+rc=$?
+check_eq "a garbage Merge-Type is invalid" 1 "$rc"
+check_contains "the message names the header" "$out" "Merge-Type header of part-002"
