@@ -205,6 +205,12 @@ static int validate_blob(FileReport *f, const char *source, const char *data, si
                 if (r >= 0)
                         r = file_report_add(f, false, NULL, 0, 0,
                                             json_string_value(json_object_get(d, "message")));
+        /* A file whose whole content is ignored (unknown header, binary) only gets a warning from
+         * the decoder, yet nothing in it would ever be applied. */
+        if (r >= 0 && ctx.n_parts == 0 && json_array_size(ctx.errors) == 0 && json_array_size(ctx.warnings) > 0 &&
+            strstr(json_string_value(json_object_get(json_array_get(ctx.warnings, 0), "message")) ?: "",
+                   "Unrecognised first line"))
+                r = file_report_add(f, true, NULL, 0, 0, "nothing in this file would be applied");
         for (i = 0; i < ctx.n_parts && r >= 0; i++)
                 if (ctx.parts[i].type == PART_CLOUD_CONFIG)
                         r = validate_cloud_config(f, &ctx.parts[i], /* name_part= */ ctx.n_parts > 1);

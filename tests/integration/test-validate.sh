@@ -362,3 +362,10 @@ out=$("$KILN" validate "$WORK/bad-merge-type" 2>&1)
 rc=$?
 check_eq "a garbage Merge-Type is invalid" 1 "$rc"
 check_contains "the message names the header" "$out" "Merge-Type header of part-002"
+
+case_begin "text with no header"
+printf 'yum install -y tmux\n' > "$WORK/no-header"
+out=$("$KILN" validate "$WORK/no-header" 2>&1)
+rc=$?
+check_eq "text that would be ignored whole is invalid" 1 "$rc"
+check_contains "the message says nothing would be applied" "$out" "nothing in this file would be applied"
