@@ -14,6 +14,7 @@
 
 #include "datasource/datasource.h"
 #include "datasource/ec2.h"
+#include "lib/string-util.h"
 #include "datasource/imds.h"
 #include "lib/curl-util.h"
 #include "lib/fileio.h"
@@ -40,14 +41,6 @@
 static const char *const ec2_default_metadata_urls[] = EC2_DEFAULT_METADATA_URLS;
 
 /* ---- Small helpers ---- */
-
-static size_t strv_length(char *const *l) {
-        size_t n = 0;
-
-        while (l && l[n])
-                n++;
-        return n;
-}
 
 /* Append s to the NULL-terminated list *l, taking ownership of s in every case. */
 static int strv_push_take(char ***l, char *s) {
@@ -80,21 +73,6 @@ static char *strndup_trimmed(const char *s, size_t len) {
         while (len > 0 && char_is_blank(s[len - 1]))
                 len--;
         return strndup(s, len);
-}
-
-static int set_message(char **reterr_message, int error, const char *format, ...) _printf_(3, 4);
-static int set_message(char **reterr_message, int error, const char *format, ...) {
-        va_list ap;
-        char *message = NULL;
-
-        va_start(ap, format);
-        if (vasprintf(&message, format, ap) < 0)
-                message = NULL;
-        va_end(ap);
-
-        free(*reterr_message);
-        *reterr_message = message;
-        return error;
 }
 
 /* ---- Settings ---- */

@@ -9,11 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "datasource/imds.h"
+#include "lib/string-util.h"
+#include "lib/time-util.h"
 #include "log.h"
 
 /* The pause between retries doubles from 1 s up to 10 s, with jitter (see http_retry_delay()). */
@@ -31,14 +32,6 @@
 #define IMDS_TOKEN_HEADER "X-aws-ec2-metadata-token"
 #define IMDS_TOKEN_TTL_HEADER "X-aws-ec2-metadata-token-ttl-seconds"
 
-static size_t strv_length(char *const *l) {
-        size_t n = 0;
-
-        while (l && l[n])
-                n++;
-        return n;
-}
-
 static void erase_and_free(char *s) {
         if (!s)
                 return;
@@ -48,33 +41,6 @@ static void erase_and_free(char *s) {
 
 static void erase_and_freep(char **s) {
         erase_and_free(*s);
-}
-
-static usec_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
-
-/* Jitter needs no strong randomness, and early at boot the pool may not be ready yet. */
-static uint64_t random_u64(void) {
-        uint64_t v;
-
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t) sizeof(v))
-                return v;
-        return now_usec() ^ ((uint64_t) getpid() << 32);
-}
-
-/* Sleep until a CLOCK_MONOTONIC time, resuming after signals. */
-static void sleep_until(usec_t when) {
-        struct timespec ts = {
-                .tv_sec = (time_t) (when / USEC_PER_SEC),
-                .tv_nsec = (long) (when % USEC_PER_SEC) * 1000,
-        };
-
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, /* remain= */ NULL) == EINTR)
-                ;
 }
 
 /* Seconds for messages, to the millisecond without trailing zeros: "120 s", "1.5 s". */
@@ -92,21 +58,6 @@ static const char *format_seconds(char buf[static 32], usec_t usec) {
         return buf;
 }
 
-static int set_message(char **reterr_message, int error, const char *format, ...) _printf_(3, 4);
-static int set_message(char **reterr_message, int error, const char *format, ...) {
-        va_list ap;
-        char *message = NULL;
-
-        va_start(ap, format);
-        if (vasprintf(&message, format, ap) < 0)
-                message = NULL;
-        va_end(ap);
-
-        free(*reterr_message);
-        *reterr_message = message;
-        return error;
-}
-
 void imds_done(Imds *m) {
         m->client = http_client_free(m->client);
         erase_and_free(TAKE_PTR(m->token));
@@ -115,7 +66,7 @@ void imds_done(Imds *m) {
 }
 
 static usec_t imds_time_left(const Imds *m) {
-        usec_t now = now_usec();
+        usec_t now = clock_monotonic_usec();
 
         return now < m->deadline ? m->deadline - now : 0;
 }
@@ -179,7 +130,7 @@ static int imds_record_failure(Imds *m, const char *base, const char *path, int 
 /* Pause before the next attempt: the backoff for this attempt, or longer when the service asked
  * for it with Retry-After, but never past the deadline. */
 static void imds_backoff(Imds *m, unsigned *attempt, usec_t retry_after, const char *what) {
-        usec_t delay = http_retry_delay(*attempt, IMDS_RETRY_BASE_USEC, IMDS_RETRY_MAX_USEC, random_u64());
+        usec_t delay = http_retry_delay(*attempt, IMDS_RETRY_BASE_USEC, IMDS_RETRY_MAX_USEC, jitter_random_u64());
         usec_t left = imds_time_left(m);
         char buf[32];
 
@@ -190,7 +141,7 @@ static void imds_backoff(Imds *m, unsigned *attempt, usec_t retry_after, const c
 
         log_debug("Retrying %s in %s (retry %u): %s", what, format_seconds(buf, delay), *attempt,
                   m->last_error ?: "no answer");
-        sleep_until(now_usec() + delay);
+        sleep_until_usec(clock_monotonic_usec() + delay);
 }
 
 static int imds_fail_deadline(const Imds *m, char **reterr_message) {
@@ -385,7 +336,7 @@ int imds_open(Imds *m, const Ec2Settings *settings, char **reterr_message) {
         assert(settings);
 
         m->settings = settings;
-        m->deadline = now_usec() + settings->max_wait_usec;
+        m->deadline = clock_monotonic_usec() + settings->max_wait_usec;
         r = http_client_new(HTTP_CLIENT_NO_PROXY, &m->client);
         if (r < 0)
                 return set_message(reterr_message, r, "failed to set up an HTTP client: %s", strerror(-r));

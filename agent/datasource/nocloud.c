@@ -9,6 +9,7 @@
 #include "datasource.h"
 #include "detect.h"
 #include "lib/fileio.h"
+#include "lib/string-util.h"
 #include "lib/yaml-util.h"
 #include "log.h"
 
@@ -168,18 +169,6 @@ static json_t *collect_public_keys(const json_t *value) {
         return keys;
 }
 
-/* The message of a failed fetch; *reterr_message stays NULL when even that cannot be allocated. */
-static int fail(char **reterr_message, int error, const char *format, ...) _printf_(3, 4);
-static int fail(char **reterr_message, int error, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        if (vasprintf(reterr_message, format, ap) < 0)
-                *reterr_message = NULL;
-        va_end(ap);
-        return error;
-}
-
 static int parse_meta_data(const char *text, size_t size, json_t **ret, char **reterr_message) {
         json_t *doc = NULL;
         YamlError err = {};
@@ -187,7 +176,7 @@ static int parse_meta_data(const char *text, size_t size, json_t **ret, char **r
 
         r = yaml_parse_json(text, size, &doc, /* ret_warnings= */ NULL, /* ret_positions= */ NULL, &err);
         if (r < 0) {
-                return fail(reterr_message, r, "invalid meta-data at line %u, column %u: %s", err.line,
+                return set_message(reterr_message, r, "invalid meta-data at line %u, column %u: %s", err.line,
                             err.column, err.message);
         }
         if (json_is_null(doc)) {
@@ -223,7 +212,7 @@ static int nocloud_fill(Instance *i, const json_t *meta, const CmdlineSeed *cmdl
         if (!id && id_value) {
                 id = json_scalar_string(id_value, buf, sizeof(buf));
                 if (!id)
-                        return fail(reterr_message, -EBADMSG, "instance-id in meta-data must be a string, not %s",
+                        return set_message(reterr_message, -EBADMSG, "instance-id in meta-data must be a string, not %s",
                                     json_is_true(id_value) || json_is_false(id_value) ? "a boolean" :
                                     json_is_null(id_value) ? "null" : json_is_array(id_value) ? "a list" :
                                     json_is_object(id_value) ? "a mapping" : "a number with a fraction");
@@ -231,7 +220,7 @@ static int nocloud_fill(Instance *i, const json_t *meta, const CmdlineSeed *cmdl
         if (!host && host_value && !json_is_null(host_value)) {
                 host = json_string_value(host_value);
                 if (!host)
-                        return fail(reterr_message, -EBADMSG, "local-hostname in meta-data must be a string");
+                        return set_message(reterr_message, -EBADMSG, "local-hostname in meta-data must be a string");
         }
 
         i->datasource = strdup("nocloud");
@@ -255,7 +244,7 @@ static int read_optional(const Context *ctx, const char *dir, const char *name, 
         int r = read_seed_file(ctx, dir, name, data, size);
 
         if (r < 0 && r != -ENOENT)
-                return fail(reterr_message, r, "cannot read /%s/%s: %s", dir, name,
+                return set_message(reterr_message, r, "cannot read /%s/%s: %s", dir, name,
                             r == -EBADFD ? "not a regular file" : strerror(-r));
         *present = r >= 0;
         return 0;
@@ -271,13 +260,13 @@ static int nocloud_fetch_seed(Context *ctx, const CmdlineSeed *cmdline, Instance
 
         r = find_seed_dir(ctx, cmdline, &dir);
         if (r == -EPROTONOSUPPORT)
-                return fail(reterr_message, r, "seed '%s' is not a local path; only file:// and absolute paths "
+                return set_message(reterr_message, r, "seed '%s' is not a local path; only file:// and absolute paths "
                             "are read", cmdline->seed);
         if (r < 0)
                 return r;
         /* Without a seed, the kernel command line must name the instance itself. */
         if (!dir && !cmdline->instance_id)
-                return fail(reterr_message, -ENOENT, "no seed found in /var/lib/kiln/seed/nocloud or "
+                return set_message(reterr_message, -ENOENT, "no seed found in /var/lib/kiln/seed/nocloud or "
                             "/var/lib/cloud/seed/nocloud, and no i= on the kernel command line");
 
         if (dir) {
@@ -285,7 +274,7 @@ static int nocloud_fetch_seed(Context *ctx, const CmdlineSeed *cmdline, Instance
                 if (r < 0)
                         return r;
                 if (!has_meta && !cmdline->instance_id)
-                        return fail(reterr_message, -ENOENT, "seed /%s has no meta-data", dir);
+                        return set_message(reterr_message, -ENOENT, "seed /%s has no meta-data", dir);
         }
         r = parse_meta_data(meta_text ?: "", meta_size, &meta, reterr_message);
         if (r < 0)

@@ -16,6 +16,7 @@
 
 #include "lib/exec-util.h"
 #include "lib/macro.h"
+#include "lib/time-util.h"
 
 /* The search path inside the root. It is fixed so that the result does not depend on the
  * environment kiln itself was started with. */
@@ -48,13 +49,6 @@ void exec_result_done(ExecResult *r) {
                 return;
         free(r->stderr_head);
         r->stderr_head = NULL;
-}
-
-static usec_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
 }
 
 static bool env_has_key(char *const env[], const char *assignment) {
@@ -375,7 +369,7 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
         assert(argv[0]);
         assert(ret);
 
-        start = now_usec();
+        start = clock_monotonic_usec();
 
         r = build_envp(env, &envp);
         if (r < 0)
@@ -434,7 +428,7 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
                 .exit_code = exit_code_from_status(status),
                 .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
                 .stderr_head = TAKE_PTR(head),
-                .duration_usec = now_usec() - start,
+                .duration_usec = clock_monotonic_usec() - start,
         };
         return 0;
 }

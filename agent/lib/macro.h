@@ -58,6 +58,15 @@ static inline char **strv_free(char **l) {
         free(l);
         return NULL;
 }
+/* Number of strings in a NULL-terminated array; 0 for NULL. */
+static inline size_t strv_length(char *const *l) {
+        size_t n = 0;
+
+        while (l && l[n])
+                n++;
+        return n;
+}
+
 static inline void strv_freep(char ***l) {
         strv_free(*l);
 }

@@ -2,6 +2,9 @@
 /* String helpers shared by the user-data decoder and the configuration checks. */
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "macro.h"
@@ -40,4 +43,18 @@ const char *nearest_word(const char *word, const char *const *candidates, size_t
                 }
         }
         return best;
+}
+
+int set_message(char **reterr_message, int error, const char *format, ...) {
+        char *message = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&message, format, ap) < 0)
+                message = NULL;
+        va_end(ap);
+
+        free(*reterr_message);
+        *reterr_message = message;
+        return error;
 }

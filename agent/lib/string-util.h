@@ -3,6 +3,8 @@
 #pragma once
 
 #include <stddef.h>
+
+#include "macro.h"
 #include <stdint.h>
 
 /* Levenshtein distance between a and b, ignoring ASCII case, for "did you mean" suggestions.
@@ -11,3 +13,7 @@ size_t edit_distance(const char *a, const char *b);
 
 /* The candidate (NULL-terminated list) nearest to word within max_distance, or NULL. */
 const char *nearest_word(const char *word, const char *const *candidates, size_t max_distance);
+
+/* Replace *reterr_message with a formatted message (NULL when it cannot be allocated) and return
+ * error, so a failure path can end in `return set_message(reterr_message, -EIO, ...)`. */
+int set_message(char **reterr_message, int error, const char *format, ...) _printf_(3, 4);

@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/curl-util.h"
 #include "lib/fileio.h"
+#include "lib/time-util.h"
 #include "log.h"
 #include "report.h"
 #include "userdata/include.h"
@@ -187,25 +187,6 @@ static int include_once_path(const Context *ctx, const char *url, char **ret_dir
         return 0;
 }
 
-/* Jitter needs no strong randomness, and early at boot the pool may not be ready yet. */
-static uint64_t random_u64(void) {
-        uint64_t v;
-
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t) sizeof(v))
-                return v;
-        return now_monotonic() ^ ((uint64_t) getpid() << 32);
-}
-
-static void sleep_usec(usec_t delay) {
-        struct timespec ts = {
-                .tv_sec = (time_t) (delay / USEC_PER_SEC),
-                .tv_nsec = (long) (delay % USEC_PER_SEC) * 1000,
-        };
-
-        while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
-                ;
-}
-
 /* GET url, retrying connection failures, timeouts, 429 and 5xx up to INCLUDE_ATTEMPTS_MAX
  * requests. Returns 0 with the last response (whatever its status), or a transport error
  * from http_request() with its message in *reterr_message. */
@@ -251,7 +232,7 @@ static int fetch(IncludeRun *run, const char *url, const char *redacted, HttpRes
                 }
 
                 delay = http_retry_delay(attempt - 1, INCLUDE_RETRY_BASE_USEC, INCLUDE_RETRY_MAX_USEC,
-                                         random_u64());
+                                         jitter_random_u64());
                 delay = MAX(delay, MIN(response.retry_after_usec, INCLUDE_RETRY_MAX_USEC));
                 if (r >= 0)
                         log_info("Fetching '%s' returned HTTP status %ld, retrying in %llu ms.", redacted,
@@ -259,7 +240,7 @@ static int fetch(IncludeRun *run, const char *url, const char *redacted, HttpRes
                 else
                         log_info("Fetching '%s' failed (%s), retrying in %llu ms.", redacted,
                                  message ?: strerror(-r), (unsigned long long) (delay / USEC_PER_MSEC));
-                sleep_usec(MIN(delay, run->ctx->include_deadline - MIN(run->ctx->include_deadline, now_monotonic())));
+                sleep_until_usec(MIN(clock_monotonic_usec() + delay, run->ctx->include_deadline));
         }
 }
 

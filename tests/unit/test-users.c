@@ -82,14 +82,6 @@ static const char *error_text(void **state, size_t i) {
         return json_string_value(json_object_get(json_array_get(ctx_of(state)->errors, i), "message"));
 }
 
-static size_t strv_length(char *const *l) {
-        size_t n = 0;
-
-        while (l && l[n])
-                n++;
-        return n;
-}
-
 /* Parse the users of a config given as JSON text. */
 static int parse_users(void **state, const char *config, UserList *ret) {
         return users_parse(ctx_of(state), set_config(state, config), ret);
