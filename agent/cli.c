@@ -216,7 +216,7 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                         fprintf(stderr, "Try 'kiln --help'.\n");
                         return -EINVAL;
                 case '?':
-                        /* For a long option optopt holds its code, not a character; argv names it. */
+                        /* For a long option optopt contains its code, not a character, so argv names it. */
                         if (optopt > 0 && optopt < 0x100)
                                 fprintf(stderr, "kiln: unknown option '-%c'\n", optopt);
                         else

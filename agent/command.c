@@ -401,7 +401,7 @@ static int argv_from_list(const json_t *list, char ***ret_argv, char **reterr_re
                 return *reterr_reason ? -EINVAL : -ENOMEM;
         }
 
-        /* exec() of an empty name fails with a confusing "Permission denied", so say what is wrong. */
+        /* exec() of an empty name fails with a confusing "Permission denied", so the reason names the problem. */
         if (json_is_string(json_array_get(list, 0)) && json_string_length(json_array_get(list, 0)) == 0) {
                 *reterr_reason = strdup("has an empty string as element [0], which names no command. "
                                         "Put the command's name or path first.");
@@ -527,8 +527,8 @@ static int command_list_parse(Context *ctx, const char *key, const json_t *list,
                 (void) snprintf(path, sizeof(path), "/%s/%zu", key, i);
                 format_line_suffix(ctx, path, at_line, sizeof(at_line));
 
-                /* cloud-init skips a null item (an empty "- " or one holding only a comment), so
-                 * kiln runs the rest too, but says so. */
+                /* cloud-init skips a null item (an empty "- " or one containing only a comment), so
+                 * kiln runs the rest too, with a warning. */
                 if (json_is_null(json_array_get(list, i))) {
                         report_warning(ctx, (int) i, "%s[%zu]%s is empty (null), skipping it.", key, i, at_line);
                         continue;

@@ -122,7 +122,7 @@ static const char *skip_reason(const Context *ctx, const PlannedModule *p) {
 static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t total) {
         const AgentModule *m = p->module;
         size_t errors_before = json_array_size(ctx->errors);
-        const char *reason;
+        const char *reason, *outcome, *state;
         usec_t start;
         int r;
 
@@ -146,9 +146,18 @@ static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t t
         r = m->run(ctx, ctx->config);
         if (r < 0 && json_array_size(ctx->errors) == errors_before)
                 report_error(ctx, -1, r, "Module %s failed: %m", m->name);
-        log_info("Module %s %s in %.1f ms.", m->name, r < 0 ? "failed" : r > 0 ? "changed the system" : "finished",
-                 (double) (now_monotonic() - start) / USEC_PER_MSEC);
-        report_module_end(ctx, r < 0 ? "failed" : r > 0 ? "changed" : "done", NULL);
+        if (r < 0) {
+                outcome = "failed";
+                state = "failed";
+        } else if (r > 0) {
+                outcome = "changed the system";
+                state = "changed";
+        } else {
+                outcome = "finished";
+                state = "done";
+        }
+        log_info("Module %s %s in %.1f ms.", m->name, outcome, (double) (now_monotonic() - start) / USEC_PER_MSEC);
+        report_module_end(ctx, state, NULL);
         return r >= 0;
 }
 

@@ -30,8 +30,8 @@
 static const char *const settings_keys[] = { "datasource_list", "datasource", "modules", "system_info", NULL };
 
 /* cloud-init keys that no kiln module handles yet. They are ignored with a warning that calls them
- * unsupported, so a user who relies on one (users: for SSH access, packages:) sees it instead of a
- * green status. */
+ * unsupported, so a user who relies on one (packages:, timezone:) finds it in the status instead of
+ * a green status. */
 static const char *const unsupported_keys[] = {
         "users", "groups", "user", "packages", "package_update", "package_upgrade",
         "package_reboot_if_required", "apt_update", "apt_upgrade", "apt_reboot_if_required", "apt",
@@ -458,7 +458,7 @@ static int walk_value(Walk *w, const KeyShape *shape, const json_t *v) {
         if (r < 0)
                 return r;
         /* The check runs only on values whose items and fields are valid, so a bad element is
-         * reported once, not again by the check of the list that holds it. */
+         * reported once, not again by the check of the list that contains it. */
         if (shape->check && !keys_only && w->errors == errors)
                 return MIN(walk_run_check(w, shape, v), 0);
         return 0;

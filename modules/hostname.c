@@ -125,6 +125,22 @@ static int hostname_config_parse(Context *ctx, const json_t *config, HostnameCon
         return config_name(ctx, config, "fqdn", &ret->fqdn);
 }
 
+/* The two-character C escape of c, or NULL when it has none. */
+static const char *short_escape_of(unsigned char c) {
+        switch (c) {
+        case '\n':
+                return "\\n";
+        case '\t':
+                return "\\t";
+        case '\r':
+                return "\\r";
+        case '\\':
+                return "\\\\";
+        default:
+                return NULL;
+        }
+}
+
 /* A copy of s for messages, with control characters and backslashes escaped as in C ("\n",
  * "\x07", "\\"), so that a name cannot break a log line. Caller owns the result. */
 static char *escape_for_message(const char *s) {
@@ -138,8 +154,7 @@ static char *escape_for_message(const char *s) {
 
         p = escaped;
         for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
-                const char *short_escape = *c == '\n' ? "\\n" : *c == '\t' ? "\\t" : *c == '\r' ? "\\r" :
-                                           *c == '\\' ? "\\\\" : NULL;
+                const char *short_escape = short_escape_of(*c);
 
                 if (short_escape) {
                         memcpy(p, short_escape, 2);

@@ -340,8 +340,8 @@ static int parse_permissions(Context *ctx, const json_t *v, FileEntry *e) {
 
         e->mode = (mode_t) m;
 
-        /* Source text that starts with 0 is octal (0640), hexadecimal or zero itself, each of which
-         * means what it says. */
+        /* Source text that starts with 0 is octal (0640), hexadecimal or zero itself, and none of
+         * those can be a decimal number mistaken for a mode. */
         if (source_text && source_text[0] != '0')
                 warn_decimal_permissions(ctx, e, source_text);
         return 0;
@@ -848,7 +848,7 @@ static int write_files_run_stage(Context *ctx, const json_t *config, bool deferr
         if (!list || (json_is_null(list) && deferred))
                 return 0;
         /* A key without a value is null, often a template's empty section, so it gets a warning.
-         * An explicit empty list asks for nothing. */
+         * An explicit empty list requests nothing. */
         if (json_is_null(list)) {
                 report_warning(ctx, -1, "write_files has no value (null), nothing to write.");
                 return 0;

@@ -209,7 +209,7 @@ static int fetch(IncludeRun *run, const char *url, const char *redacted, HttpRes
                 usec_t delay, now = now_monotonic(), left;
                 bool last;
 
-                /* http_request() rejects timeouts under 1 ms, so less than that left is none. */
+                /* http_request() rejects timeouts under 1 ms, so less time than that left ends the fetch. */
                 left = run->ctx->include_deadline > now ? run->ctx->include_deadline - now : 0;
                 if (left < USEC_PER_MSEC) {
                         if (asprintf(reterr_message, "the %llu s for all includes of this boot ran out",

@@ -785,7 +785,7 @@ static int decode_mime(Context *ctx, const Origin *o, const char *data, size_t s
         return ret;
 }
 
-/* Which decodings a body went through already; each is applied at most once, so a gzip stream
+/* The decodings a body went through already. Each is applied at most once, so a gzip stream
  * that inflates to itself or nested base64 cannot recurse. */
 typedef enum Decoded {
         DECODED_BASE64 = 1 << 0,

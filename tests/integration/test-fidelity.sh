@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# cloud-config read as cloud-init reads it, end to end: duplicate keys keep the last value with
-# warnings naming both lines, a gzip bomb stops at the named cap, a 1 MiB file is written whole,
-# invalid UTF-8 is rejected with its byte offset, and YAML 1.1 booleans never become commands or
+# cloud-config read as cloud-init reads it, end to end. Duplicate keys keep the last value, with
+# warnings naming both lines. A gzip bomb stops at the named cap, and a 1 MiB file is written whole.
+# Invalid UTF-8 is rejected with its byte offset. YAML 1.1 booleans never become commands or
 # hostnames.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -9,7 +9,7 @@ set -uo pipefail
 INSTANCE_ID=i-0123456789abcdef0
 # Outage cases wait for the deadline; this max_wait keeps them short.
 SHORT_MAX_WAIT=3
-# Longest a `kiln status --wait` may block before the test gives up on it.
+# Maximum seconds a `kiln status --wait` may block before the test gives up on it.
 WAIT_TIMEOUT=30
 # Roots whose `kiln status --format json` is checked for its keys at the end.
 JSON_ROOTS=()
