@@ -146,5 +146,7 @@ void context_done(Context *ctx) {
         json_decref(ctx->system_config);
         json_decref(ctx->errors);
         json_decref(ctx->warnings);
+        json_decref(ctx->power_state);
         ctx->config = ctx->config_positions = ctx->system_config = ctx->errors = ctx->warnings = NULL;
+        ctx->power_state = NULL;
 }

@@ -74,6 +74,9 @@ typedef struct Context {
         usec_t include_deadline; /* CLOCK_MONOTONIC end of the time for all #include fetches of
                                   * this run, 0 until the first one */
 
+        json_t *power_state;     /* the power change that the power_state module asked for, acted on
+                                  * after the run is reported, or NULL */
+
         /* Reporting: the phase or module diagnostics are recorded against. */
         const char *current;     /* "datasource", "userdata", or a module name */
         json_t *errors;          /* array of {module, item, message} */

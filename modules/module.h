@@ -49,6 +49,14 @@ extern const AgentModule module_scripts_per_boot;
 extern const AgentModule module_scripts_per_instance;
 extern const AgentModule module_scripts_user;
 extern const AgentModule module_write_files_deferred;
+extern const AgentModule module_etc_hosts;
+extern const AgentModule module_ca_certs;
+extern const AgentModule module_locale;
+extern const AgentModule module_ntp;
+extern const AgentModule module_timezone;
+extern const AgentModule module_phone_home;
+extern const AgentModule module_final_message;
+extern const AgentModule module_power_state;
 
 /* Every built-in module in default order, NULL-terminated. */
 extern const AgentModule *const module_table[];

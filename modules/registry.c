@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The built-in modules in their default order, which follows cloud-init's stages: boothooks, early
- * commands, files and names, then user commands, then scripts (per-once, per-boot, per-instance
- * and the user's, in cloud-init's order), then files that wait for users. */
+ * commands, files, names and system settings, then user commands and files that wait for users,
+ * then scripts (per-once, per-boot, per-instance and the user's, in cloud-init's order), then the
+ * boot's reports and the power change. */
 
 #include <string.h>
 
@@ -12,14 +13,22 @@ const AgentModule *const module_table[] = {
         &module_bootcmd,
         &module_write_files,
         &module_hostname,
+        &module_etc_hosts,
+        &module_ca_certs,
         &module_users_groups,
         &module_ssh,
+        &module_locale,
+        &module_ntp,
+        &module_timezone,
         &module_runcmd,
+        &module_write_files_deferred,
         &module_scripts_per_once,
         &module_scripts_per_boot,
         &module_scripts_per_instance,
         &module_scripts_user,
-        &module_write_files_deferred,
+        &module_phone_home,
+        &module_final_message,
+        &module_power_state,
         NULL,
 };
 
@@ -30,6 +39,16 @@ const AgentModule *module_by_name(const char *name) {
         /* cloud-init's module names where they differ from kiln's. */
         if (streq(name, "set_hostname") || streq(name, "update_hostname"))
                 return &module_hostname;
+        if (streq(name, "update_etc_hosts") || streq(name, "update-etc-hosts"))
+                return &module_etc_hosts;
+        if (streq(name, "ca-certs"))
+                return &module_ca_certs;
+        if (streq(name, "phone-home"))
+                return &module_phone_home;
+        if (streq(name, "final-message"))
+                return &module_final_message;
+        if (streq(name, "power_state_change") || streq(name, "power-state-change"))
+                return &module_power_state;
         if (streq(name, "users-groups"))
                 return &module_users_groups;
         if (streq(name, "scripts-user"))
