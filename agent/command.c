@@ -105,32 +105,51 @@ static char *stderr_first_line(const char *text) {
         return line;
 }
 
-/* How a command that failed ended: "exited with 3", "was killed by signal 11 (SIGSEGV)". */
-static void format_termination(const ExecResult *result, char *buf, size_t size) {
-        const char *abbrev;
-
-        if (result->signal == 0) {
-                (void) snprintf(buf, size, "exited with %d", result->exit_code);
-                return;
-        }
-
-        /* Real-time signals have no name. */
-        abbrev = sigabbrev_np(result->signal);
-        if (abbrev)
-                (void) snprintf(buf, size, "was killed by signal %d (SIG%s)", result->signal, abbrev);
-        else
-                (void) snprintf(buf, size, "was killed by signal %d", result->signal);
-}
-
 int command_run(Context *ctx, const char *name, int item, char *const argv[], int output_fd) {
         return command_run_with_stdin(ctx, name, item, argv, /* input_fd= */ -EBADF, output_fd);
 }
 
 int command_run_with_stdin(Context *ctx, const char *name, int item, char *const argv[], int input_fd,
                            int output_fd) {
+        return command_run_limited(ctx, name, item, argv, /* extra_env= */ NULL, input_fd, output_fd,
+                                   /* timeout_usec= */ 0);
+}
+
+/* The command's environment: INSTANCE_ID when the instance is known, then extra_env. The array is
+ * the caller's, its strings are borrowed except *ret_instance_env, which the caller owns too. */
+static int command_env(const Context *ctx, char *const extra_env[], char ***ret_env, char **ret_instance_env) {
+        _cleanup_free_ char *instance_env = NULL;
+        size_t n_extra = 0, n = 0;
+        char **env;
+
+        while (extra_env && extra_env[n_extra])
+                n_extra++;
+
+        /* cloud-init sets INSTANCE_ID for bootcmd commands; kiln sets it for every command alike. */
+        if (ctx->instance && ctx->instance->instance_id &&
+            asprintf(&instance_env, "INSTANCE_ID=%s", ctx->instance->instance_id) < 0)
+                return -ENOMEM;
+
+        env = calloc(n_extra + 2, sizeof(char *));
+        if (!env)
+                return -ENOMEM;
+        if (instance_env)
+                env[n++] = instance_env;
+        for (size_t i = 0; i < n_extra; i++)
+                env[n++] = extra_env[i];
+
+        *ret_env = env;
+        *ret_instance_env = TAKE_PTR(instance_env);
+        return 0;
+}
+
+int command_run_limited(Context *ctx, const char *name, int item, char *const argv[], char *const extra_env[],
+                        int input_fd, int output_fd, usec_t timeout_usec) {
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_free_ char *instance_env = NULL, *first_line = NULL;
-        char *env[2] = {}, how[64];
+        _cleanup_free_ char **env = NULL;
+        const ExecLimits limits = { .timeout_usec = timeout_usec, .kill_grace_usec = COMMAND_KILL_GRACE_USEC };
+        char how[64];
         int r;
 
         assert(ctx);
@@ -138,18 +157,17 @@ int command_run_with_stdin(Context *ctx, const char *name, int item, char *const
         assert(argv);
         assert(argv[0]);
 
-        /* cloud-init sets INSTANCE_ID for bootcmd commands; kiln sets it for every command alike. */
-        if (ctx->instance && ctx->instance->instance_id) {
-                if (asprintf(&instance_env, "INSTANCE_ID=%s", ctx->instance->instance_id) < 0) {
-                        instance_env = NULL;
-                        return report_error(ctx, item, -ENOMEM, "Failed to run %s: %m", name);
-                }
-                env[0] = instance_env;
-        }
-
-        r = exec_in_root_with_stdin(ctx->root, argv, env, input_fd, output_fd, &result);
+        r = command_env(ctx, extra_env, &env, &instance_env);
         if (r < 0)
                 return report_error(ctx, item, r, "Failed to run %s: %m", name);
+
+        r = exec_in_root_limited(ctx->root, argv, env, input_fd, output_fd, &limits, &result);
+        if (r < 0)
+                return report_error(ctx, item, r, "Failed to run %s: %m", name);
+
+        if (result.timed_out)
+                return report_error(ctx, item, -ETIME, "%s did not finish within %llu s and was stopped.", name,
+                                    (unsigned long long) (timeout_usec / USEC_PER_SEC));
 
         if (result.exit_code == 0) {
                 log_info("%s exited with 0 after %llu ms.", name,
@@ -157,7 +175,7 @@ int command_run_with_stdin(Context *ctx, const char *name, int item, char *const
                 return 0;
         }
 
-        format_termination(&result, how, sizeof(how));
+        exec_result_format_termination(&result, how, sizeof(how));
         first_line = stderr_first_line(result.stderr_head ?: "");
         if (!first_line)
                 return report_error(ctx, item, -ENOMEM, "%s %s.", name, how);

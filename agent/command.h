@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "context.h"
+#include "lib/macro.h"
 
 /* Maximum length in bytes of a rejected config value as error messages show it. */
 #define COMMAND_SHOWN_VALUE_MAX 200
@@ -26,6 +27,16 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
  * a secret that must not show in the argv, such as the "user:password" line for chpasswd. */
 int command_run_with_stdin(Context *ctx, const char *name, int item, char *const argv[], int input_fd,
                            int output_fd);
+
+/* Time between SIGTERM and SIGKILL for a command that ran out of time. */
+#define COMMAND_KILL_GRACE_USEC (5 * USEC_PER_SEC)
+
+/* Like command_run_with_stdin(), with the "KEY=VALUE" strings of extra_env (NULL for none) added
+ * to the environment and a time limit (0 for none): a command still running after timeout_usec
+ * gets SIGTERM, SIGKILL COMMAND_KILL_GRACE_USEC later, and the time-out is reported as an error
+ * naming the limit (-ETIME). */
+int command_run_limited(Context *ctx, const char *name, int item, char *const argv[], char *const extra_env[],
+                        int input_fd, int output_fd, usec_t timeout_usec);
 
 /* Convert one cloud-config command item as cloud-init reads it: a string is shell text and becomes
  * {"/bin/sh", "-c", text} (several lines make one script); a list is the argv itself, whose

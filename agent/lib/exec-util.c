@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
@@ -49,6 +50,8 @@ void exec_result_done(ExecResult *r) {
                 return;
         free(r->stderr_head);
         r->stderr_head = NULL;
+        free(r->stdout_data);
+        r->stdout_data = NULL;
 }
 
 static bool env_has_key(char *const env[], const char *assignment) {
@@ -206,9 +209,13 @@ _noreturn_ static void child_exec_failed(const char *name, int error) {
 }
 
 _noreturn_ static void child_run(const char *root, char *const argv[], char *const envp[],
-                                 const int fds[static _CHILD_FD_MAX]) {
+                                 const int fds[static _CHILD_FD_MAX], bool own_group) {
         child_reset_signals();
         child_arrange_fds(fds);
+
+        /* A time limit signals the whole group, so that the command's children stop too. */
+        if (own_group && setpgid(0, 0) < 0)
+                child_fail_setup(CHILD_FD_SETUP_ERROR, errno);
 
         if (!streq(root, "/")) {
                 if (chroot(root) < 0)
@@ -221,13 +228,15 @@ _noreturn_ static void child_run(const char *root, char *const argv[], char *con
         child_exec_failed(argv[0], errno);
 }
 
-/* The child's stderr on its way to the parent: the head is kept for the report, and every byte
- * is copied to the output descriptor. */
-typedef struct StderrCapture {
-        char *head;              /* EXEC_STDERR_HEAD_MAX + 1 bytes */
-        size_t head_size;
-        int output_fd;           /* -EBADF when the output is not kept */
-} StderrCapture;
+/* One output of the child on its way to the parent: the head is kept (the report's excerpt of
+ * stderr, or the whole captured stdout), and every byte is copied to the copy descriptor. */
+typedef struct OutputCapture {
+        int fd;                  /* read end of the pipe, -EBADF once at end of file */
+        char *head;              /* head_max + 1 bytes */
+        size_t head_size, head_max;
+        bool truncated;          /* bytes beyond head_max were dropped */
+        int copy_fd;             /* -EBADF when the output is not copied */
+} OutputCapture;
 
 static void write_all_ignoring_errors(int fd, const char *data, size_t size) {
         while (size > 0) {
@@ -245,66 +254,110 @@ static void write_all_ignoring_errors(int fd, const char *data, size_t size) {
 
 /* Read one chunk. Returns 1 at end of file, 0 when more may follow, -errno on errors
  * (-EAGAIN when nothing is buffered on a non-blocking descriptor). */
-static int capture_read(StderrCapture *c, int fd) {
+static int capture_read(OutputCapture *c) {
         char buf[EXEC_READ_CHUNK];
         size_t keep;
         ssize_t n;
 
-        n = read(fd, buf, sizeof(buf));
+        n = read(c->fd, buf, sizeof(buf));
         if (n < 0)
                 return errno == EINTR ? 0 : -errno;
         if (n == 0)
                 return 1;
 
-        keep = MIN((size_t) n, EXEC_STDERR_HEAD_MAX - c->head_size);
+        keep = MIN((size_t) n, c->head_max - c->head_size);
         memcpy(c->head + c->head_size, buf, keep);
         c->head_size += keep;
+        if (keep < (size_t) n)
+                c->truncated = true;
 
-        if (c->output_fd >= 0)
-                write_all_ignoring_errors(c->output_fd, buf, (size_t) n);
+        if (c->copy_fd >= 0)
+                write_all_ignoring_errors(c->copy_fd, buf, (size_t) n);
         return 0;
 }
 
 /* Read what is buffered without waiting for more. */
-static void capture_drain(StderrCapture *c, int fd) {
-        int flags = fcntl(fd, F_GETFL);
+static void capture_drain(OutputCapture *c) {
+        int flags;
 
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        if (c->fd < 0)
                 return;
-        while (capture_read(c, fd) == 0)
+        flags = fcntl(c->fd, F_GETFL);
+        if (flags < 0 || fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return;
+        while (capture_read(c) == 0)
                 ;
 }
 
-/* Read the child's stderr until the child closes it or exits. A background process that the
- * command started inherits the pipe and may hold it open for as long as it runs, so waiting for
- * end of file alone could block the boot forever.
- * NOTE: such a process gets EPIPE (or SIGPIPE) when it writes to stderr after the command has
- * exited, because the read end is closed by then. It has to redirect its output itself. */
-static void capture_stderr(StderrCapture *c, int stderr_fd, pid_t pid) {
-        /* Without pidfds (Linux before 5.3) poll() skips the negative descriptor, and only end of
-         * file ends the loop. */
-        _cleanup_close_ int pidfd = pidfd_open(pid, 0);
+/* Milliseconds until deadline for poll(), rounded up; -1 waits without limit. */
+static int poll_timeout_ms(usec_t deadline) {
+        usec_t now = clock_monotonic_usec();
 
-        for (;;) {
+        if (deadline == 0)
+                return -1;
+        if (deadline <= now)
+                return 0;
+        return (int) MIN((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (usec_t) INT_MAX);
+}
+
+/* The time limit passed: SIGTERM to the command's group first, SIGKILL at the next one.
+ * Returns the next deadline, 0 when none is left. */
+static usec_t exec_time_out(pid_t pid, const ExecLimits *limits, bool *timed_out) {
+        if (*timed_out || limits->kill_grace_usec == 0) {
+                (void) kill(-pid, SIGKILL);
+                *timed_out = true;
+                return 0;
+        }
+        (void) kill(-pid, SIGTERM);
+        *timed_out = true;
+        return clock_monotonic_usec() + limits->kill_grace_usec;
+}
+
+/* Read the child's outputs until it exits, signalling it when the time limit passes. A background
+ * process that the command started inherits the pipes and may hold them open for as long as it
+ * runs, so waiting for end of file alone could block the boot forever.
+ * NOTE: such a process gets EPIPE (or SIGPIPE) when it writes to a pipe after the command has
+ * exited, because the read end is closed by then. It has to redirect its output itself. */
+static void capture_outputs(OutputCapture c[static 2], pid_t pid, const ExecLimits *limits,
+                            bool *ret_timed_out) {
+        /* Without pidfds (Linux before 5.3) poll() skips the negative descriptor, and only end of
+         * file ends the loop; the time limit still applies while the pipes are open. */
+        _cleanup_close_ int pidfd = pidfd_open(pid, 0);
+        usec_t deadline = limits->timeout_usec > 0 ? clock_monotonic_usec() + limits->timeout_usec : 0;
+        bool timed_out = false;
+
+        while (c[0].fd >= 0 || c[1].fd >= 0 || pidfd >= 0) {
                 struct pollfd p[] = {
-                        { .fd = stderr_fd, .events = POLLIN },
+                        { .fd = c[0].fd, .events = POLLIN },
+                        { .fd = c[1].fd, .events = POLLIN },
                         { .fd = pidfd, .events = POLLIN },
                 };
+                int n = poll(p, ELEMENTSOF(p), poll_timeout_ms(deadline));
 
-                if (poll(p, ELEMENTSOF(p), /* timeout= */ -1) < 0) {
+                if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return;
+                        break;
+                }
+                if (n == 0) {
+                        deadline = exec_time_out(pid, limits, &timed_out);
+                        continue;
                 }
 
-                if (p[0].revents != 0) {
-                        if (capture_read(c, stderr_fd) != 0)
-                                return;
-                } else if (p[1].revents != 0) {
-                        capture_drain(c, stderr_fd);
-                        return;
+                for (size_t i = 0; i < 2; i++)
+                        if (p[i].revents != 0 && capture_read(&c[i]) != 0)
+                                c[i].fd = -EBADF;
+                if (p[2].revents != 0) {
+                        capture_drain(&c[0]);
+                        capture_drain(&c[1]);
+                        break;
                 }
         }
+
+        /* What the command left running after its time-out goes too. */
+        if (timed_out)
+                (void) kill(-pid, SIGKILL);
+        *ret_timed_out = timed_out;
 }
 
 /* Returns 0 when the child reached exec (or its own "not found" exit), -errno when a setup step
@@ -348,19 +401,54 @@ static void close_fd(int *fd) {
         *fd = -EBADF;
 }
 
+void exec_result_format_termination(const ExecResult *r, char *buf, size_t size) {
+        const char *abbrev;
+
+        if (r->signal == 0) {
+                (void) snprintf(buf, size, "exited with %d", r->exit_code);
+                return;
+        }
+
+        /* Real-time signals have no name. */
+        abbrev = sigabbrev_np(r->signal);
+        if (abbrev)
+                (void) snprintf(buf, size, "was killed by signal %d (SIG%s)", r->signal, abbrev);
+        else
+                (void) snprintf(buf, size, "was killed by signal %d", r->signal);
+}
+
 int exec_in_root(const char *root, char *const argv[], char *const env[], int output_fd,
                  ExecResult *ret) {
-        return exec_in_root_with_stdin(root, argv, env, /* input_fd= */ -EBADF, output_fd, ret);
+        return exec_in_root_limited(root, argv, env, /* input_fd= */ -EBADF, output_fd, /* limits= */ NULL, ret);
 }
 
 int exec_in_root_with_stdin(const char *root, char *const argv[], char *const env[], int input_fd,
                             int output_fd, ExecResult *ret) {
+        return exec_in_root_limited(root, argv, env, input_fd, output_fd, /* limits= */ NULL, ret);
+}
+
+/* A pipe whose write end the child gets; both ends close on exec. */
+static int pipe_open(int *ret_read, int *ret_write) {
+        int fds[2];
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        *ret_read = fds[0];
+        *ret_write = fds[1];
+        return 0;
+}
+
+int exec_in_root_limited(const char *root, char *const argv[], char *const env[], int input_fd,
+                         int output_fd, const ExecLimits *limits, ExecResult *ret) {
         _cleanup_close_ int null_fd = -EBADF, stderr_read = -EBADF, stderr_write = -EBADF,
+                            stdout_read = -EBADF, stdout_write = -EBADF,
                             setup_read = -EBADF, setup_write = -EBADF;
         _cleanup_free_ char **envp = NULL;
-        _cleanup_free_ char *head = NULL;
-        int pipe_fds[2], status, r;
-        StderrCapture capture;
+        _cleanup_free_ char *head = NULL, *out = NULL;
+        static const ExecLimits no_limits = {};
+        OutputCapture capture[2];
+        bool timed_out;
+        int status, r;
         usec_t start;
         pid_t pid;
 
@@ -369,6 +457,8 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
         assert(argv[0]);
         assert(ret);
 
+        if (!limits)
+                limits = &no_limits;
         start = clock_monotonic_usec();
 
         r = build_envp(env, &envp);
@@ -383,15 +473,20 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
         if (null_fd < 0)
                 return -errno;
 
-        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
-                return -errno;
-        stderr_read = pipe_fds[0];
-        stderr_write = pipe_fds[1];
-
-        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
-                return -errno;
-        setup_read = pipe_fds[0];
-        setup_write = pipe_fds[1];
+        r = pipe_open(&stderr_read, &stderr_write);
+        if (r < 0)
+                return r;
+        r = pipe_open(&setup_read, &setup_write);
+        if (r < 0)
+                return r;
+        if (limits->stdout_max > 0) {
+                out = malloc(limits->stdout_max + 1);
+                if (!out)
+                        return -ENOMEM;
+                r = pipe_open(&stdout_read, &stdout_write);
+                if (r < 0)
+                        return r;
+        }
 
         pid = fork();
         if (pid < 0)
@@ -399,15 +494,19 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
         if (pid == 0) {
                 const int child_fds[_CHILD_FD_MAX] = {
                         [CHILD_FD_STDIN] = input_fd >= 0 ? input_fd : null_fd,
-                        [CHILD_FD_STDOUT] = output_fd >= 0 ? output_fd : null_fd,
+                        [CHILD_FD_STDOUT] = stdout_write >= 0 ? stdout_write : output_fd >= 0 ? output_fd : null_fd,
                         [CHILD_FD_STDERR] = stderr_write,
                         [CHILD_FD_SETUP_ERROR] = setup_write,
                 };
-                child_run(root, argv, envp, child_fds);
+                child_run(root, argv, envp, child_fds, limits->timeout_usec > 0);
         }
+        /* Set the group from both sides, so that a time-out right after fork() finds it. */
+        if (limits->timeout_usec > 0)
+                (void) setpgid(pid, pid);
 
         /* Only the child may hold the write ends, or end of file never comes. */
         close_fd(&stderr_write);
+        close_fd(&stdout_write);
         close_fd(&setup_write);
 
         r = read_setup_error(setup_read);
@@ -416,9 +515,16 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
                 return r;
         }
 
-        capture = (StderrCapture) { .head = head, .output_fd = output_fd };
-        capture_stderr(&capture, stderr_read, pid);
-        head[capture.head_size] = '\0';
+        capture[0] = (OutputCapture) {
+                .fd = stderr_read, .head = head, .head_max = EXEC_STDERR_HEAD_MAX, .copy_fd = output_fd,
+        };
+        capture[1] = (OutputCapture) {
+                .fd = out ? stdout_read : -EBADF, .head = out, .head_max = limits->stdout_max, .copy_fd = -EBADF,
+        };
+        capture_outputs(capture, pid, limits, &timed_out);
+        head[capture[0].head_size] = '\0';
+        if (out)
+                out[capture[1].head_size] = '\0';
 
         r = wait_for_exit(pid, &status);
         if (r < 0)
@@ -429,6 +535,10 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
                 .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
                 .stderr_head = TAKE_PTR(head),
                 .duration_usec = clock_monotonic_usec() - start,
+                .timed_out = timed_out,
+                .stdout_size = capture[1].head_size,
+                .stdout_truncated = capture[1].truncated,
+                .stdout_data = TAKE_PTR(out),
         };
         return 0;
 }

@@ -3,6 +3,7 @@
  * data; callers that want shell semantics pass {"/bin/sh", "-c", text} themselves. No logging. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "context.h"
@@ -15,9 +16,29 @@ typedef struct ExecResult {
         int signal;              /* the signal that killed the command, 0 when it exited */
         char *stderr_head;       /* first EXEC_STDERR_HEAD_MAX bytes of stderr, caller owns it */
         usec_t duration_usec;
+        bool timed_out;          /* the time limit passed and the command was signalled */
+        char *stdout_data;       /* captured stdout, NUL-terminated, caller owns it; NULL unless
+                                  * ExecLimits.stdout_max was set */
+        size_t stdout_size;
+        bool stdout_truncated;   /* stdout had more than ExecLimits.stdout_max bytes */
 } ExecResult;
 
 void exec_result_done(ExecResult *r);
+
+/* Format how a command ended into buf: "exited with 3", "was killed by signal 11 (SIGSEGV)". */
+void exec_result_format_termination(const ExecResult *r, char *buf, size_t size);
+
+/* Limits of exec_in_root_limited(). All zero means none. */
+typedef struct ExecLimits {
+        /* Wall-clock limit; 0 for none. The command runs in a process group of its own, which gets
+         * SIGTERM when the limit passes and SIGKILL kill_grace_usec later (at once when 0). Once the
+         * command has ended after a time-out, whatever is left of its group gets SIGKILL. */
+        usec_t timeout_usec;
+        usec_t kill_grace_usec;
+        /* When > 0, stdout is captured into ExecResult.stdout_data instead of going to output_fd.
+         * At most stdout_max bytes are kept; the rest is read and dropped. */
+        size_t stdout_max;
+} ExecLimits;
 
 /* Run argv[0] (looked up in PATH inside the root when it has no '/') with argv, chrooted into root
  * when root is not "/", working directory "/", stdin from /dev/null. The environment is a fixed
@@ -33,3 +54,7 @@ int exec_in_root(const char *root, char *const argv[], char *const env[], int ou
  * which every local user can read. */
 int exec_in_root_with_stdin(const char *root, char *const argv[], char *const env[], int input_fd,
                             int output_fd, ExecResult *ret);
+
+/* Like exec_in_root_with_stdin(), within limits (NULL for none). */
+int exec_in_root_limited(const char *root, char *const argv[], char *const env[], int input_fd,
+                         int output_fd, const ExecLimits *limits, ExecResult *ret);

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -240,6 +241,95 @@ static void exec_in_root_stdin_is_dev_null(void **state) {
         assert_string_equal(out, "/dev/null\n");
 }
 
+static void exec_in_root_limited_times_out(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "sleep 30", NULL };
+        const ExecLimits limits = { .timeout_usec = 200 * USEC_PER_MSEC, .kill_grace_usec = USEC_PER_SEC };
+
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, -EBADF, &limits, &result), 0);
+        assert_true(result.timed_out);
+        assert_int_equal(result.signal, SIGTERM);
+        assert_true(result.duration_usec < 5 * USEC_PER_SEC);
+}
+
+static void exec_in_root_limited_kills_after_grace(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "trap '' TERM; while :; do :; done", NULL };
+        const ExecLimits limits = { .timeout_usec = 100 * USEC_PER_MSEC, .kill_grace_usec = 100 * USEC_PER_MSEC };
+
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, -EBADF, &limits, &result), 0);
+        assert_true(result.timed_out);
+        assert_int_equal(result.signal, SIGKILL);
+}
+
+static void exec_in_root_limited_stops_children(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        /* The child closes the pipes, so only the time limit ends the wait. */
+        char *argv[] = { "/bin/sh", "-c", "exec >/dev/null 2>&1; sleep 30 & wait", NULL };
+        const ExecLimits limits = { .timeout_usec = 200 * USEC_PER_MSEC, .kill_grace_usec = USEC_PER_SEC };
+
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, -EBADF, &limits, &result), 0);
+        assert_true(result.timed_out);
+        assert_true(result.duration_usec < 5 * USEC_PER_SEC);
+}
+
+static void exec_in_root_limited_no_timeout_when_fast(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "exit 4", NULL };
+        const ExecLimits limits = { .timeout_usec = 10 * USEC_PER_SEC };
+
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, -EBADF, &limits, &result), 0);
+        assert_false(result.timed_out);
+        assert_int_equal(result.exit_code, 4);
+}
+
+static void exec_in_root_limited_captures_stdout(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "echo out; echo err >&2", NULL };
+        const ExecLimits limits = { .stdout_max = 64 };
+        char out[OUTPUT_MAX];
+        _cleanup_close_ int fd = memfd_create("kiln-test-output", MFD_CLOEXEC);
+        ssize_t n;
+
+        assert_true(fd >= 0);
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, fd, &limits, &result), 0);
+        assert_string_equal(result.stdout_data, "out\n");
+        assert_int_equal(result.stdout_size, 4);
+        assert_false(result.stdout_truncated);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        n = read(fd, out, sizeof(out) - 1);
+        assert_int_equal(n, 4);
+        out[n] = '\0';
+        assert_string_equal(out, "err\n");
+}
+
+static void exec_in_root_limited_stdout_truncated(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "i=0; while [ $i -lt 1000 ]; do echo 0123456789; i=$((i+1)); done", NULL };
+        const ExecLimits limits = { .stdout_max = 100 };
+
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, -EBADF, &limits, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+        assert_int_equal(result.stdout_size, 100);
+        assert_true(result.stdout_truncated);
+}
+
+static void exec_result_format_termination_exit(void **state) {
+        ExecResult result = { .exit_code = 3 };
+        char buf[64];
+
+        exec_result_format_termination(&result, buf, sizeof(buf));
+        assert_string_equal(buf, "exited with 3");
+}
+
+static void exec_result_format_termination_signal(void **state) {
+        ExecResult result = { .exit_code = 128 + 11, .signal = 11 };
+        char buf[64];
+
+        exec_result_format_termination(&result, buf, sizeof(buf));
+        assert_string_equal(buf, "was killed by signal 11 (SIGSEGV)");
+}
+
 static void exec_in_root_with_stdin_reads_input(void **state) {
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_close_ int input = memfd_create("kiln-test-input", MFD_CLOEXEC),
@@ -430,6 +520,14 @@ int main(void) {
                 cmocka_unit_test(exec_in_root_chroot_writes_inside_root),
                 cmocka_unit_test(exec_in_root_chroot_working_directory),
                 cmocka_unit_test(exec_in_root_chroot_not_found),
+                cmocka_unit_test(exec_in_root_limited_times_out),
+                cmocka_unit_test(exec_in_root_limited_kills_after_grace),
+                cmocka_unit_test(exec_in_root_limited_stops_children),
+                cmocka_unit_test(exec_in_root_limited_no_timeout_when_fast),
+                cmocka_unit_test(exec_in_root_limited_captures_stdout),
+                cmocka_unit_test(exec_in_root_limited_stdout_truncated),
+                cmocka_unit_test(exec_result_format_termination_exit),
+                cmocka_unit_test(exec_result_format_termination_signal),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
