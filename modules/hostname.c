@@ -11,6 +11,7 @@
 #include "lib/fileio.h"
 #include "lib/macro.h"
 #include "lib/parse-util.h"
+#include "hostname.h"
 #include "log.h"
 #include "module.h"
 #include "report.h"
@@ -36,15 +37,7 @@ typedef struct HostnameConfig {
         const char *fqdn;        /* borrowed from the config, NULL when unset */
 } HostnameConfig;
 
-/* The names chosen for this boot: the short hostname and the fully qualified name, either may be
- * NULL, and the one to set. */
-typedef struct HostnameChoice {
-        char *hostname;
-        char *fqdn;
-        const char *selected;    /* points to hostname or fqdn */
-} HostnameChoice;
-
-static void hostname_choice_done(HostnameChoice *c) {
+void hostname_choice_done(HostnameChoice *c) {
         free(c->hostname);
         free(c->fqdn);
         *c = (HostnameChoice) {};
@@ -106,6 +99,19 @@ static int config_name(Context *ctx, const json_t *config, const char *key, cons
                             key, text ?: "a non-string value");
 }
 
+/* Parse the keys that choose the names, the ones hostname_choose_from_config() reads. */
+static int hostname_config_parse_names(Context *ctx, const json_t *config, HostnameConfig *ret) {
+        int r;
+
+        r = config_bool(ctx, config, "prefer_fqdn_over_hostname", false, &ret->prefer_fqdn);
+        if (r < 0)
+                return r;
+        r = config_name(ctx, config, "hostname", &ret->hostname);
+        if (r < 0)
+                return r;
+        return config_name(ctx, config, "fqdn", &ret->fqdn);
+}
+
 static int hostname_config_parse(Context *ctx, const json_t *config, HostnameConfig *ret) {
         int r;
 
@@ -113,16 +119,10 @@ static int hostname_config_parse(Context *ctx, const json_t *config, HostnameCon
         if (r < 0 || ret->preserve)
                 return r;
 
-        r = config_bool(ctx, config, "prefer_fqdn_over_hostname", false, &ret->prefer_fqdn);
-        if (r < 0)
-                return r;
         r = config_bool(ctx, config, "create_hostname_file", true, &ret->create_file);
         if (r < 0)
                 return r;
-        r = config_name(ctx, config, "hostname", &ret->hostname);
-        if (r < 0)
-                return r;
-        return config_name(ctx, config, "fqdn", &ret->fqdn);
+        return hostname_config_parse_names(ctx, config, ret);
 }
 
 /* The two-character C escape of c, or NULL when it has none. */
@@ -338,6 +338,16 @@ static int hostname_choose(Context *ctx, const HostnameConfig *cfg, HostnameChoi
         *ret = c;
         c = (HostnameChoice) {};
         return 1;
+}
+
+int hostname_choose_from_config(Context *ctx, const json_t *config, HostnameChoice *ret) {
+        HostnameConfig cfg = {};
+        int r;
+
+        r = hostname_config_parse_names(ctx, config, &cfg);
+        if (r < 0)
+                return r;
+        return hostname_choose(ctx, &cfg, ret);
 }
 
 /* Read the name in a hostname file: the first line that is not empty once comments ('#' to the
