@@ -91,7 +91,7 @@ typedef struct NtpLayout {
 
 #define NTP_HEADER "# Written by kiln from the ntp key of the cloud-config.\n"
 
-/* The directives of cloud-init's templates (templates/*.tmpl in its source) for each layout. */
+/* The directives of cloud-init's templates (the templates folder of its source) for each layout. */
 static const NtpLayout ntp_layout_table[_NTP_FORMAT_MAX] = {
         [NTP_FORMAT_CHRONY_DEBIAN] = {
                 .head = NTP_HEADER "# See chrony.conf(5).\n",
