@@ -8,6 +8,7 @@
 #include "datasource/datasource.h"
 #include "detect.h"
 #include "log.h"
+#include "modules/power_state.h"
 #include "notify.h"
 #include "runner.h"
 #include "state.h"
@@ -73,6 +74,7 @@ static int decode_user_data(Context *ctx) {
 RunStatus boot_run(Context *ctx) {
         const Datasource *ds = NULL;
         const char *reason;
+        RunStatus status;
         int r;
 
         ctx->current = "kiln";
@@ -130,9 +132,10 @@ RunStatus boot_run(Context *ctx) {
 
         (void) PHASE(ctx, "decode", decode_user_data(ctx));
         (void) PHASE(ctx, "merge", userdata_merge(ctx));
-        runner_check_keys(ctx);
         (void) runner_run_modules(ctx);
-        return finish(ctx, report_status(ctx));
+        status = finish(ctx, report_status(ctx));
+        /* A power change comes last, once the report is complete: the machine may go down. */
+        return power_state_apply(ctx, status);
 }
 
 void context_done(Context *ctx) {
