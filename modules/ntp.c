@@ -298,8 +298,11 @@ static char *ntp_shown(const json_t *v) {
                 return NULL;
         n = strlen(text);
         if (json_is_string(v) && n >= 2 && text[0] == '"') {
-                memmove(text, text + 1, n - 2);
-                text[n - (text[n - 1] == '"' ? 2 : 1)] = '\0';
+                /* A value cut short ends in "..." instead of the closing quote. */
+                size_t closed = text[n - 1] == '"';
+
+                memmove(text, text + 1, n - 1);
+                text[n - 1 - closed] = '\0';
         }
         return TAKE_PTR(text);
 }
