@@ -143,6 +143,24 @@ static int command_env(const Context *ctx, char *const extra_env[], char ***ret_
         return 0;
 }
 
+/* Run the command with its output going through a relay to output_fd and the journal (see
+ * log_relay_start()), or discarded when output_fd is negative. */
+static int command_exec(Context *ctx, const char *name, char *const argv[], char *const env[], int input_fd,
+                        int output_fd, const ExecLimits *limits, ExecResult *ret) {
+        LogRelay relay = { .write_fd = -EBADF };
+        int r;
+
+        if (output_fd < 0)
+                return exec_in_root_limited(ctx->root, argv, env, input_fd, output_fd, limits, ret);
+
+        r = log_relay_start(name, output_fd, &relay);
+        if (r < 0)
+                return r;
+        r = exec_in_root_limited(ctx->root, argv, env, input_fd, relay.write_fd, limits, ret);
+        (void) log_relay_finish(&relay, COMMAND_OUTPUT_DRAIN_USEC);
+        return r;
+}
+
 int command_run_limited(Context *ctx, const char *name, int item, char *const argv[], char *const extra_env[],
                         int input_fd, int output_fd, usec_t timeout_usec) {
         _cleanup_(exec_result_done) ExecResult result = {};
@@ -161,7 +179,7 @@ int command_run_limited(Context *ctx, const char *name, int item, char *const ar
         if (r < 0)
                 return report_error(ctx, item, r, "Failed to run %s: %m", name);
 
-        r = exec_in_root_limited(ctx->root, argv, env, input_fd, output_fd, &limits, &result);
+        r = command_exec(ctx, name, argv, env, input_fd, output_fd, &limits, &result);
         if (r < 0)
                 return report_error(ctx, item, r, "Failed to run %s: %m", name);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Running the commands of runcmd, bootcmd and user scripts: output to ROOT/var/log/kiln-output.log,
- * one log line per command, failures reported against the running module. */
+/* Running the commands of runcmd, bootcmd and user scripts: output to ROOT/var/log/kiln-output.log
+ * and the journal, one log line per command, failures reported against the running module. */
 #pragma once
 
 #include <jansson.h>
@@ -17,7 +17,8 @@
 int command_output_open(Context *ctx, const char *owner);
 
 /* Run argv inside the root with INSTANCE_ID set to the instance's id, its stdout and stderr
- * appended to output_fd (-EBADF discards them). name ("runcmd[3]", "script 'part-001'") starts the
+ * appended to output_fd and logged line by line to the journal as log_relay_start() describes
+ * (-EBADF discards them). name ("runcmd[3]", "script 'part-001'") starts the
  * log line and the error; item is the index the error is recorded under.
  * Returns 0 when the command exited 0, -EIO after reporting a non-zero exit, or -errno after
  * reporting that the command could not be started. */
@@ -27,6 +28,10 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
  * a secret that must not show in the argv, such as the "user:password" line for chpasswd. */
 int command_run_with_stdin(Context *ctx, const char *name, int item, char *const argv[], int input_fd,
                            int output_fd);
+
+/* How long kiln waits, once a command has ended, for the rest of its output to be logged. A
+ * process that the command left running in the background may keep its output open for longer. */
+#define COMMAND_OUTPUT_DRAIN_USEC (2 * USEC_PER_SEC)
 
 /* Time between SIGTERM and SIGKILL for a command that ran out of time. */
 #define COMMAND_KILL_GRACE_USEC (5 * USEC_PER_SEC)

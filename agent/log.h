@@ -2,6 +2,8 @@
 /* Logging: the journal with structured fields under systemd, stderr otherwise. */
 #pragma once
 
+#include <stdint.h>
+#include <sys/types.h>
 #include <syslog.h>
 
 #include "lib/macro.h"
@@ -41,3 +43,31 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_debug_errno(error, ...) log_full_errno(LOG_DEBUG, (error), __VA_ARGS__)
 #define log_warning_errno(error, ...) log_full_errno(LOG_WARNING, (error), __VA_ARGS__)
 #define log_error_errno(error, ...) log_full_errno(LOG_ERR, (error), __VA_ARGS__)
+
+/* The output of a command that kiln runs, copied by a relay process. Every byte is appended
+ * unchanged to copy_fd (ROOT/var/log/kiln-output.log). Every line goes to the journal as an
+ * entry of its own with SYSLOG_IDENTIFIER=kiln-output, PRIORITY=6 (info), KILN_COMMAND (the item
+ * name, "runcmd[3]"), KILN_MODULE and KILN_INSTANCE_ID, so `journalctl -t kiln-output` lists the
+ * commands' output apart from kiln's own messages (SYSLOG_IDENTIFIER=kiln). stdout and stderr
+ * share one pipe, as they share kiln-output.log, so both are logged at info. Without libsystemd or
+ * without a journal socket, the lines go to kiln's stderr as "kiln-output: COMMAND: LINE". A line
+ * longer than LOG_OUTPUT_LINE_MAX bytes is split into several entries, and a last line without a
+ * newline is logged when the output ends. The relay runs until every writer has closed the pipe,
+ * so a background process that the command started keeps its output going to both places. */
+#define LOG_OUTPUT_LINE_MAX (16U * 1024U)
+#define LOG_OUTPUT_IDENTIFIER "kiln-output"
+
+typedef struct LogRelay {
+        pid_t pid;
+        int write_fd;            /* the command's stdout and stderr */
+} LogRelay;
+
+/* Start a relay for the command named command, copying to copy_fd (-EBADF for none). Returns 0
+ * with *ret, or -errno. */
+int log_relay_start(const char *command, int copy_fd, LogRelay *ret);
+
+/* Close the write end and wait up to timeout_usec for the relay to log the rest. A relay that is
+ * still running then (a background process keeps the pipe open) is left to finish on its own.
+ * Returns 1 when it finished, 0 when it was left running (it stays a zombie until kiln exits). */
+int log_relay_finish(LogRelay *relay, uint64_t timeout_usec);
+

@@ -13,11 +13,17 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "command.h"
 #include "lib/macro.h"
+#include "log.h"
 #include "module.h"
 #include "test-helpers.h"
 
@@ -630,8 +636,304 @@ static void scripts_user_unsafe_instance_id_rejected(void **state) {
         assert_false(root_file_exists(t, "/run/s"));
 }
 
+
+/* ---- The output relay: kiln-output.log and the journal ---- */
+
+/* The path where sd_journal_send() writes, fixed in libsystemd. The relay tests run in a private
+ * mount namespace with a tmpfs on /run, so they never reach the host's journal. */
+#define TEST_JOURNAL_DIR "/run/systemd/journal"
+#define TEST_JOURNAL_SOCKET TEST_JOURNAL_DIR "/socket"
+#define TEST_JOURNAL_END "KILN_TEST_END"
+#define TEST_DATAGRAM_MAX (128U * 1024U)
+
+typedef struct RelayCapture {
+        char dir[64];
+        char *copy;              /* what the relay appended to the copy file */
+        size_t copy_size;
+        char *err;               /* what the relay wrote to stderr */
+        size_t err_size;
+        char *datagrams;         /* the journal datagrams, each as a 4-byte length and its bytes */
+        size_t datagrams_size;
+} RelayCapture;
+
+static void relay_capture_done(RelayCapture *c) {
+        char cmd[128];
+
+        free(c->copy);
+        free(c->err);
+        free(c->datagrams);
+        (void) snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", c->dir);
+        (void) !system(cmd);
+}
+
+static char *slurp(const char *dir, const char *name, size_t *ret_size) {
+        char path[128];
+        FILE *f;
+        char *data;
+        long n;
+
+        (void) snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "re");
+        if (!f) {
+                *ret_size = 0;
+                return strdup("");
+        }
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        n = ftell(f);
+        rewind(f);
+        data = calloc(1, (size_t) n + 1);
+        assert_non_null(data);
+        assert_int_equal(fread(data, 1, (size_t) n, f), (size_t) n);
+        fclose(f);
+        *ret_size = (size_t) n;
+        return data;
+}
+
+/* The fake journald: record every datagram on fd into out until the end marker arrives. */
+_noreturn_ static void journal_listener(int fd, int out) {
+        static char buf[TEST_DATAGRAM_MAX];
+
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                uint32_t len;
+
+                if (n < 0)
+                        _exit(EXIT_FAILURE);
+                if ((size_t) n == strlen(TEST_JOURNAL_END) && memcmp(buf, TEST_JOURNAL_END, (size_t) n) == 0)
+                        _exit(EXIT_SUCCESS);
+                len = (uint32_t) n;
+                if (write(out, &len, sizeof(len)) != sizeof(len) || write(out, buf, (size_t) n) != n)
+                        _exit(EXIT_FAILURE);
+        }
+}
+
+/* The test's child process: a private /run, the fake journal when journal is set, then a relay
+ * for `sh -c script` named runcmd[0]. */
+_noreturn_ static void relay_child(const char *dir, const char *script, bool journal) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = TEST_JOURNAL_SOCKET };
+        char path[128];
+        int copy_fd, err_fd, sock = -1, status;
+        pid_t listener = 0, producer;
+        LogRelay relay;
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") < 0)
+                _exit(77);
+
+        if (journal) {
+                (void) snprintf(path, sizeof(path), "%s/datagrams", dir);
+                if (mkdir("/run/systemd", 0755) < 0 || mkdir(TEST_JOURNAL_DIR, 0755) < 0)
+                        _exit(EXIT_FAILURE);
+                sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                if (sock < 0 || bind(sock, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        _exit(EXIT_FAILURE);
+                listener = fork();
+                if (listener == 0)
+                        journal_listener(sock, open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        }
+
+        (void) snprintf(path, sizeof(path), "%s/copy", dir);
+        copy_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        (void) snprintf(path, sizeof(path), "%s/stderr", dir);
+        err_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (copy_fd < 0 || err_fd < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+                _exit(EXIT_FAILURE);
+
+        log_set_module("runcmd");
+        log_set_instance_id("i-0123456789abcdef0");
+        if (log_relay_start("runcmd[0]", copy_fd, &relay) < 0)
+                _exit(EXIT_FAILURE);
+
+        producer = fork();
+        if (producer == 0) {
+                if (dup2(relay.write_fd, STDOUT_FILENO) < 0 || dup2(relay.write_fd, STDERR_FILENO) < 0)
+                        _exit(EXIT_FAILURE);
+                execl("/bin/sh", "sh", "-c", script, (char *) NULL);
+                _exit(127);
+        }
+        if (producer < 0 || waitpid(producer, &status, 0) < 0)
+                _exit(EXIT_FAILURE);
+        if (log_relay_finish(&relay, 10 * USEC_PER_SEC) != 1)
+                _exit(EXIT_FAILURE);
+
+        if (journal) {
+                int end = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+                if (sendto(end, TEST_JOURNAL_END, strlen(TEST_JOURNAL_END), 0, (struct sockaddr *) &sa,
+                           sizeof(sa)) < 0 || waitpid(listener, &status, 0) < 0 || status != 0)
+                        _exit(EXIT_FAILURE);
+        }
+        _exit(EXIT_SUCCESS);
+}
+
+static void relay_capture(const char *script, bool journal, RelayCapture *ret) {
+        pid_t pid;
+        int status;
+
+        *ret = (RelayCapture) {};
+        strcpy(ret->dir, "/tmp/kiln-relay-XXXXXX");
+        assert_non_null(mkdtemp(ret->dir));
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                relay_child(ret->dir, script, journal);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+                skip();
+        assert_int_equal(status, 0);
+
+        ret->copy = slurp(ret->dir, "copy", &ret->copy_size);
+        ret->err = slurp(ret->dir, "stderr", &ret->err_size);
+        ret->datagrams = slurp(ret->dir, "datagrams", &ret->datagrams_size);
+}
+
+static size_t datagram_count(const RelayCapture *c) {
+        size_t n = 0;
+
+        for (size_t off = 0; off + 4 <= c->datagrams_size; n++) {
+                uint32_t len;
+
+                memcpy(&len, c->datagrams + off, 4);
+                off += 4 + len;
+        }
+        return n;
+}
+
+/* The value of field in datagram index, as journald's native protocol carries it: "KEY=VALUE\n",
+ * or "KEY\n", a 64-bit little-endian length, the bytes and "\n". NULL when the field is missing. */
+static char *datagram_field(const RelayCapture *c, size_t index, const char *field, size_t *ret_size) {
+        const char *d = c->datagrams, *end;
+        size_t off = 0, key_len = strlen(field);
+        uint32_t len;
+
+        for (size_t i = 0; i < index; i++) {
+                memcpy(&len, d + off, 4);
+                off += 4 + len;
+        }
+        memcpy(&len, d + off, 4);
+        d += off + 4;
+        end = d + len;
+
+        while (d < end) {
+                const char *nl = memchr(d, '\n', (size_t) (end - d)), *eq = memchr(d, '=', (size_t) ((nl ?: end) - d));
+                uint64_t size;
+
+                assert_non_null(nl);
+                if (eq) {
+                        if ((size_t) (eq - d) == key_len && memcmp(d, field, key_len) == 0) {
+                                char *v = calloc(1, (size_t) (nl - eq));
+
+                                assert_non_null(v);
+                                *ret_size = (size_t) (nl - eq - 1);
+                                memcpy(v, eq + 1, *ret_size);
+                                return v;
+                        }
+                        d = nl + 1;
+                        continue;
+                }
+                memcpy(&size, nl + 1, 8);
+                if ((size_t) (nl - d) == key_len && memcmp(d, field, key_len) == 0) {
+                        char *v = malloc(size + 1);
+
+                        assert_non_null(v);
+                        memcpy(v, nl + 9, size);
+                        v[size] = '\0';
+                        *ret_size = size;
+                        return v;
+                }
+                d = nl + 9 + size + 1;
+        }
+        return NULL;
+}
+
+static void assert_field(const RelayCapture *c, size_t index, const char *field, const char *expected) {
+        _cleanup_free_ char *v = NULL;
+        size_t size = 0;
+
+        v = datagram_field(c, index, field, &size);
+        if (!v)
+                fail_msg("entry %zu has no %s", index, field);
+        assert_string_equal(v, expected);
+        assert_int_equal(size, strlen(expected));
+}
+
+static void log_relay_lines_to_journal(void **state) {
+        _cleanup_(relay_capture_done) RelayCapture c = {};
+
+        (void) state;
+        relay_capture("echo out; echo err >&2; printf last", true, &c);
+
+        assert_int_equal(datagram_count(&c), 3);
+        assert_field(&c, 0, "MESSAGE", "out");
+        assert_field(&c, 1, "MESSAGE", "err");
+        assert_field(&c, 2, "MESSAGE", "last");
+        assert_field(&c, 0, "SYSLOG_IDENTIFIER", "kiln-output");
+        assert_field(&c, 0, "PRIORITY", "6");
+        assert_field(&c, 1, "PRIORITY", "6");
+        assert_field(&c, 0, "KILN_COMMAND", "runcmd[0]");
+        assert_field(&c, 0, "KILN_MODULE", "runcmd");
+        assert_field(&c, 0, "KILN_INSTANCE_ID", "i-0123456789abcdef0");
+        assert_string_equal(c.copy, "out\nerr\nlast");
+        assert_int_equal(c.err_size, 0);
+}
+
+static void log_relay_burst_no_deadlock(void **state) {
+        _cleanup_(relay_capture_done) RelayCapture c = {};
+        size_t total = 0;
+
+        (void) state;
+        /* 1 MiB without a newline, more than any pipe buffer holds. */
+        relay_capture("head -c 1048576 /dev/zero | tr '\\000' a", true, &c);
+
+        assert_int_equal(c.copy_size, 1048576);
+        assert_int_equal(datagram_count(&c), 1048576 / LOG_OUTPUT_LINE_MAX);
+        for (size_t i = 0; i < datagram_count(&c); i++) {
+                _cleanup_free_ char *v = NULL;
+                size_t size = 0;
+
+                v = datagram_field(&c, i, "MESSAGE", &size);
+                assert_non_null(v);
+                assert_int_equal(size, LOG_OUTPUT_LINE_MAX);
+                total += size;
+        }
+        assert_int_equal(total, 1048576);
+}
+
+static void log_relay_binary_bytes_kept(void **state) {
+        _cleanup_(relay_capture_done) RelayCapture c = {};
+        _cleanup_free_ char *v = NULL;
+        size_t size = 0;
+
+        (void) state;
+        relay_capture("printf 'a\\001\\377\\376\\000b\\n'", true, &c);
+
+        assert_int_equal(c.copy_size, 7);
+        assert_memory_equal(c.copy, "a\001\377\376\000b\n", 7);
+        assert_int_equal(datagram_count(&c), 1);
+        v = datagram_field(&c, 0, "MESSAGE", &size);
+        assert_non_null(v);
+        assert_int_equal(size, 6);
+        assert_memory_equal(v, "a\001\377\376\000b", 6);
+}
+
+static void log_relay_without_journal_to_stderr(void **state) {
+        _cleanup_(relay_capture_done) RelayCapture c = {};
+
+        (void) state;
+        relay_capture("echo out; printf 'no newline'", false, &c);
+
+        assert_string_equal(c.err, "kiln-output: runcmd[0]: out\nkiln-output: runcmd[0]: no newline\n");
+        assert_string_equal(c.copy, "out\nno newline");
+        assert_int_equal(c.datagrams_size, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(log_relay_lines_to_journal),
+                cmocka_unit_test(log_relay_burst_no_deadlock),
+                cmocka_unit_test(log_relay_binary_bytes_kept),
+                cmocka_unit_test(log_relay_without_journal_to_stderr),
                 cmocka_unit_test(command_argv_from_json_string_is_shell),
                 cmocka_unit_test(command_argv_from_json_multiline_is_one_script),
                 cmocka_unit_test(command_argv_from_json_list_is_argv),
