@@ -426,8 +426,8 @@ static int defaults_remove(Context *ctx, const TrustStore *store, const char *ke
         return changed;
 }
 
-/* Set the debconf selection so that an upgrade of ca-certificates does not trust new default certificates,
- * when the image has debconf. */
+/* Set the debconf selection so that an upgrade of ca-certificates does not trust new default
+ * certificates, when the image has debconf. */
 static int debconf_trust_new_off(Context *ctx, int output_fd) {
         _cleanup_close_ int fd = -EBADF;
         int r;
