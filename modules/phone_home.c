@@ -1,19 +1,462 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The phone_home module (being written). */
+/* The phone_home module: once per instance, POST the instance id, hostname, fqdn and SSH host public
+ * keys as a form to a URL, as cloud-init's phone_home module does. */
 
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "lib/fileio.h"
+#include "lib/json-util.h"
+#include "lib/time-util.h"
+#include "log.h"
 #include "module.h"
+#include "phone_home.h"
+#include "report.h"
+
+/* cloud-init's defaults: 10 attempts in all, 3 seconds apart. */
+#define PHONE_HOME_TRIES_DEFAULT 10
+#define PHONE_HOME_RETRY_PAUSE_USEC (3 * USEC_PER_SEC)
+/* Maximum attempts that phone_home.tries accepts. */
+#define PHONE_HOME_TRIES_MAX 100
+/* Time for one attempt, connection included. */
+#define PHONE_HOME_ATTEMPT_TIMEOUT_MSEC 10000L
+/* Cap on an SSH host public key file and on /etc/hostname. */
+#define PHONE_HOME_FILE_MAX (64U * 1024U)
+/* The value sent for a requested name that has none, as in cloud-init. */
+#define PHONE_HOME_NO_VALUE "N/A"
+
+#define INSTANCE_ID_VARIABLE "INSTANCE_ID"
+
+/* The names that post: all sends, in cloud-init's order. */
+static const char *const post_names[] = {
+        "pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id", "hostname", "fqdn", NULL,
+};
+
+static const struct {
+        const char *name;
+        const char *path;
+} host_keys[] = {
+        { "pub_key_rsa", "/etc/ssh/ssh_host_rsa_key.pub" },
+        { "pub_key_ecdsa", "/etc/ssh/ssh_host_ecdsa_key.pub" },
+        { "pub_key_ed25519", "/etc/ssh/ssh_host_ed25519_key.pub" },
+};
+
+int phone_home_url_render(const char *url, const char *instance_id, char **ret, char **reterr_name) {
+        _cleanup_free_ char *text = NULL, *escaped = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t size = 0;
+
+        escaped = curl_easy_escape(NULL, instance_id, 0);
+        f = open_memstream(&text, &size);
+        if (!escaped || !f)
+                return -ENOMEM;
+
+        for (const char *p = url; *p;) {
+                bool braced = p[0] == '$' && p[1] == '{';
+                const char *name = p + (braced ? 2 : 1);
+                size_t len = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+
+                if (*p != '$' || len == 0 || (braced && name[len] != '}')) {
+                        (void) fputc(*p++, f);
+                        continue;
+                }
+                if (len != strlen(INSTANCE_ID_VARIABLE) || !strneq(name, INSTANCE_ID_VARIABLE, len)) {
+                        *reterr_name = strndup(name, len);
+                        return *reterr_name ? -EINVAL : -ENOMEM;
+                }
+                (void) fputs(escaped, f);
+                p = name + len + (braced ? 1 : 0);
+        }
+
+        if (fflush(f) != 0 || ferror(f))
+                return -ENOMEM;
+        (void) fclose(TAKE_PTR(f));
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+int phone_home_form_encode(const json_t *fields, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        const char *key;
+        const json_t *value;
+        size_t size = 0;
+        bool first = true;
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+
+        json_object_foreach((json_t *) fields, key, value) {
+                char *k = curl_easy_escape(NULL, key, 0), *v = curl_easy_escape(NULL, json_string_value(value) ?: "", 0);
+
+                if (k && v)
+                        (void) fprintf(f, "%s%s=%s", first ? "" : "&", k, v);
+                curl_free(k);
+                curl_free(v);
+                if (!k || !v)
+                        return -ENOMEM;
+                first = false;
+        }
+
+        if (fflush(f) != 0 || ferror(f))
+                return -ENOMEM;
+        (void) fclose(TAKE_PTR(f));
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+char *phone_home_url_for_message(const char *url) {
+        const char *authority = strstr(url, "://"), *at, *end;
+        char *shown;
+
+        authority = authority ? authority + 3 : url;
+        end = authority + strcspn(authority, "/?#");
+        at = memchr(authority, '@', (size_t) (end - authority));
+        if (asprintf(&shown, "%.*s%.*s", (int) (authority - url), url,
+                     (int) strcspn(at ? at + 1 : authority, "?#"), at ? at + 1 : authority) < 0)
+                return NULL;
+        return shown;
+}
+
+static bool url_scheme_allowed(const char *url) {
+        return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* The names as cloud-init's util.get_hostname_fqdn() picks them: fqdn from the config, a hostname
+ * with a dot, the metadata's local_hostname (an IPv4 address becomes ip-A-B-C-D), or the root's
+ * /etc/hostname. *ret_hostname and *ret_fqdn stay NULL when nothing names the machine. */
+static void machine_names(Context *ctx, const json_t *config, char **ret_hostname, char **ret_fqdn) {
+        const char *hostname = json_string_value(json_object_get(config, "hostname"));
+        const char *fqdn = json_string_value(json_object_get(config, "fqdn"));
+        const json_t *local = ctx->instance ? json_object_get(ctx->instance->metadata, "local_hostname") : NULL;
+        _cleanup_free_ char *from_file = NULL, *from_metadata = NULL;
+        struct in_addr a;
+        size_t size;
+
+        if (!fqdn && hostname && strchr(hostname, '.'))
+                fqdn = hostname;
+        if (!fqdn && json_is_string(local) && json_string_length(local) > 0) {
+                if (inet_pton(AF_INET, json_string_value(local), &a) == 1 &&
+                    asprintf(&from_metadata, "ip-%s", json_string_value(local)) >= 0) {
+                        for (char *p = from_metadata; *p; p++)
+                                if (*p == '.')
+                                        *p = '-';
+                } else
+                        from_metadata = strdup(json_string_value(local));
+                fqdn = from_metadata;
+        }
+        if (!fqdn && !hostname && read_file_at(ctx->root_fd, "/etc/hostname", PHONE_HOME_FILE_MAX, &from_file,
+                                               &size) >= 0) {
+                from_file[strcspn(from_file, " \t\r\n")] = '\0';
+                fqdn = *from_file ? from_file : NULL;
+        }
+
+        *ret_fqdn = fqdn ? strdup(fqdn) : hostname ? strdup(hostname) : NULL;
+        if (hostname && !strchr(hostname, '.'))
+                *ret_hostname = strdup(hostname);
+        else if (*ret_fqdn)
+                *ret_hostname = strndup(*ret_fqdn, strcspn(*ret_fqdn, "."));
+}
+
+/* All values that phone_home can send; a name without a value is absent. */
+static int values_collect(Context *ctx, const json_t *config, json_t **ret) {
+        _cleanup_free_ char *hostname = NULL, *fqdn = NULL;
+        json_auto_t *values = json_object();
+
+        if (!values)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(host_keys); i++) {
+                _cleanup_free_ char *data = NULL;
+                size_t size;
+                int r;
+
+                r = read_file_at(ctx->root_fd, host_keys[i].path, PHONE_HOME_FILE_MAX, &data, &size);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to read %s, sending %s for %s: %m", host_keys[i].path,
+                                        PHONE_HOME_NO_VALUE, host_keys[i].name);
+                else if (json_object_set_new(values, host_keys[i].name, json_stringn(data, size)) < 0)
+                        return -ENOMEM;
+        }
+
+        if (ctx->instance && json_object_set_new(values, "instance_id", json_string(ctx->instance->instance_id)) < 0)
+                return -ENOMEM;
+        machine_names(ctx, config, &hostname, &fqdn);
+        if (hostname && json_object_set_new(values, "hostname", json_string(hostname)) < 0)
+                return -ENOMEM;
+        if (fqdn && json_object_set_new(values, "fqdn", json_string(fqdn)) < 0)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(values);
+        return 0;
+}
+
+/* The form fields for the names that post requests, each once, in the order given. */
+static int fields_build(Context *ctx, const json_t *post, const json_t *values, json_t **ret) {
+        json_auto_t *fields = json_object();
+        const json_t *item;
+        size_t i;
+
+        if (!fields)
+                return -ENOMEM;
+        json_array_foreach(post, i, item) {
+                const char *name = json_string_value(item);
+                const json_t *value = json_object_get(values, name);
+
+                if (!value) {
+                        bool known = false;
+
+                        for (const char *const *n = post_names; *n; n++)
+                                known = known || streq(*n, name);
+                        if (known)
+                                log_warning("phone_home: %s has no value, sending '%s'.", name, PHONE_HOME_NO_VALUE);
+                        else
+                                report_warning(ctx, (int) i, "phone_home.post[%zu] '%s' names no value kiln sends, "
+                                               "sending '%s' for it.", i, name, PHONE_HOME_NO_VALUE);
+                }
+                if (json_object_set_new(fields, name, json_string(value ? json_string_value(value) :
+                                                                  PHONE_HOME_NO_VALUE)) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(fields);
+        return 0;
+}
+
+static size_t discard_body(char *data, size_t size, size_t n, void *userdata) {
+        return size * n;
+}
+
+/* One POST. Returns 0 for a status below 400, or -EIO with a description in reason. */
+static int post_once(const char *url, const char *body, char *reason, size_t size) {
+        char error_buffer[CURL_ERROR_SIZE] = "";
+        CURL *curl = curl_easy_init();
+        long status = 0;
+        CURLcode code;
+
+        if (!curl)
+                return -ENOMEM;
+        (void) curl_easy_setopt(curl, CURLOPT_URL, url);
+        (void) curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        (void) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        (void) curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+        (void) curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        (void) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, PHONE_HOME_ATTEMPT_TIMEOUT_MSEC);
+        (void) curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+        (void) curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
+        code = curl_easy_perform(curl);
+        if (code == CURLE_OK)
+                (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(curl);
+
+        if (code != CURLE_OK) {
+                (void) snprintf(reason, size, "%s", error_buffer[0] ? error_buffer : curl_easy_strerror(code));
+                return -EIO;
+        }
+        if (status >= 400) {
+                (void) snprintf(reason, size, "HTTP status %ld", status);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int post_with_tries(Context *ctx, const char *url, const char *body, unsigned tries) {
+        _cleanup_free_ char *shown = phone_home_url_for_message(url);
+        char reason[CURL_ERROR_SIZE + 64] = "";
+        int r = -EIO;
+
+        for (unsigned attempt = 1; attempt <= tries; attempt++) {
+                if (attempt > 1)
+                        sleep_until_usec(clock_monotonic_usec() + PHONE_HOME_RETRY_PAUSE_USEC);
+                r = post_once(url, body, reason, sizeof(reason));
+                if (r == 0) {
+                        log_info("Posted the phone_home data to '%s' (attempt %u of %u).", shown ?: "?", attempt, tries);
+                        return 0;
+                }
+                if (r == -ENOMEM)
+                        break;
+                log_info("Attempt %u of %u to post the phone_home data to '%s' failed: %s.", attempt, tries,
+                         shown ?: "?", reason);
+        }
+        return report_error(ctx, -1, r, "Failed to post the phone_home data to '%s' in %u tries: %s", shown ?: "?",
+                            tries, r == -ENOMEM ? strerror(ENOMEM) : reason);
+}
+
+/* phone_home.tries: an integer, default 10. cloud-init also takes digits in a string. */
+static int tries_parse(Context *ctx, const json_t *v, unsigned *ret) {
+        _cleanup_free_ char *shown = NULL;
+        long long n;
+        char *end;
+
+        *ret = PHONE_HOME_TRIES_DEFAULT;
+        if (!v || json_is_null(v))
+                return 0;
+        if (json_is_integer(v))
+                n = json_integer_value(v);
+        else if (json_is_string(v)) {
+                errno = 0;
+                n = strtoll(json_string_value(v), &end, 10);
+                if (errno != 0 || end == json_string_value(v) || *end != '\0')
+                        return report_error(ctx, -1, 0, "phone_home.tries must be an integer, not '%.80s'.",
+                                            json_string_value(v));
+                report_warning(ctx, -1, "phone_home.tries is the string '%s', read as %lld. Write it without quotes.",
+                               json_string_value(v), n);
+        } else {
+                shown = json_to_message(v, 80);
+                return report_error(ctx, -1, 0, "phone_home.tries must be an integer, not %s.", shown ?: "?");
+        }
+
+        if (n < 1 || n > PHONE_HOME_TRIES_MAX)
+                return report_error(ctx, -1, 0, "phone_home.tries must be from 1 to %d, not %lld.",
+                                    PHONE_HOME_TRIES_MAX, n);
+        *ret = (unsigned) n;
+        return 0;
+}
+
+/* phone_home.post: "all" or a list of names. */
+static int post_parse(Context *ctx, const json_t *v, json_t **ret) {
+        _cleanup_free_ char *shown = NULL;
+        json_auto_t *list = NULL;
+        const json_t *item;
+        size_t i;
+
+        if (!v || json_is_null(v) || (json_is_string(v) && streq(json_string_value(v), "all"))) {
+                list = json_array();
+                for (const char *const *n = post_names; list && *n; n++)
+                        if (json_array_append_new(list, json_string(*n)) < 0)
+                                return -ENOMEM;
+                if (!list)
+                        return -ENOMEM;
+                *ret = TAKE_PTR(list);
+                return 0;
+        }
+        if (!json_is_array(v)) {
+                shown = json_to_message(v, 80);
+                return report_error(ctx, -1, 0, "phone_home.post must be 'all' or a list of names, not %s.",
+                                    shown ?: "?");
+        }
+        json_array_foreach(v, i, item)
+                if (!json_is_string(item)) {
+                        shown = json_to_message(item, 80);
+                        return report_error(ctx, (int) i, 0, "phone_home.post[%zu] must be a name, not %s.", i,
+                                            shown ?: "?");
+                }
+        *ret = json_incref((json_t *) v);
+        return 0;
+}
+
+static int phone_home_run(Context *ctx, const json_t *config) {
+        const json_t *ph = json_object_get(config, "phone_home"), *url;
+        _cleanup_free_ char *rendered = NULL, *unknown = NULL, *body = NULL;
+        json_auto_t *post = NULL, *values = NULL, *fields = NULL;
+        unsigned tries;
+        int r;
+
+        if (!ph || json_is_null(ph))
+                return 0;
+        if (!json_is_object(ph))
+                return report_error(ctx, -1, 0, "phone_home must be a mapping with url, post and tries.");
+        url = json_object_get(ph, "url");
+        if (!json_is_string(url))
+                return report_error(ctx, -1, 0, "phone_home.url is %s: set it to the http:// or https:// URL to "
+                                    "post to.", url ? "not a string" : "missing");
+
+        r = tries_parse(ctx, json_object_get(ph, "tries"), &tries);
+        if (r < 0)
+                return r;
+        r = post_parse(ctx, json_object_get(ph, "post"), &post);
+        if (r < 0)
+                return r;
+
+        r = phone_home_url_render(json_string_value(url), ctx->instance ? ctx->instance->instance_id : "",
+                                  &rendered, &unknown);
+        if (r == -EINVAL)
+                return report_error(ctx, -1, 0, "phone_home.url names the variable '%s', but only $INSTANCE_ID is "
+                                    "replaced.", unknown);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to build the phone_home URL: %m");
+        if (!url_scheme_allowed(rendered))
+                return report_error(ctx, -1, 0, "phone_home.url must start with http:// or https://.");
+
+        r = values_collect(ctx, config, &values);
+        if (r >= 0)
+                r = fields_build(ctx, post, values, &fields);
+        if (r >= 0)
+                r = phone_home_form_encode(fields, &body);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to build the phone_home data: %m");
+
+        r = post_with_tries(ctx, rendered, body, tries);
+        /* Posting changes nothing on this machine. */
+        return MIN(r, 0);
+}
 
 static const char *const phone_home_config_keys[] = { "phone_home", NULL };
 
-static int phone_home_run(Context *ctx, const json_t *config) {
-        (void) ctx;
-        (void) config;
+static int tries_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= PHONE_HOME_TRIES_MAX)
+                return 0;
+        if (json_is_null(v))
+                return 0;
+        (void) snprintf(message, size, "must be an integer from 1 to %d.", PHONE_HOME_TRIES_MAX);
+        return -EINVAL;
+}
+
+static int post_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        const json_t *item;
+        size_t i;
+
+        if (json_is_null(v) || (json_is_string(v) && streq(json_string_value(v), "all")))
+                return 0;
+        if (!json_is_array(v)) {
+                (void) snprintf(message, size, "must be 'all' or a list of names.");
+                return -EINVAL;
+        }
+        json_array_foreach(v, i, item) {
+                bool known = false;
+
+                for (const char *const *n = post_names; json_is_string(item) && *n; n++)
+                        known = known || streq(*n, json_string_value(item));
+                if (!known) {
+                        (void) snprintf(message, size, "item %zu names no value kiln sends, so '%s' is sent for it.",
+                                        i, PHONE_HOME_NO_VALUE);
+                        return SHAPE_CHECK_WARNING;
+                }
+        }
         return 0;
 }
+
+static const KeyShape post_item = { .types = SHAPE_STRING };
+
+static const KeyField phone_home_subfields[] = {
+        { .name = "url", .required = true, .shape = { .types = SHAPE_STRING, .pattern = "^[Hh][Tt][Tt][Pp][Ss]?://" },
+          .description = "The http:// or https:// URL to post to. $INSTANCE_ID and ${INSTANCE_ID} are replaced "
+                         "with the instance id." },
+        { .name = "post", .shape = { .types = SHAPE_STRING | SHAPE_LIST | SHAPE_NULL, .items = &post_item,
+                                     .check = post_check },
+          .description = "'all', or a list of pub_key_rsa, pub_key_ecdsa, pub_key_ed25519, instance_id, hostname "
+                         "and fqdn. Default: all." },
+        { .name = "tries", .shape = { .types = SHAPE_INTEGER | SHAPE_NULL, .check = tries_check },
+          .description = "Attempts in all, 3 seconds apart. Default: 10." },
+        {}
+};
+
+static const KeyField phone_home_fields[] = {
+        { .name = "phone_home", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = phone_home_subfields },
+          .description = "Post the instance id, hostname, fqdn and SSH host public keys as a form to a URL, once "
+                         "per instance." },
+        {}
+};
 
 const AgentModule module_phone_home = {
         .name = "phone_home",
         .config_keys = phone_home_config_keys,
+        .config_fields = phone_home_fields,
         .frequency = FREQUENCY_PER_INSTANCE,
+        .bakeable = false,
         .run = phone_home_run,
 };

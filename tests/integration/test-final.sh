@@ -165,3 +165,109 @@ check_run_result 1 error 1
 check_contains "status.json has the error" "$(diagnostics errors)" "power_state: Failed to change the power state: '/usr/sbin/shutdown' exited 3."
 check_eq "result.json has the error" error "$(json_get "$ROOT/run/kiln/result.json" 'd["status"]')"
 check_eq "the shutdown saw the earlier result" done "$(json_get "$ROOT/tmp/shutdown-result.json" 'd["status"]' 2>&1)"
+
+# start_http FAILURES: an HTTP server on 127.0.0.1 that answers 503 to the first FAILURES POSTs and
+# 200 after, and appends each request as a JSON line {path, type, body} to $HTTP_LOG. Sets HTTP_PORT.
+start_http() {
+        HTTP_LOG=$(mktemp "$WORK/http-log-XXXXXX")
+        local ready=$WORK/http-ready-$$
+        rm -f "$ready"
+        /usr/bin/python3 - "$1" "$HTTP_LOG" "$ready" <<'PYTHON' &
+import http.server, json, sys
+failures, log, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class Handler(http.server.BaseHTTPRequestHandler):
+    count = 0
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        with open(log, "a") as f:
+            f.write(json.dumps({"path": self.path, "type": self.headers.get("Content-Type"), "body": body}) + "\n")
+        Handler.count += 1
+        self.send_response(503 if Handler.count <= failures else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+open(ready, "w").write(str(server.server_address[1]))
+server.serve_forever()
+PYTHON
+        HTTP_PID=$!
+        for _ in $(seq 100); do [ -s "$ready" ] && break; sleep 0.05; done
+        HTTP_PORT=$(cat "$ready")
+}
+
+stop_http() {
+        kill "$HTTP_PID" 2>/dev/null
+        wait "$HTTP_PID" 2>/dev/null
+}
+
+# http_get PYTHON_EXPRESSION: an expression over the server's requests (list of dicts, form is
+# the parsed body of the last one).
+http_get() {
+        /usr/bin/python3 - "$HTTP_LOG" "$1" <<'PYTHON'
+import json, sys, urllib.parse
+requests = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+form = dict(urllib.parse.parse_qsl(requests[-1]["body"], keep_blank_values=True)) if requests else {}
+print(eval(sys.argv[2]))
+PYTHON
+}
+
+case_begin "phone_home all"
+start_http 0
+ROOT=$(new_root)
+mkdir -p "$ROOT/etc/ssh"
+ssh-keygen -q -t ed25519 -N '' -C host -f "$ROOT/etc/ssh/ssh_host_ed25519_key"
+ssh-keygen -q -t rsa -b 2048 -N '' -C host -f "$ROOT/etc/ssh/ssh_host_rsa_key"
+nocloud_seed "$ROOT" "iid phone+1" < <(printf '#cloud-config\nssh_deletekeys: false\nssh_genkeytypes: []\nhostname: web-1\nfqdn: web-1.example.com\nphone_home:\n  url: http://127.0.0.1:%s/$INSTANCE_ID/x?id=${INSTANCE_ID}&token=s3cret\n' "$HTTP_PORT")
+run_kiln "$ROOT"
+stop_http
+check_run_result 0 done 0
+check_eq "one POST" 1 "$(http_get 'len(requests)')"
+check_eq "the instance id is substituted and escaped" "/iid%20phone%2B1/x?id=iid%20phone%2B1&token=s3cret" "$(http_get 'requests[0]["path"]')"
+check_eq "the body is a form" "application/x-www-form-urlencoded" "$(http_get 'requests[0]["type"]')"
+check_eq "the fields in cloud-init's order" "pub_key_rsa pub_key_ecdsa pub_key_ed25519 instance_id hostname fqdn" "$(http_get '" ".join(form)')"
+check_eq "pub_key_rsa is the whole file" "$(base64 -w0 "$ROOT/etc/ssh/ssh_host_rsa_key.pub")" "$(http_get 'form["pub_key_rsa"]' | head -c -1 | base64 -w0)"
+check_eq "pub_key_ed25519 is the whole file" "$(cat "$ROOT/etc/ssh/ssh_host_ed25519_key.pub")" "$(http_get 'form["pub_key_ed25519"].strip()')"
+check_eq "a missing key is N/A" "N/A" "$(http_get 'form["pub_key_ecdsa"]')"
+check_eq "instance_id" "iid phone+1" "$(http_get 'form["instance_id"]')"
+check_eq "hostname" "web-1" "$(http_get 'form["hostname"]')"
+check_eq "fqdn" "web-1.example.com" "$(http_get 'form["fqdn"]')"
+check "the token is not logged" bash -c "! grep -q s3cret '$ROOT.out'"
+
+case_begin "phone_home list and retries"
+start_http 2
+ROOT=$(new_root)
+printf 'image-host\n' > "$ROOT/etc/hostname"
+nocloud_seed "$ROOT" iid-phone-2 < <(printf '#cloud-config\nphone_home:\n  url: http://127.0.0.1:%s/${INSTANCE_ID}\n  post: [instance_id, hostname, pub_key_dsa]\n  tries: 3\n' "$HTTP_PORT")
+start=$(now)
+run_kiln "$ROOT"
+stop_http
+check_run_result 0 degraded 2
+check_eq "three POSTs" 3 "$(http_get 'len(requests)')"
+check_le "the pauses are about 3 s" "$(seconds_since "$start")" 12
+check_eq "the requested fields only" "instance_id hostname pub_key_dsa" "$(http_get '" ".join(form)')"
+check_eq "hostname from /etc/hostname" "image-host" "$(http_get 'form["hostname"]')"
+check_eq "pub_key_dsa is N/A" "N/A" "$(http_get 'form["pub_key_dsa"]')"
+check_contains "pub_key_dsa is a warning" "$(diagnostics warnings)" "phone_home.post[2] 'pub_key_dsa' names no value"
+
+case_begin "phone_home closed port"
+ROOT=$(new_root)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+nocloud_seed "$ROOT" iid-phone-3 < <(printf '#cloud-config\nphone_home:\n  url: http://127.0.0.1:%s/x?token=s3cret\n  tries: 1\nruncmd:\n  - [touch, /tmp/runcmd-ran]\n' "$port")
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_contains "the error names the url without its query" "$(diagnostics errors)" "phone_home: Failed to post the phone_home data to 'http://127.0.0.1:$port/x' in 1 tries"
+check "the token is not logged" bash -c "! grep -q s3cret '$ROOT.out'"
+check_exists "runcmd still ran" "$ROOT/tmp/runcmd-ran"
+
+case_begin "phone_home invalid"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-phone-4 < <(printf '#cloud-config\nphone_home:\n  url: ftp://example.com/\n')
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_contains "a non-http url is an error" "$(diagnostics errors)" "phone_home.url must start with http:// or https://"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-phone-5 < <(printf '#cloud-config\nphone_home:\n  post: all\n')
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_contains "a missing url is an error" "$(diagnostics errors)" "phone_home.url is missing"
