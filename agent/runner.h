@@ -3,15 +3,24 @@
 #pragma once
 
 #include "context.h"
+#include "plugin.h"
 
-/* Warn about each key of the effective config that no declaration has (top-level keys, and keys
+/* Warn about each key of the effective config that no declaration has, exec plugins left aside (top-level keys, and keys
  * inside declared mappings such as a write_files item), suggesting the nearest declared key, and
  * about deprecated names. The shapes of values are left to the modules. */
 void runner_check_keys(Context *ctx);
 
-/* Run the modules in order: the `modules` list of the configuration (names, or [name, frequency]
- * pairs) or the built-in order. Each module is skipped when its frequency's semaphore says it ran,
+/* Find the exec plugins of the root (see plugin.h) and check the config's keys as
+ * runner_check_keys() does, with the plugins' keys known. Then run the modules and plugins in
+ * order. The order is the `modules` list of the configuration (names, or [name, frequency] pairs),
+ * or else the built-in order with each plugin placed after the modules its `after` names (after
+ * scripts_user when it names none). Each module is skipped when its frequency's semaphore says it ran,
  * when none of its keys is set, or, on a boot that uses cached instance data, when it is not a
  * per-boot module. A failed module never stops the ones after it. Returns the number of failed
  * modules. */
 int runner_run_modules(Context *ctx);
+
+/* List the names of the modules and plugins (plugins may be empty) in the order that
+ * runner_run_modules() would run them. Problems with the configured list are reported.
+ * *ret_names is NULL-terminated and the caller owns it. Returns 0 or -ENOMEM. */
+int runner_plan_names(Context *ctx, const PluginSet *plugins, char ***ret_names);

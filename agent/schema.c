@@ -518,8 +518,17 @@ int schema_check_shape(const KeyShape *shape, const json_t *value, const json_t 
         return r < 0 ? r : w.errors;
 }
 
+bool schema_key_is_setting(const char *key) {
+        return name_listed(key, settings_keys) || field_find(merge_fields, key);
+}
+
 int schema_check(const json_t *config, const json_t *positions, SchemaCheckFlags flags,
                  SchemaReportFn report, void *userdata) {
+        return schema_check_with_keys(config, positions, flags, /* extra_keys= */ NULL, report, userdata);
+}
+
+int schema_check_with_keys(const json_t *config, const json_t *positions, SchemaCheckFlags flags,
+                           const char *const *extra_keys, SchemaReportFn report, void *userdata) {
         _cleanup_free_ const char **keys = NULL;
         Walk w = {
                 .positions = positions,
@@ -549,6 +558,8 @@ int schema_check(const json_t *config, const json_t *positions, SchemaCheckFlags
 
                 if (f)
                         r = walk_field(&w, f, v);
+                else if (name_listed(key, extra_keys))
+                        ; /* an exec plugin owns the key and checks its value */
                 else if (name_listed(key, unsupported_keys))
                         walk_emit(&w, SCHEMA_UNSUPPORTED_KEY, NULL, NULL);
                 else {

@@ -101,6 +101,15 @@ typedef enum SchemaCheckFlags {
 int schema_check(const json_t *config, const json_t *positions, SchemaCheckFlags flags,
                  SchemaReportFn report, void *userdata);
 
+/* Like schema_check(), with extra_keys (NULL-terminated, or NULL) taken as owned: the keys of
+ * exec plugins, whose values the plugins check themselves. */
+int schema_check_with_keys(const json_t *config, const json_t *positions, SchemaCheckFlags flags,
+                           const char *const *extra_keys, SchemaReportFn report, void *userdata);
+
+/* Whether key is one of kiln's own settings (datasource_list, modules, merge_how ...) rather than
+ * a module's key. */
+bool schema_key_is_setting(const char *key);
+
 /* Check one value against one shape, as schema_check() checks each declared key; paths start at
  * the value itself (""). Returns the number of errors reported, or -ENOMEM. */
 int schema_check_shape(const KeyShape *shape, const json_t *value, const json_t *positions,
