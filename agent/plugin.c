@@ -374,6 +374,8 @@ static int describe(Context *ctx, const char *path, int output_fd, Plugin *ret, 
         char how[64];
         int r;
 
+        /* NOTE: describe's stderr goes to kiln-output.log only, not to the journal as the output of
+         * `run` does. */
         r = exec_in_root_limited(ctx->root, argv, env, /* input_fd= */ -EBADF, output_fd, &limits, &result);
         if (r < 0)
                 return set_message(reterr_reason, -EINVAL, "cannot be started: %s", strerror(-r));

@@ -448,7 +448,7 @@ int exec_in_root_limited(const char *root, char *const argv[], char *const env[]
         static const ExecLimits no_limits = {};
         OutputCapture capture[2];
         bool timed_out;
-        int status, r;
+        int stdout_target, status, r;
         usec_t start;
         pid_t pid;
 
@@ -488,13 +488,21 @@ int exec_in_root_limited(const char *root, char *const argv[], char *const env[]
                         return r;
         }
 
+        /* Captured stdout goes to its pipe, otherwise to the output like stderr. */
+        if (stdout_write >= 0)
+                stdout_target = stdout_write;
+        else if (output_fd >= 0)
+                stdout_target = output_fd;
+        else
+                stdout_target = null_fd;
+
         pid = fork();
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
                 const int child_fds[_CHILD_FD_MAX] = {
                         [CHILD_FD_STDIN] = input_fd >= 0 ? input_fd : null_fd,
-                        [CHILD_FD_STDOUT] = stdout_write >= 0 ? stdout_write : output_fd >= 0 ? output_fd : null_fd,
+                        [CHILD_FD_STDOUT] = stdout_target,
                         [CHILD_FD_STDERR] = stderr_write,
                         [CHILD_FD_SETUP_ERROR] = setup_write,
                 };
