@@ -690,8 +690,72 @@ static ssize_t user_entries_resolve_default(Context *ctx, const json_t *image, U
         return i;
 }
 
+/* cloud-init's test of a value given at all: null, false, 0, "", [] and {} are not. */
+static bool value_given(const json_t *v) {
+        if (!v || json_is_null(v) || json_is_false(v))
+                return false;
+        if (json_is_integer(v))
+                return json_integer_value(v) != 0;
+        if (json_is_real(v))
+                return json_real_value(v) != 0;
+        if (json_is_string(v))
+                return json_string_length(v) > 0;
+        if (json_is_array(v))
+                return json_array_size(v) > 0;
+        if (json_is_object(v))
+                return json_object_size(v) > 0;
+        return true;
+}
+
+/* Apply the top-level user key as cloud-init's ug_util does: a name, or a mapping of a user's
+ * keys, that overrides the image's default user (its keys win over the image's) and puts the
+ * default user on the users list. Returns 1 with *ret (the default user's keys, caller owns), 0
+ * when user is not given or is ignored after a warning, -EINVAL after reporting, or -ENOMEM. */
+static int old_user_parse(Context *ctx, const json_t *config, const json_t *image, json_t **ret) {
+        const json_t *v = json_object_get(config, "user"), *name;
+        json_auto_t *merged = NULL;
+
+        if (!value_given(v))
+                return 0;
+
+        if (json_is_string(v)) {
+                if (string_has_nul(v) || !account_name_valid(json_string_value(v)))
+                        return report_error(ctx, -1, 0, "user: invalid user name '%s'.", json_string_value(v));
+                report_warning(ctx, -1, "user: a user name as a string is an old form, write the user in the "
+                               "users list instead.");
+        } else if (!json_is_object(v)) {
+                report_warning(ctx, -1, "user: expected a user name or a mapping of a user's keys, got %s, "
+                               "ignoring it.", json_type_name(v));
+                return 0;
+        }
+
+        merged = image ? json_deep_copy(image) : json_object();
+        if (!merged)
+                return -ENOMEM;
+        if (json_is_string(v)) {
+                if (json_object_set_new(merged, "name", json_string(json_string_value(v))) < 0)
+                        return -ENOMEM;
+        } else if (json_object_update(merged, (json_t *) v) < 0)
+                return -ENOMEM;
+
+        name = json_object_get(merged, "name");
+        if (!name || json_is_null(name)) {
+                report_warning(ctx, -1, "user: the mapping has no name and the image configures no default "
+                               "user (system_info: default_user: in kiln.yaml), ignoring it.");
+                return 0;
+        }
+        if (!json_is_string(name) || string_has_nul(name))
+                return report_error(ctx, -1, 0, "user: name must be a string, got %s.", json_type_name(name));
+        if (!account_name_valid(json_string_value(name)))
+                return report_error(ctx, -1, 0, "user: invalid user name '%s'.", json_string_value(name));
+
+        *ret = TAKE_PTR(merged);
+        return 1;
+}
+
 int users_parse(Context *ctx, const json_t *config, UserList *ret) {
         _cleanup_(user_entries_done) UserEntries entries = {};
+        json_auto_t *old_user = NULL;
         const json_t *image, *v;
         UserList l = {};
         ssize_t default_at;
@@ -701,15 +765,32 @@ int users_parse(Context *ctx, const json_t *config, UserList *ret) {
         assert(ret);
 
         image = default_user_config(ctx, config);
+        k = old_user_parse(ctx, config, image, &old_user);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                r = k;
+        if (k > 0)
+                image = old_user;
+
         v = json_object_get(config, "users");
         if (v)
-                r = user_entries_collect(ctx, v, &entries);
+                k = user_entries_collect(ctx, v, &entries);
         else if (image)
                 /* Without users:, the image's default user is created, as cloud-init's users: [default]
                  * in cloud.cfg does. */
-                r = user_entries_add(ctx, &entries, -1, "default", NULL);
-        if (r == -ENOMEM)
-                return r;
+                k = user_entries_add(ctx, &entries, -1, "default", NULL);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0 && r == 0)
+                r = k;
+
+        /* With user:, the default user is created even when users lists others only. */
+        if (old_user && user_entries_find(&entries, "default") < 0) {
+                k = user_entries_add(ctx, &entries, -1, "default", NULL);
+                if (k == -ENOMEM)
+                        return k;
+        }
 
         default_at = user_entries_resolve_default(ctx, image, &entries, &k);
         if (k < 0)

@@ -720,11 +720,195 @@ static int users_groups_run(Context *ctx, const json_t *config) {
         return r < 0 ? r : changed;
 }
 
-static const char *const users_groups_config_keys[] = { "users", "groups", NULL };
+/* ---- Key declarations for kiln validate ---- */
+
+/* The image's default user that kiln validate assumes, because it checks user data without the
+ * image configuration. */
+#define VALIDATE_DEFAULT_USER "kiln-validate-default-user"
+
+/* Run one of the module's parsers on config in a scratch context with logging off, and turn the
+ * first error, or else the first warning, into message. This way kiln validate applies every
+ * rule that the run applies (names, ranges, duplicates, old forms) with the same verdict. */
+static int users_check_parse(const json_t *config, bool groups, char *message, size_t size) {
+        json_auto_t *system_config = NULL, *errors = json_array(), *warnings = json_array();
+        const json_t *first;
+        const char *text;
+        Context ctx = {
+                .root = "/",
+                .root_fd = -EBADF,
+                .config = (json_t *) config,
+                .current = "users_groups",
+        };
+        int level = log_get_max_level(), r;
+
+        system_config = json_pack("{s:{s:{s:s}}}", "system_info", "default_user", "name", VALIDATE_DEFAULT_USER);
+        if (!system_config || !errors || !warnings)
+                return -ENOMEM;
+        ctx.system_config = system_config;
+        ctx.errors = errors;
+        ctx.warnings = warnings;
+
+        log_set_max_level(-1);
+        if (groups) {
+                _cleanup_(group_list_done) GroupList l = {};
+
+                r = groups_parse(&ctx, json_object_get(config, "groups"), &l);
+        } else {
+                _cleanup_(user_list_done) UserList l = {};
+
+                r = users_parse(&ctx, config, &l);
+        }
+        log_set_max_level(level);
+        if (r == -ENOMEM)
+                return r;
+
+        first = json_array_size(errors) > 0 ? json_array_get(errors, 0) : json_array_get(warnings, 0);
+        if (!first)
+                return 0;
+        text = json_string_value(json_object_get(first, "message"));
+        (void) snprintf(message, size, "%s kiln run: %s",
+                        json_array_size(errors) > 0 ? "is rejected by" : "gets a warning from", text ?: "");
+        return json_array_size(errors) > 0 ? -EINVAL : SHAPE_CHECK_WARNING;
+}
+
+/* Check a value under key as the run reads it: { key: value } in a config of its own. */
+static int users_check_key(const char *key, const json_t *value, char *message, size_t size) {
+        json_auto_t *config = json_pack("{s:O}", key, value);
+
+        if (!config)
+                return -ENOMEM;
+        return users_check_parse(config, streq(key, "groups"), message, size);
+}
+
+static int users_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        (void) source_text;
+        return users_check_key("users", v, message, size);
+}
+
+static int user_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        (void) source_text;
+        return users_check_key("user", v, message, size);
+}
+
+static int groups_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        (void) source_text;
+        return users_check_key("groups", v, message, size);
+}
+
+#define BOOLEAN_SHAPE { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true }
+#define STRING_SHAPE { .types = SHAPE_STRING | SHAPE_NULL }
+
+/* Keys whose rules beyond the type are applied by users_check(): their items get no shape here. */
+#define GROUP_NAMES_SHAPE { .types = SHAPE_STRING | SHAPE_LIST | SHAPE_MAPPING | SHAPE_NULL }
+#define SUDO_SHAPE { .types = SHAPE_STRING | SHAPE_LIST | SHAPE_BOOLEAN | SHAPE_NULL }
+#define KEYS_SHAPE { .types = SHAPE_STRING | SHAPE_LIST | SHAPE_MAPPING | SHAPE_NULL }
+#define NUMBER_SHAPE { .types = SHAPE_INTEGER | SHAPE_STRING | SHAPE_NULL }
+
+static const KeyField user_fields[] = {
+        { .name = "name", .shape = STRING_SHAPE,
+          .description = "The login name. A user without one configures the image's default user." },
+        { .name = "gecos", .shape = STRING_SHAPE,
+          .description = "The comment field of the account, usually the real name." },
+        { .name = "homedir", .shape = STRING_SHAPE,
+          .description = "The home directory. Default: /home/<name>." },
+        { .name = "primary_group", .shape = STRING_SHAPE,
+          .description = "The primary group. Default: a group named after the user." },
+        { .name = "groups", .shape = GROUP_NAMES_SHAPE,
+          .description = "Supplementary groups: a comma-separated string or a list of group names." },
+        { .name = "shell", .shape = STRING_SHAPE,
+          .description = "The login shell. Default: useradd's default." },
+        { .name = "uid", .shape = NUMBER_SHAPE,
+          .description = "The user id, a number. A string of digits is accepted with a warning." },
+        { .name = "expiredate", .shape = STRING_SHAPE,
+          .description = "The date (YYYY-MM-DD) on which the account is disabled." },
+        { .name = "inactive", .shape = NUMBER_SHAPE,
+          .description = "The days after a password expires until the account is disabled." },
+        { .name = "selinux_user", .shape = STRING_SHAPE,
+          .description = "The SELinux user of the login." },
+        { .name = "passwd", .shape = STRING_SHAPE,
+          .description = "A password hash, set only when the user is created." },
+        { .name = "hashed_passwd", .shape = STRING_SHAPE,
+          .description = "A password hash, set on new and existing users." },
+        { .name = "plain_text_passwd", .shape = STRING_SHAPE,
+          .description = "A clear-text password, set on new and existing users." },
+        { .name = "lock_passwd", .shape = BOOLEAN_SHAPE,
+          .description = "Lock the password, so it cannot be used to log in. Default: true." },
+        { .name = "sudo", .shape = SUDO_SHAPE,
+          .description = "A sudo rule or a list of them, written after the user's name to a sudoers drop-in. "
+                         "false or null adds none." },
+        { .name = "ssh_authorized_keys", .shape = KEYS_SHAPE,
+          .description = "Public keys written to the user's ~/.ssh/authorized_keys." },
+        { .name = "system", .shape = BOOLEAN_SHAPE,
+          .description = "Create a system account, without a home directory. Default: false." },
+        { .name = "no_create_home", .shape = BOOLEAN_SHAPE,
+          .description = "Do not create the home directory. Default: false." },
+        { .name = "create_groups", .shape = BOOLEAN_SHAPE,
+          .description = "Create the groups listed under groups when missing. Default: true." },
+        { .name = "no_user_group", .shape = BOOLEAN_SHAPE,
+          .description = "Do not create a group named after the user. Default: false." },
+        { .name = "no_log_init", .shape = BOOLEAN_SHAPE,
+          .description = "Do not add the user to the lastlog and faillog databases. Default: false." },
+        { .name = "doas", .shape = {},
+          .description = "doas rules. kiln does not support them yet and warns." },
+        { .name = "snapuser", .shape = {},
+          .description = "A Snap Store account. kiln does not support it yet and warns." },
+        { .name = "ssh_import_id", .shape = {},
+          .description = "Key ids to import from Launchpad or GitHub. kiln does not support them yet and warns." },
+        { .name = "ssh_redirect_user", .shape = {},
+          .description = "Redirect SSH logins to the default user. kiln does not support it yet and warns "
+                         "unless it is false." },
+        { .name = "lock-passwd", .shape = BOOLEAN_SHAPE, .replaced_by = "lock_passwd" },
+        { .name = "no-create-home", .shape = BOOLEAN_SHAPE, .replaced_by = "no_create_home" },
+        { .name = "no-log-init", .shape = BOOLEAN_SHAPE, .replaced_by = "no_log_init" },
+        { .name = "no-user-group", .shape = BOOLEAN_SHAPE, .replaced_by = "no_user_group" },
+        { .name = "create-groups", .shape = BOOLEAN_SHAPE, .replaced_by = "create_groups" },
+        { .name = "hashed-passwd", .shape = STRING_SHAPE, .replaced_by = "hashed_passwd" },
+        { .name = "plain-text-passwd", .shape = STRING_SHAPE, .replaced_by = "plain_text_passwd" },
+        { .name = "primary-group", .shape = STRING_SHAPE, .replaced_by = "primary_group" },
+        { .name = "selinux-user", .shape = STRING_SHAPE, .replaced_by = "selinux_user" },
+        { .name = "ssh-authorized-keys", .shape = KEYS_SHAPE, .replaced_by = "ssh_authorized_keys" },
+        { .name = "ssh-import-id", .shape = {}, .replaced_by = "ssh_import_id" },
+        { .name = "ssh-redirect-user", .shape = {}, .replaced_by = "ssh_redirect_user" },
+        {}
+};
+
+/* An item of the users list: "default", a comma-separated string of names, a list of names, or a
+ * mapping of one user's keys. */
+static const KeyShape users_item_shape = {
+        .types = SHAPE_STRING | SHAPE_LIST | SHAPE_MAPPING,
+        .fields = user_fields,
+};
+
+/* The value of a name in the old mapping form of users: the user's keys, or true. */
+static const KeyShape users_old_value_shape = {
+        .types = SHAPE_MAPPING | SHAPE_BOOLEAN | SHAPE_STRING | SHAPE_INTEGER | SHAPE_NULL,
+        .fields = user_fields,
+};
+
+static const KeyField users_groups_fields[] = {
+        { .name = "users",
+          .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_MAPPING | SHAPE_NULL, .items = &users_item_shape,
+                     .other_fields = &users_old_value_shape, .check = users_check },
+          .description = "The users to create or update: a list of 'default' (the image's default user) and "
+                         "of mappings with name and the user's keys. Without users, the default user is "
+                         "created." },
+        { .name = "user",
+          .shape = { .fields = user_fields, .check = user_check },
+          .description = "A user name, or a mapping of a user's keys, that overrides the image's default "
+                         "user, which is then created even when users does not list it." },
+        { .name = "groups",
+          .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_MAPPING | SHAPE_NULL, .check = groups_check },
+          .description = "Groups to create: a list of names and of mappings of a name to its members (a "
+                         "user name or a list of them)." },
+        {}
+};
+
+static const char *const users_groups_config_keys[] = { "users", "user", "groups", NULL };
 
 const AgentModule module_users_groups = {
         .name = "users_groups",
         .config_keys = users_groups_config_keys,
+        .config_fields = users_groups_fields,
         /* The image's default user is created without any of these keys too. */
         .always_run = true,
         .frequency = FREQUENCY_PER_INSTANCE,

@@ -290,6 +290,45 @@ EOF
                         "$ROOT/var/log/kiln-output.log" "$ROOT/run/kiln" 2>/dev/null)"
 }
 
+
+old_user_key() {
+        case_begin "user overrides the default user"
+        debian_root || return 0
+        default_user_config
+        nocloud_seed "$ROOT" iid-old-user <<'EOF'
+#cloud-config
+user:
+  name: ops
+  shell: /bin/sh
+  groups: [sudo]
+users:
+  - name: alice
+EOF
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check_eq "ops exists, with the shell from user" "/bin/sh" "$(in_root getent passwd ops | cut -d: -f7)"
+        check_eq "ops has the gecos of the image's default user" "Debian" "$(in_root getent passwd ops | cut -d: -f5)"
+        check_eq "ops is in the groups from user" "ops sudo" "$(groups_of ops)"
+        check_grep "ops gets the image's sudo rule" '^ops ALL=\(ALL\) NOPASSWD:ALL$' "$ROOT$DROPIN"
+        check_eq "alice exists too" "alice" "$(in_root getent passwd alice | cut -d: -f1)"
+        check_eq "the image's default name is not created" "" "$(in_root getent passwd debian)"
+        check "visudo accepts the sudoers files" in_root visudo -c -q
+
+        case_begin "user as a string"
+        debian_root || return 0
+        default_user_config
+        nocloud_seed "$ROOT" iid-old-user-string <<'EOF'
+#cloud-config
+user: ops
+EOF
+        run_kiln "$ROOT"
+        check_run_result 0 degraded 2
+        check_contains "the warning names the old form" "$(diagnostics warnings)" \
+                "users_groups: user: a user name as a string is an old form"
+        check_eq "ops is in the image default user's groups" "adm ops" "$(groups_of ops)"
+        check_eq "ops has the image default user's shell" "/bin/bash" "$(in_root getent passwd ops | cut -d: -f7)"
+}
+
 groups_as_strings_and_lists
 metadata_keys_without_default
 metadata_keys_with_default
@@ -298,3 +337,4 @@ existing_group_only
 existing_accounts
 sudo_rule_rejected
 passwords
+old_user_key

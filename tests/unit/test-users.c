@@ -20,6 +20,7 @@
 #include "authorized-keys.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
+#include "schema.h"
 #include "test-helpers.h"
 #include "users.h"
 
@@ -831,8 +832,243 @@ static void authorized_keys_add_missing_home(void **state) {
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+
+/* ---- user: the old key that overrides the default user ---- */
+
+static void users_parse_user_string_renames_default(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        set_image_config(state, "{\"system_info\": {\"default_user\": {\"name\": \"debian\", \"shell\": \"/bin/bash\"}}}");
+        assert_int_equal(parse_users(state, "{\"user\": \"ops\"}", &l), 0);
+
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.users[0].name, "ops");
+        assert_true(l.users[0].is_default);
+        assert_string_equal(l.users[0].shell, "/bin/bash");
+        assert_int_equal(n_warnings(state), 1);
+        assert_non_null(strstr(warning_text(state, 0), "user: a user name as a string is an old form"));
+}
+
+static void users_parse_user_mapping_overrides_keys(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        set_image_config(state, "{\"system_info\": {\"default_user\": {\"name\": \"debian\", \"shell\": \"/bin/bash\", "
+                                "\"gecos\": \"Debian\"}}}");
+        assert_int_equal(parse_users(state, "{\"user\": {\"shell\": \"/bin/sh\", \"lock_passwd\": false}}", &l), 0);
+
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.users[0].name, "debian");
+        assert_string_equal(l.users[0].shell, "/bin/sh");
+        assert_string_equal(l.users[0].gecos, "Debian");
+        assert_false(l.users[0].lock_passwd);
+        assert_int_equal(n_warnings(state), 0);
+}
+
+static void users_parse_user_adds_default(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        assert_int_equal(parse_users(state, "{\"user\": {\"name\": \"ops\", \"sudo\": \"ALL=(ALL) ALL\"}, "
+                                            "\"users\": [{\"name\": \"alice\"}]}", &l), 0);
+
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.users[0].name, "alice");
+        assert_string_equal(l.users[1].name, "ops");
+        assert_true(l.users[1].is_default);
+        assert_string_equal(l.users[1].sudo[0], "ALL=(ALL) ALL");
+        assert_int_equal(n_errors(state), 0);
+}
+
+static void users_parse_user_named_in_users_once(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        assert_int_equal(parse_users(state, "{\"user\": {\"name\": \"ops\", \"shell\": \"/bin/sh\"}, "
+                                            "\"users\": [{\"name\": \"ops\", \"gecos\": \"Ops\"}]}", &l), 0);
+
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.users[0].name, "ops");
+        assert_string_equal(l.users[0].shell, "/bin/sh");
+        assert_string_equal(l.users[0].gecos, "Ops");
+}
+
+static void users_parse_user_without_name_warns(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        assert_int_equal(parse_users(state, "{\"user\": {\"shell\": \"/bin/sh\"}}", &l), 0);
+
+        assert_int_equal(l.n, 0);
+        assert_int_equal(n_warnings(state), 1);
+        assert_non_null(strstr(warning_text(state, 0), "user: the mapping has no name"));
+}
+
+static void users_parse_user_number_warns(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        set_image_config(state, "{\"system_info\": {\"default_user\": {\"name\": \"debian\"}}}");
+        assert_int_equal(parse_users(state, "{\"user\": 5}", &l), 0);
+
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.users[0].name, "debian");
+        assert_int_equal(n_warnings(state), 1);
+        assert_non_null(strstr(warning_text(state, 0), "user: expected a user name or a mapping"));
+}
+
+static void users_parse_user_empty_ignored(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        assert_int_equal(parse_users(state, "{\"user\": \"\", \"users\": [{\"name\": \"alice\"}]}", &l), 0);
+
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.users[0].name, "alice");
+        assert_int_equal(n_warnings(state), 0);
+}
+
+static void users_parse_user_invalid_name_rejected(void **state) {
+        _cleanup_(user_list_done) UserList l = {};
+
+        assert_int_equal(parse_users(state, "{\"user\": \"bad:name\", \"users\": [{\"name\": \"alice\"}]}", &l),
+                         -EINVAL);
+
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.users[0].name, "alice");
+        assert_string_equal(error_text(state, 0), "user: invalid user name 'bad:name'.");
+}
+
+/* ---- Declarations: kiln validate reaches the run's verdict ---- */
+
+static void deprecated_collect(const SchemaDiagnostic *d, void *userdata) {
+        bool *found = userdata;
+
+        if (d->problem == SCHEMA_DEPRECATED_KEY && streq(d->path, "users.0.lock-passwd") && d->suggestion &&
+            streq(d->suggestion, "lock_passwd"))
+                *found = true;
+}
+
+typedef struct SchemaCount {
+        unsigned errors;
+        unsigned warnings;
+} SchemaCount;
+
+static void schema_count(const SchemaDiagnostic *d, void *userdata) {
+        SchemaCount *c = userdata;
+
+        if (d->problem == SCHEMA_ERROR)
+                c->errors++;
+        else
+                c->warnings++;
+}
+
+static const struct {
+        const char *config;
+        bool error;
+        bool warning;
+} verdict_cases[] = {
+        { "{\"users\": [\"default\", {\"name\": \"alice\", \"groups\": \"sudo, adm\", \"shell\": \"/bin/bash\", "
+          "\"sudo\": \"ALL=(ALL) NOPASSWD:ALL\", \"uid\": 1500, \"lock_passwd\": false, "
+          "\"ssh_authorized_keys\": [\"" KEY_A "\"]}]}", false, false },
+        { "{\"users\": [{\"name\": \"bob\", \"groups\": [\"adm\", \"devs\"], \"sudo\": [\"ALL=(ALL) ALL\", null], "
+          "\"inactive\": 5, \"system\": true}]}", false, false },
+        { "{\"users\": [\"alice, bob\", [\"carol\"]]}", false, false },
+        { "{\"users\": \"alice,bob\"}", false, true },
+        { "{\"users\": {\"alice\": {\"shell\": \"/bin/sh\"}}}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"lock-passwd\": false}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"ssh-authorized-keys\": [\"" KEY_A "\"]}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"lock_passwd\": \"yes\"}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"uid\": \"1500\"}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"groups\": {\"adm\": null}}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"shel\": \"/bin/sh\"}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"ssh_import_id\": [\"gh:alice\"]}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\", \"ssh_redirect_user\": false}]}", false, false },
+        { "{\"users\": [{\"name\": \"alice\", \"ssh_authorized_keys\": [\"not a key\"]}]}", false, true },
+        { "{\"users\": [{\"name\": \"alice\"}, {\"name\": \"alice\"}]}", false, true },
+        { "{\"users\": 5}", true, false },
+        { "{\"users\": [5]}", true, false },
+        { "{\"users\": [{\"name\": \"bad:name\"}]}", true, false },
+        { "{\"users\": [{\"name\": 7}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"shell\": 3}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"lock_passwd\": \"maybe\"}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"uid\": -1}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"uid\": true}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"sudo\": true}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"sudo\": [\"ALL\\nroot ALL\"]}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"groups\": 3}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"groups\": [\"a:b\"]}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"ssh_authorized_keys\": [3]}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"passwd\": \"a\\nb\"}]}", true, false },
+        { "{\"users\": [{\"name\": \"alice\", \"primary_group\": \"a:b\"}]}", true, false },
+        { "{\"groups\": [\"devs\", {\"admins\": [\"alice\", \"bob\"]}, {\"ops\": \"carol\"}]}", false, false },
+        { "{\"groups\": \"devs, ops\"}", false, false },
+        { "{\"groups\": {\"devs\": null}}", false, false },
+        { "{\"groups\": 3}", true, false },
+        { "{\"groups\": [3]}", true, false },
+        { "{\"groups\": [\"a:b\"]}", true, false },
+        { "{\"groups\": [{\"devs\": 3}]}", true, false },
+        { "{\"user\": {\"name\": \"ops\", \"shell\": \"/bin/sh\"}}", false, false },
+        { "{\"user\": \"ops\"}", false, true },
+        { "{\"user\": 5}", false, true },
+        { "{\"user\": \"\"}", false, false },
+        { "{\"user\": \"bad:name\"}", true, false },
+        { "{\"user\": {\"name\": \"ops\", \"shell\": 3}}", true, false },
+        { "{\"user\": {\"name\": \"ops\", \"lock-passwd\": true}}", false, true },
+};
+
+static void validate_agrees_with_parse(void **state) {
+        for (size_t i = 0; i < ELEMENTSOF(verdict_cases); i++) {
+                json_auto_t *config = json_of(verdict_cases[i].config);
+                size_t errors_before = n_errors(state), warnings_before = n_warnings(state);
+                _cleanup_(user_list_done) UserList users = {};
+                _cleanup_(group_list_done) GroupList groups = {};
+                SchemaCount count = {};
+                int r, k;
+
+                assert_true(schema_check(config, NULL, 0, schema_count, &count) >= 0);
+                set_image_config(state, "{\"system_info\": {\"default_user\": {\"name\": \"debian\"}}}");
+                r = parse_users(state, verdict_cases[i].config, &users);
+                k = groups_parse(ctx_of(state), json_object_get(config, "groups"), &groups);
+
+                if ((count.errors > 0) != verdict_cases[i].error)
+                        fail_msg("case %zu: kiln validate found %u errors", i, count.errors);
+                if ((count.warnings > 0) != verdict_cases[i].warning)
+                        fail_msg("case %zu: kiln validate found %u warnings", i, count.warnings);
+                if ((r < 0 || k < 0) != verdict_cases[i].error || (n_errors(state) > errors_before) != verdict_cases[i].error)
+                        fail_msg("case %zu: the parsers returned %d and %d", i, r, k);
+                if ((n_warnings(state) > warnings_before) != verdict_cases[i].warning)
+                        fail_msg("case %zu: the parsers warned %zu times", i, n_warnings(state) - warnings_before);
+        }
+}
+
+static void validate_names_run_rule(void **state) {
+        json_auto_t *config = json_of("{\"users\": [{\"name\": \"bad:name\"}]}");
+        SchemaCount count = {};
+
+        (void) state;
+        assert_true(schema_check(config, NULL, 0, schema_count, &count) >= 0);
+
+        assert_int_equal(count.errors, 1);
+}
+
+static void validate_deprecated_key_suggests(void **state) {
+        json_auto_t *config = json_of("{\"users\": [{\"name\": \"alice\", \"lock-passwd\": true}]}");
+        bool found = false;
+
+        (void) state;
+        assert_true(schema_check(config, NULL, SCHEMA_KEYS_ONLY, deprecated_collect, &found) >= 0);
+
+        assert_true(found);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                T(users_parse_user_string_renames_default),
+                T(users_parse_user_mapping_overrides_keys),
+                T(users_parse_user_adds_default),
+                T(users_parse_user_named_in_users_once),
+                T(users_parse_user_without_name_warns),
+                T(users_parse_user_number_warns),
+                T(users_parse_user_empty_ignored),
+                T(users_parse_user_invalid_name_rejected),
+                T(validate_agrees_with_parse),
+                T(validate_names_run_rule),
+                T(validate_deprecated_key_suggests),
                 T(groups_parse_comma_string_trimmed),
                 T(groups_parse_list_of_names),
                 T(groups_parse_members_of_mappings),
