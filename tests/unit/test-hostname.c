@@ -340,6 +340,17 @@ static void hostname_fqdn_over_253_error(void **state) {
         assert_true(has_message(ctx_of(state)->errors, "at most 253 characters"));
 }
 
+static void hostname_long_metadata_fqdn_short_name(void **state) {
+        /* A 100-character name, as clouds with long internal domains give: only its first label is
+         * set, which is within the kernel's 64 characters. */
+        set_local_hostname(state, "vm-1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+                                  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.internal");
+
+        assert_int_equal(run(state, "{}"), 1);
+
+        assert_file(state, "/etc/hostname", "vm-1\n");
+}
+
 static void hostname_invalid_metadata_error(void **state) {
         set_local_hostname(state, "bad_name.internal");
 
@@ -481,6 +492,7 @@ int main(void) {
                 T(hostname_label_of_63_accepted),
                 T(hostname_selected_over_64_error),
                 T(hostname_fqdn_over_253_error),
+                T(hostname_long_metadata_fqdn_short_name),
                 T(hostname_invalid_metadata_error),
                 T(hostname_administrator_rename_kept),
                 T(hostname_kiln_name_updated),
