@@ -33,7 +33,7 @@ static const char *const settings_keys[] = { "datasource_list", "datasource", "m
  * unsupported, so a user who relies on one (packages:, mounts:) finds it in the status instead of
  * a green status. */
 static const char *const unsupported_keys[] = {
-        "user", "packages", "package_update", "package_upgrade", "package_reboot_if_required", "apt_update",
+        "packages", "package_update", "package_upgrade", "package_reboot_if_required", "apt_update",
         "apt_upgrade", "apt_reboot_if_required", "apt", "yum_repos", "snap", "ssh_authorized_keys",
         "ssh_pwauth", "disable_root", "ssh_deletekeys", "ssh_keys", "ssh_genkeytypes", "ssh",
         "ssh_import_id", "chpasswd", "password", "mounts", "swap", "growpart", "resize_rootfs",
