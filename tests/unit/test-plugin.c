@@ -429,6 +429,7 @@ static void plugin_input_build_members(void **state) {
 
         instance->instance_id = strdup("i-0123");
         instance->datasource = strdup("nocloud");
+        json_decref(instance->metadata);
         instance->metadata = json_pack("{s:s}", "local_hostname", "web-1");
         t->ctx.instance = instance;
         assert_int_equal(json_object_set_new(t->ctx.config, "example_motd", json_string("hello")), 0);
