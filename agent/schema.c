@@ -30,16 +30,14 @@
 static const char *const settings_keys[] = { "datasource_list", "datasource", "modules", "system_info", NULL };
 
 /* cloud-init keys that no kiln module handles yet. They are ignored with a warning that calls them
- * unsupported, so a user who relies on one (packages:, mounts:) finds it in the status instead of
+ * unsupported, so a user who relies on one (mounts:, snap:) finds it in the status instead of
  * a green status. */
 static const char *const unsupported_keys[] = {
-        "packages", "package_update", "package_upgrade", "package_reboot_if_required", "apt_update",
-        "apt_upgrade", "apt_reboot_if_required", "apt", "yum_repos", "snap", "ssh_authorized_keys",
-        "ssh_pwauth", "disable_root", "ssh_deletekeys", "ssh_keys", "ssh_genkeytypes", "ssh",
-        "ssh_import_id", "chpasswd", "password", "mounts", "swap", "growpart", "resize_rootfs",
-        "disk_setup", "fs_setup", "rsyslog", "keyboard", "apk_repos", "zypper", "salt_minion", "puppet",
-        "chef", "ansible", "lxd", "landscape", "ubuntu_pro", "wireguard", "random_seed",
-        "manage_resolv_conf", "resolv_conf", "byobu_by_default", "no_ssh_fingerprints",
+        "snap", "ssh_authorized_keys", "ssh_pwauth", "disable_root", "ssh_deletekeys", "ssh_keys",
+        "ssh_genkeytypes", "ssh", "ssh_import_id", "chpasswd", "password", "mounts", "swap", "growpart",
+        "resize_rootfs", "disk_setup", "fs_setup", "rsyslog", "keyboard", "apk_repos", "zypper",
+        "salt_minion", "puppet", "chef", "ansible", "lxd", "landscape", "ubuntu_pro", "wireguard",
+        "random_seed", "manage_resolv_conf", "resolv_conf", "byobu_by_default", "no_ssh_fingerprints",
         "ssh_fp_console_blacklist", "ssh_key_console_blacklist", "write_metadata", "output", "reporting",
         "vendor_data", "drivers", "spacewalk", "mcollective", "seed_random", "rh_subscription", NULL,
 };

@@ -57,6 +57,12 @@ extern const AgentModule module_timezone;
 extern const AgentModule module_phone_home;
 extern const AgentModule module_final_message;
 extern const AgentModule module_power_state;
+extern const AgentModule module_packages;
+extern const AgentModule module_apt_configure;
+extern const AgentModule module_yum_repos;
+extern const AgentModule module_domains;
+extern const AgentModule module_tls;
+extern const AgentModule module_webserver;
 
 /* Every built-in module in default order, NULL-terminated. */
 extern const AgentModule *const module_table[];

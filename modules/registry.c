@@ -12,16 +12,22 @@ const AgentModule *const module_table[] = {
         &module_boothooks,
         &module_bootcmd,
         &module_write_files,
+        &module_domains,
         &module_hostname,
         &module_etc_hosts,
         &module_ca_certs,
         &module_users_groups,
         &module_ssh,
+        &module_apt_configure,
+        &module_yum_repos,
         &module_locale,
         &module_ntp,
         &module_timezone,
-        &module_runcmd,
+        &module_packages,
         &module_write_files_deferred,
+        &module_tls,
+        &module_webserver,
+        &module_runcmd,
         &module_scripts_per_once,
         &module_scripts_per_boot,
         &module_scripts_per_instance,
@@ -49,6 +55,12 @@ const AgentModule *module_by_name(const char *name) {
                 return &module_final_message;
         if (streq(name, "power_state_change") || streq(name, "power-state-change"))
                 return &module_power_state;
+        if (streq(name, "package_update_upgrade_install") || streq(name, "package-update-upgrade-install"))
+                return &module_packages;
+        if (streq(name, "apt-configure"))
+                return &module_apt_configure;
+        if (streq(name, "yum_add_repo") || streq(name, "yum-add-repo"))
+                return &module_yum_repos;
         if (streq(name, "users-groups"))
                 return &module_users_groups;
         if (streq(name, "scripts-user"))

@@ -12,8 +12,8 @@ nocloud_seed "$ROOT" iid-keys <<'YAML'
 #cloud-config
 runcmds:
   - touch /run/never
-packages:
-  - nginx
+mounts:
+  - [/dev/xvdb, /data]
 write_files:
   - path: /run/kept
     content: "kept"
@@ -23,7 +23,7 @@ check_run_result 0 degraded 2
 check_contains "the misspelled key is named with a suggestion" "$(diagnostics warnings)" \
         "Unknown key 'runcmds' at line 2, ignoring it. Did you mean 'runcmd'?"
 check_contains "an unsupported cloud-init key says so" "$(diagnostics warnings)" \
-        "Key 'packages' at line 4 is a cloud-init key that this version of kiln does not support"
+        "Key 'mounts' at line 4 is a cloud-init key that this version of kiln does not support"
 check_absent "the misspelled runcmd did not run" "$ROOT/run/never"
 check_file "the other modules still ran" "$ROOT/run/kept" "kept"
 

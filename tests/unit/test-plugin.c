@@ -210,8 +210,8 @@ static void plugin_check_claims_free_key(void **state) {
 static void plugin_check_claims_unsupported_key_allowed(void **state) {
         _cleanup_free_ char *reason = NULL;
 
-        /* packages is a cloud-init key that no built-in module handles, so a plugin may take it. */
-        assert_int_equal(claims("{\"protocol\": 1, \"name\": \"pkg\", \"keys\": [\"packages\"]}", NULL, 0,
+        /* mounts is a cloud-init key that no built-in module handles, so a plugin may take it. */
+        assert_int_equal(claims("{\"protocol\": 1, \"name\": \"mounts\", \"keys\": [\"mounts\"]}", NULL, 0,
                                 &reason), 0);
 }
 

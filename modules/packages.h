@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The package managers that the packages module drives. Each backend is a const table of argv
+ * builders and output parsers, so the commands are unit-testable without running anything; the
+ * module (packages.c) picks the backend whose executable ROOT has, queries what is installed,
+ * and runs the commands inside ROOT. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One requested package: a name, and the version it must have, or NULL for any version. */
+typedef struct PackageSpec {
+        const char *name;
+        const char *version;
+} PackageSpec;
+
+typedef struct PackageBackend {
+        const char *name;                     /* "apt", "dnf", "yum", "apk", "zypper" */
+        /* Absolute paths inside ROOT, NULL-terminated: the first backend with one of them present
+         * is the image's package manager. */
+        const char *const *executables;
+        /* Files inside ROOT that the tool locks with fcntl() while it works, NULL-terminated, or
+         * NULL: the module waits until none of them is locked. */
+        const char *const *lock_files;
+        /* "KEY=VALUE" entries added to the environment of every command, NULL-terminated, or NULL
+         * (DEBIAN_FRONTEND=noninteractive for apt). */
+        const char *const *environment;
+        /* A file inside ROOT that the package manager creates when a reboot is needed, or NULL. */
+        const char *reboot_required_file;
+
+        /* Each builder returns a NULL-terminated argv that the caller frees with strv_free(), or
+         * NULL when out of memory. The commands are non-interactive and keep existing
+         * configuration files. */
+        char **(*update_argv)(void);
+        char **(*upgrade_argv)(void);
+        char **(*install_argv)(const PackageSpec *specs, size_t n);
+
+        /* The command that prints what is installed of the named packages, in one call. A query
+         * exits non-zero when a package is missing for some tools: query_exit_ok says which exit
+         * codes still carry a valid answer (bit N set: exit code N is fine). */
+        char **(*query_argv)(const PackageSpec *specs, size_t n);
+        unsigned query_exit_ok;
+        /* Read the query's output for one package. Returns 1 with the installed version in
+         * *ret_version (the caller frees it) when it is installed, 0 when it is not, or -EINVAL
+         * when the output is not understood. */
+        int (*query_parse)(const char *output, const char *name, char **ret_version);
+        /* Whether installed_version satisfies the requested version, in the tool's own terms
+         * (apt: the whole Debian version; rpm: version or version-release). */
+        bool (*version_matches)(const char *installed_version, const char *requested);
+} PackageBackend;
+
+extern const PackageBackend package_backend_apt;
+extern const PackageBackend package_backend_dnf;
+extern const PackageBackend package_backend_yum;
+extern const PackageBackend package_backend_zypper;
+extern const PackageBackend package_backend_apk;
+
+/* Every backend in detection order, NULL-terminated. */
+extern const PackageBackend *const package_backends[];
