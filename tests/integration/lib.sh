@@ -319,3 +319,85 @@ debian_root_unmount_all() {
         awk -v work="$WORK/" 'index($2, work) == 1 { print $2 }' /proc/self/mounts | sort -r |
                 while read -r mountpoint; do umount "$mountpoint"; done
 }
+
+# apt_repo_start: serve the signed apt repository that tests/fixtures/apt-repo builds (cached in
+# $KILN_FIXTURE_BUILD_DIR, default $TOP/build) over HTTP on 127.0.0.1, on a port the kernel picks,
+# and wait until it serves the signed InRelease file. Sets APT_REPO_DIR to the repository and APT_REPO_URL to
+# http://127.0.0.1:PORT/. Without the cache, this prints a "skip" line for the case and returns 1.
+# Call it in the test's own shell, not in $(...), because it registers apt_repo_stop at exit.
+apt_repo_start() {
+        local log port i
+        [ -z "${APT_REPO_PID:-}" ] || return 0
+        if [ -z "${APT_REPO_DIR:-}" ]; then
+                APT_REPO_DIR=$("$TOP/tests/fixtures/apt-repo" "${KILN_FIXTURE_BUILD_DIR:-$TOP/build}" \
+                        2>"$WORK/apt-repo.err") || APT_REPO_DIR=none
+        fi
+        if [ "$APT_REPO_DIR" = none ]; then
+                echo "skip $CASE: no apt repository ($(tail -n 1 "$WORK/apt-repo.err"))"
+                return 1
+        fi
+
+        log=$(mktemp "$WORK/apt-repo-http-XXXXXX")
+        # The parent death signal stops the server when the test's shell exits, even when a later
+        # helper replaces the EXIT trap that apt_repo_trap_add chained.
+        setpriv --pdeathsig TERM /usr/bin/python3 -u -m http.server --bind 127.0.0.1 --directory "$APT_REPO_DIR" 0 \
+                >"$log" 2>&1 &
+        APT_REPO_PID=$!
+        apt_repo_trap_add
+
+        for i in $(seq 100); do
+                port=$(sed -n 's/^Serving HTTP on 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$log")
+                if [ -n "$port" ] && curl -fsS -o /dev/null "http://127.0.0.1:$port/dists/kiln/InRelease" 2>/dev/null; then
+                        APT_REPO_URL=http://127.0.0.1:$port/
+                        return 0
+                fi
+                kill -0 "$APT_REPO_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        echo "lib.sh: the apt repository server did not start:" >&2
+        cat "$log" >&2
+        apt_repo_stop
+        return 1
+}
+
+apt_repo_stop() {
+        if [ -n "${APT_REPO_PID:-}" ]; then
+                kill "$APT_REPO_PID" 2>/dev/null || true
+                wait "$APT_REPO_PID" 2>/dev/null || true
+                APT_REPO_PID=
+                APT_REPO_URL=
+        fi
+}
+
+# Run apt_repo_stop first at exit, then whatever the EXIT trap already ran.
+apt_repo_trap_add() {
+        local current
+        current=$(trap -p EXIT)
+        [[ $current == *apt_repo_stop* ]] && return 0
+        if [ -n "$current" ]; then
+                # trap -p prints "trap -- 'COMMAND' EXIT", quoted for the shell.
+                eval "set -- $current"
+                trap "apt_repo_stop; $3" EXIT
+        else
+                trap apt_repo_stop EXIT
+        fi
+}
+
+# apt_repo_use ROOT: point ROOT's apt at the repository of apt_repo_start and at nothing else.
+# ROOT's Debian sources are removed, because their mirror is unreachable in tests. The local
+# repository gets a deb822 source whose Signed-By names a copy of its key in
+# ROOT/etc/apt/keyrings/kiln-test.gpg, so apt checks the signature.
+apt_repo_use() {
+        local root=$1
+        rm -f "$root/etc/apt/sources.list" "$root"/etc/apt/sources.list.d/*.list \
+                "$root"/etc/apt/sources.list.d/*.sources
+        mkdir -p "$root/etc/apt/keyrings" "$root/etc/apt/sources.list.d"
+        install -m 0644 "$APT_REPO_DIR/key.gpg" "$root/etc/apt/keyrings/kiln-test.gpg"
+        cat > "$root/etc/apt/sources.list.d/kiln-test.sources" <<SOURCES
+Types: deb
+URIs: $APT_REPO_URL
+Suites: kiln
+Components: main
+Signed-By: /etc/apt/keyrings/kiln-test.gpg
+SOURCES
+}
