@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Where the tls module installs certificates, for the modules that use them (webserver), and the
+ * checks it applies to a certificate and key before installing them. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+/* Each certificate NAME of tls.certificates is installed as TLS_DIR/NAME/TLS_FULLCHAIN_FILE (the
+ * leaf, then its chain; 0644) and TLS_DIR/NAME/TLS_PRIVKEY_FILE (0600, root:root). TLS_DIR/NAME is
+ * a symbolic link to a directory TLS_DIR/.NAME.SUFFIX that holds one consistent pair: a new pair
+ * is written into a new directory and the link is switched with one rename, so a reader never
+ * sees a new certificate with an old key. Open the files through the link; do not create
+ * TLS_DIR/NAME yourself. */
+#define TLS_DIR "/etc/ssl/kiln"
+#define TLS_FULLCHAIN_FILE "fullchain.pem"
+#define TLS_PRIVKEY_FILE "privkey.pem"
+
+/* Longest certificate name, and its characters: [a-z0-9_.-], not starting with '.'. */
+#define TLS_NAME_LENGTH_MAX 64U
+
+/* A certificate that expires within this many days is installed with a warning, and a self-signed
+ * one is made anew. */
+#define TLS_EXPIRY_WARNING_DAYS 14
+
+/* Whether name is a valid certificate name. */
+bool tls_name_is_valid(const char *name);
+
+/* The paths inside the root of certificate name's files, e.g. "/etc/ssl/kiln/shop/fullchain.pem".
+ * Returns 0 with both set (caller owns), -EINVAL for an invalid name, or -ENOMEM. */
+int tls_certificate_paths(const char *name, char **ret_fullchain, char **ret_privkey);
+
+/* Check a certificate and its key before they are installed: the PEM text of fullchain holds the
+ * leaf first and then its chain, each parsing (a chain certificate not issued by the next one is a
+ * warning); key is one PEM private key that matches the leaf; now lies within the leaf's validity
+ * (expiring within TLS_EXPIRY_WARNING_DAYS is a warning); the leaf's subject alternative names
+ * (or its common name when it has none) cover every name of domains (NULL-terminated, may be NULL),
+ * with the wildcard rules of RFC 6125. The reason never contains key material.
+ * Returns 0 when all holds, 1 when it holds with warnings in reason, or an error with the reason in
+ * reason: -EBADMSG for text that does not parse, -EKEYREJECTED for a key that does not match,
+ * -EKEYEXPIRED for a certificate outside its validity, -EINVAL for a name that is not covered) with the reason in reason (size
+ * bytes), or -ENOMEM. */
+int tls_pair_check(const char *fullchain, size_t fullchain_size, const char *key, size_t key_size,
+                   char *const *domains, time_t now, char *reason, size_t size);
