@@ -243,6 +243,24 @@ void report_module_begin(Context *ctx, const char *module, const char *frequency
         (void) report_write(ctx);
 }
 
+/* The members that report_module_begin() and report_module_end() write. */
+static const char *const module_record_members[] = {
+        "name", "frequency", "state", "started", "finished", "duration_ms", "errors", "warnings", "reason",
+};
+
+int report_module_detail(Context *ctx, const char *key, json_t *value) {
+        json_t *rec = ctx->report ? ctx->report->current : NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(module_record_members); i++)
+                if (streq(key, module_record_members[i]))
+                        return -EINVAL;
+        if (!rec)
+                return -ESRCH;
+        if (json_object_set(rec, key, value) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 void report_module_end(Context *ctx, const char *state, const char *reason) {
         json_t *rec = ctx->report ? ctx->report->current : NULL;
 

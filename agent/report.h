@@ -51,6 +51,12 @@ void report_set_instance(Context *ctx);
 /* Start a module's record: diagnostics now go against it. */
 void report_module_begin(Context *ctx, const char *module, const char *frequency);
 
+/* Add key with value (borrowed: the record takes a reference of its own) to the running module's
+ * record in status.json, for details that the module reports beside its state, such as the result
+ * of each package. The names of the record's own members (name, state, errors ...) are rejected.
+ * Returns 0, -EINVAL for such a name, -ESRCH when no module is running, or -ENOMEM. */
+int report_module_detail(Context *ctx, const char *key, json_t *value);
+
 /* End a module's record. state is "done", "changed", "failed" or "skipped"; reason explains a skip. */
 void report_module_end(Context *ctx, const char *state, const char *reason);
 

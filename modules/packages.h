@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* One requested package: a name, and the version it must have, or NULL for any version. */
 typedef struct PackageSpec {
@@ -27,6 +28,11 @@ typedef struct PackageBackend {
         const char *const *environment;
         /* A file inside ROOT that the package manager creates when a reboot is needed, or NULL. */
         const char *reboot_required_file;
+        /* The start of an option that makes the tool wait up to N seconds for its own locks, to
+         * which the module appends N, or NULL. The module inserts it after argv[0] of the update,
+         * upgrade and install commands, so that the tool also waits out a lock taken after the
+         * module's own check ("--option=DPkg::Lock::Timeout=" for apt). */
+        const char *lock_timeout_option;
 
         /* Each builder returns a NULL-terminated argv that the caller frees with strv_free(), or
          * NULL when out of memory. The commands are non-interactive and keep existing
@@ -48,6 +54,23 @@ typedef struct PackageBackend {
          * (apt: the whole Debian version; rpm: version or version-release). */
         bool (*version_matches)(const char *installed_version, const char *requested);
 } PackageBackend;
+
+/* Whether name is a package name that every backend accepts: a letter or digit, then letters,
+ * digits and "+.-_:". None starts with '-', so no name reads as an option. */
+bool package_name_valid(const char *name);
+/* Whether version is a version that every backend accepts: a letter or digit, then letters,
+ * digits and ".+~:_^-". */
+bool package_version_valid(const char *version);
+
+/* Whether a process holds an fcntl() lock on path inside the root: returns 1 with the holder's pid
+ * in *ret_pid (-1 for an open file description lock, whose holder the kernel does not name), 0
+ * when the file is unlocked or missing, or -errno. */
+int packages_lock_holder(int root_fd, const char *path, pid_t *ret_pid);
+
+/* The reason for a failure in a package manager's stderr: its error lines ("E: ", "Error: ",
+ * "ERROR: "), those that mention name first (name may be NULL), joined by "; ", or else its
+ * first non-empty line. Caller owns the result; NULL when out of memory. */
+char *packages_failure_reason(const char *stderr_text, const char *name);
 
 extern const PackageBackend package_backend_apt;
 extern const PackageBackend package_backend_dnf;
