@@ -496,3 +496,104 @@ int root_unlink(int root_fd, const char *path) {
 
         return 0;
 }
+
+int write_file_if_changed(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                          WriteFlags flags) {
+        _cleanup_free_ char *current = NULL;
+        size_t current_size = 0;
+        int r;
+
+        assert(root_fd >= 0);
+        assert(path);
+        assert(data || size == 0);
+
+        /* A file larger than data differs from it, so reading more than size bytes is not needed. */
+        r = read_file_at(root_fd, path, size, &current, &current_size);
+        if (r >= 0 && current_size == size && memcmp(current, data, size) == 0)
+                return 0;
+        if (r < 0 && r != -ENOENT && r != -EFBIG)
+                return r;
+
+        r = write_file_atomic(root_fd, path, data, size, mode, (uid_t) -1, (gid_t) -1, flags);
+        return r < 0 ? r : 1;
+}
+
+int root_file_edit_lines(int root_fd, const char *path, size_t max_size, mode_t mode, WriteFlags flags,
+                         LineEditFunc edit, void *userdata) {
+        _cleanup_free_ char *data = NULL, *out = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t size = 0, out_size = 0;
+        int r;
+
+        assert(root_fd >= 0);
+        assert(path);
+        assert(edit);
+
+        r = read_file_at(root_fd, path, max_size, &data, &size);
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        f = open_memstream(&out, &out_size);
+        if (!f)
+                return -ENOMEM;
+        for (char *line = data; line && *line;) {
+                char *next = strchr(line, '\n');
+
+                if (next)
+                        *next++ = '\0';
+                r = edit(line, f, userdata);
+                if (r < 0)
+                        return r;
+                line = next;
+        }
+        r = edit(/* line= */ NULL, f, userdata);
+        if (r < 0)
+                return r;
+        if (fflush(f) != 0 || ferror(f))
+                return -ENOMEM;
+
+        /* The edit above cut data into lines, so the comparison reads the file again. */
+        if (out_size == size && !data)
+                return 0;
+        return write_file_if_changed(root_fd, path, out, out_size, mode, flags);
+}
+
+typedef struct EnvSet {
+        const char *key;
+        const char *value;
+        bool found;
+} EnvSet;
+
+static int env_set_line(char *line, FILE *out, void *userdata) {
+        EnvSet *e = userdata;
+        size_t key_len = strlen(e->key);
+        const char *start;
+
+        if (!line) {
+                if (!e->found)
+                        fprintf(out, "%s=%s\n", e->key, e->value);
+                return 0;
+        }
+
+        start = line + strspn(line, " \t");
+        if (strncmp(start, "export ", strlen("export ")) == 0)
+                start += strlen("export ");
+        if (strncmp(start, e->key, key_len) != 0 || start[key_len] != '=') {
+                fprintf(out, "%s\n", line);
+                return 0;
+        }
+        if (!e->found)
+                fprintf(out, "%s=%s\n", e->key, e->value);
+        e->found = true;
+        return 0;
+}
+
+int env_file_set(int root_fd, const char *path, size_t max_size, const char *key, const char *value,
+                 mode_t mode, WriteFlags flags) {
+        EnvSet e = { .key = key, .value = value };
+
+        assert(key);
+        assert(value);
+
+        return root_file_edit_lines(root_fd, path, max_size, mode, flags, env_set_line, &e);
+}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Open path (absolute or relative, both taken inside the root). Returns an fd or -errno. */
@@ -44,3 +45,32 @@ int root_exists(int root_fd, const char *path);
 
 /* Remove a file inside the root; a missing file is not an error. Returns 0 or -errno. */
 int root_unlink(int root_fd, const char *path);
+
+/* Write data to path with write_file_atomic() unless the file already contains exactly data. The
+ * mode and owner of an unchanged file are left as they are. Returns 1 when written, 0 when the
+ * content was already there, -errno on failure. */
+int write_file_if_changed(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                          WriteFlags flags);
+
+/* Called by root_file_edit_lines() for each line of the file, with line NUL-terminated, without
+ * its newline and writable, and once more at the end with line NULL, so that the function can
+ * append lines. The function writes the replacement of the line, newline included, to out, or
+ * nothing to delete it. Returns 0, or -errno to stop the edit. */
+typedef int (*LineEditFunc)(char *line, FILE *out, void *userdata);
+
+/* Edit a text file of at most max_size bytes line by line with edit (see LineEditFunc). A missing
+ * file reads as empty. Every output line ends in a newline, including the last one. The result
+ * is written with write_file_atomic(root_fd, path, ..., mode, -1, -1, flags) only when it differs
+ * from the file's content, so an edit that changes nothing creates no file. Returns 1 when the
+ * file was written, 0 when not, -errno on failure (-EFBIG for a file larger than max_size). */
+int root_file_edit_lines(int root_fd, const char *path, size_t max_size, mode_t mode, WriteFlags flags,
+                         LineEditFunc edit, void *userdata);
+
+/* Set key=value in a shell-style file of KEY=value lines, such as /etc/default/locale: the first
+ * assignment of key, which may be indented or start with "export ", becomes "key=value", later
+ * ones are deleted, and every other line is kept. When the file has no assignment of key, the line
+ * is appended, creating the file when missing. The file is written as root_file_edit_lines()
+ * writes it. Returns 1 when the file was written, 0 when it already had the value, -errno on
+ * failure. */
+int env_file_set(int root_fd, const char *path, size_t max_size, const char *key, const char *value,
+                 mode_t mode, WriteFlags flags);

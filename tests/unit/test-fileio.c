@@ -611,6 +611,140 @@ static void root_unlink_symlink_removes_link_only(void **state) {
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+static void write_file_if_changed_writes_new(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        assert_int_equal(write_file_if_changed(root_fd_of(state), "a", "x\n", 2, 0600, 0), 1);
+        assert_int_equal(read_file_at(root_fd_of(state), "a", 64, &data, NULL), 0);
+        assert_string_equal(data, "x\n");
+}
+
+static void write_file_if_changed_same_content_zero(void **state) {
+        struct stat st;
+
+        host_write(state, "a", "x\n");
+        assert_int_equal(write_file_if_changed(root_fd_of(state), "a", "x\n", 2, 0600, 0), 0);
+        host_stat(state, "a", &st);
+        assert_int_equal(st.st_mode & 07777, 0644);
+}
+
+static void write_file_if_changed_longer_file_replaced(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        host_write(state, "a", "x\nmore\n");
+        assert_int_equal(write_file_if_changed(root_fd_of(state), "a", "x\n", 2, (mode_t) -1, 0), 1);
+        assert_int_equal(read_file_at(root_fd_of(state), "a", 64, &data, NULL), 0);
+        assert_string_equal(data, "x\n");
+}
+
+static int edit_upper_first(char *line, FILE *out, void *userdata) {
+        unsigned *calls = userdata;
+
+        (*calls)++;
+        if (!line)
+                return 0;
+        if (line[0] >= 'a' && line[0] <= 'z')
+                line[0] = (char) (line[0] - 'a' + 'A');
+        fprintf(out, "%s\n", line);
+        return 0;
+}
+
+static int edit_append_end(char *line, FILE *out, void *userdata) {
+        fprintf(out, "%s\n", line ?: "end");
+        return 0;
+}
+
+static int edit_fail(char *line, FILE *out, void *userdata) {
+        return -EBADMSG;
+}
+
+static void root_file_edit_lines_edits_each_line(void **state) {
+        _cleanup_free_ char *data = NULL;
+        unsigned calls = 0;
+
+        host_write(state, "a", "one\n\ntwo");
+        assert_int_equal(root_file_edit_lines(root_fd_of(state), "a", 64, (mode_t) -1, 0, edit_upper_first,
+                                              &calls), 1);
+        assert_int_equal(calls, 4);
+        assert_int_equal(read_file_at(root_fd_of(state), "a", 64, &data, NULL), 0);
+        assert_string_equal(data, "One\n\nTwo\n");
+}
+
+static void root_file_edit_lines_unchanged_zero(void **state) {
+        unsigned calls = 0;
+
+        host_write(state, "a", "One\nTwo\n");
+        assert_int_equal(root_file_edit_lines(root_fd_of(state), "a", 64, (mode_t) -1, 0, edit_upper_first,
+                                              &calls), 0);
+}
+
+static void root_file_edit_lines_missing_creates(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        assert_int_equal(root_file_edit_lines(root_fd_of(state), "d/a", 64, (mode_t) -1, WRITE_MKDIR_PARENTS,
+                                              edit_append_end, NULL), 1);
+        assert_int_equal(read_file_at(root_fd_of(state), "d/a", 64, &data, NULL), 0);
+        assert_string_equal(data, "end\n");
+}
+
+static void root_file_edit_lines_missing_empty_not_created(void **state) {
+        unsigned calls = 0;
+
+        assert_int_equal(root_file_edit_lines(root_fd_of(state), "a", 64, (mode_t) -1, 0, edit_upper_first,
+                                              &calls), 0);
+        assert_int_equal(root_exists(root_fd_of(state), "a"), 0);
+}
+
+static void root_file_edit_lines_error_stops(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        host_write(state, "a", "one\n");
+        assert_int_equal(root_file_edit_lines(root_fd_of(state), "a", 64, (mode_t) -1, 0, edit_fail, NULL),
+                         -EBADMSG);
+        assert_int_equal(read_file_at(root_fd_of(state), "a", 64, &data, NULL), 0);
+        assert_string_equal(data, "one\n");
+}
+
+static void root_file_edit_lines_too_large_efbig(void **state) {
+        unsigned calls = 0;
+
+        host_write(state, "a", "0123456789\n");
+        assert_int_equal(root_file_edit_lines(root_fd_of(state), "a", 4, (mode_t) -1, 0, edit_upper_first,
+                                              &calls), -EFBIG);
+}
+
+static void env_file_set_replaces_first_drops_later(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        host_write(state, "a", "# c\n  export LANG=\"C\"\nLC_ALL=C\nLANG=x\n");
+        assert_int_equal(env_file_set(root_fd_of(state), "a", 256, "LANG", "en_US.UTF-8", (mode_t) -1, 0), 1);
+        assert_int_equal(read_file_at(root_fd_of(state), "a", 256, &data, NULL), 0);
+        assert_string_equal(data, "# c\nLANG=en_US.UTF-8\nLC_ALL=C\n");
+}
+
+static void env_file_set_appends_missing_key(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        host_write(state, "a", "LANGUAGE=en\n");
+        assert_int_equal(env_file_set(root_fd_of(state), "a", 256, "LANG", "C", (mode_t) -1, 0), 1);
+        assert_int_equal(read_file_at(root_fd_of(state), "a", 256, &data, NULL), 0);
+        assert_string_equal(data, "LANGUAGE=en\nLANG=C\n");
+}
+
+static void env_file_set_same_value_zero(void **state) {
+        host_write(state, "a", "ZONE=UTC\n");
+        assert_int_equal(env_file_set(root_fd_of(state), "a", 256, "ZONE", "UTC", (mode_t) -1, 0), 0);
+}
+
+static void env_file_set_missing_file_created(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        assert_int_equal(env_file_set(root_fd_of(state), "etc/default/locale", 256, "LANG", "C", (mode_t) -1,
+                                      WRITE_MKDIR_PARENTS), 1);
+        assert_int_equal(read_file_at(root_fd_of(state), "etc/default/locale", 256, &data, NULL), 0);
+        assert_string_equal(data, "LANG=C\n");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(root_open_absolute_and_relative_same),
@@ -657,6 +791,19 @@ int main(void) {
                 T(root_exists_reports_presence),
                 T(root_unlink_removes_and_ignores_missing),
                 T(root_unlink_symlink_removes_link_only),
+                T(write_file_if_changed_writes_new),
+                T(write_file_if_changed_same_content_zero),
+                T(write_file_if_changed_longer_file_replaced),
+                T(root_file_edit_lines_edits_each_line),
+                T(root_file_edit_lines_unchanged_zero),
+                T(root_file_edit_lines_missing_creates),
+                T(root_file_edit_lines_missing_empty_not_created),
+                T(root_file_edit_lines_error_stops),
+                T(root_file_edit_lines_too_large_efbig),
+                T(env_file_set_replaces_first_drops_later),
+                T(env_file_set_appends_missing_key),
+                T(env_file_set_same_value_zero),
+                T(env_file_set_missing_file_created),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
