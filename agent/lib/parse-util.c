@@ -98,3 +98,21 @@ int json_seconds_to_usec(const json_t *v, uint64_t *ret) {
 
         return -EINVAL;
 }
+
+int json_parse_boolean(const json_t *v, bool *ret) {
+        int b;
+
+        assert(ret);
+
+        if (json_is_boolean(v)) {
+                *ret = json_is_true(v);
+                return 0;
+        }
+        if (!json_is_string(v))
+                return -EINVAL;
+        b = parse_boolean(json_string_value(v));
+        if (b < 0)
+                return b;
+        *ret = b;
+        return 1;
+}

@@ -151,6 +151,40 @@ static void json_seconds_to_usec_rejects_overflow(void **state) {
         json_decref(big_real);
 }
 
+static void json_parse_boolean_json_boolean(void **state) {
+        bool b = false;
+
+        assert_int_equal(json_parse_boolean(json_true(), &b), 0);
+        assert_true(b);
+        assert_int_equal(json_parse_boolean(json_false(), &b), 0);
+        assert_false(b);
+}
+
+static void json_parse_boolean_word_string(void **state) {
+        json_t *yes = json_string("yes"), *off = json_string("OFF");
+        bool b = false;
+
+        assert_int_equal(json_parse_boolean(yes, &b), 1);
+        assert_true(b);
+        assert_int_equal(json_parse_boolean(off, &b), 1);
+        assert_false(b);
+        json_decref(yes);
+        json_decref(off);
+}
+
+static void json_parse_boolean_rejects_others(void **state) {
+        json_t *word = json_string("yesterday"), *number = json_integer(1);
+        bool b = true;
+
+        assert_int_equal(json_parse_boolean(word, &b), -EINVAL);
+        assert_int_equal(json_parse_boolean(number, &b), -EINVAL);
+        assert_int_equal(json_parse_boolean(json_null(), &b), -EINVAL);
+        assert_int_equal(json_parse_boolean(NULL, &b), -EINVAL);
+        assert_true(b);
+        json_decref(word);
+        json_decref(number);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(parse_boolean_true_words),
@@ -166,6 +200,9 @@ int main(void) {
                 cmocka_unit_test(json_seconds_to_usec_zero),
                 cmocka_unit_test(json_seconds_to_usec_rejects_others),
                 cmocka_unit_test(json_seconds_to_usec_rejects_overflow),
+                cmocka_unit_test(json_parse_boolean_json_boolean),
+                cmocka_unit_test(json_parse_boolean_word_string),
+                cmocka_unit_test(json_parse_boolean_rejects_others),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
