@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/exec-util.h"
+#include "lib/fileio.h"
 #include "lib/macro.h"
 #include "lib/time-util.h"
 
@@ -549,4 +551,34 @@ int exec_in_root_limited(const char *root, char *const argv[], char *const env[]
                 .stdout_data = TAKE_PTR(out),
         };
         return 0;
+}
+
+int exec_find_in_root(int root_fd, const char *name, char **ret_path) {
+        const char *dir = EXEC_SEARCH_PATH;
+
+        assert(root_fd >= 0);
+        assert(name);
+
+        for (;;) {
+                size_t n = strcspn(dir, ":");
+                _cleanup_free_ char *path = NULL;
+                _cleanup_close_ int fd = -EBADF;
+                struct stat st;
+
+                if (name[0] == '/')
+                        path = strdup(name);
+                else if (asprintf(&path, "%.*s/%s", (int) n, dir, name) < 0)
+                        path = NULL;
+                if (!path)
+                        return -ENOMEM;
+                fd = root_open(root_fd, path, O_PATH | O_CLOEXEC, 0);
+                if (fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) {
+                        if (ret_path)
+                                *ret_path = TAKE_PTR(path);
+                        return 1;
+                }
+                if (name[0] == '/' || dir[n] == '\0')
+                        return 0;
+                dir += n + 1;
+        }
 }

@@ -58,3 +58,9 @@ int exec_in_root_with_stdin(const char *root, char *const argv[], char *const en
 /* Like exec_in_root_with_stdin(), within limits (NULL for none). */
 int exec_in_root_limited(const char *root, char *const argv[], char *const env[], int input_fd,
                          int output_fd, const ExecLimits *limits, ExecResult *ret);
+
+/* Look name up as exec_in_root() does: an absolute path is taken as it is, any other name is
+ * searched for in the directories of exec_in_root()'s PATH, inside the root. Only a regular file
+ * with an execute bit counts. On success *ret_path (may be NULL) is the path found inside the
+ * root, which the caller owns. Returns 1 when found, 0 when not, -ENOMEM. */
+int exec_find_in_root(int root_fd, const char *name, char **ret_path);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lib/exec-util.h"
+#include "lib/fileio.h"
 #include "lib/macro.h"
 #include "test-helpers.h"
 
@@ -491,6 +492,44 @@ static void exec_in_root_chroot_not_found(void **state) {
         test_root_free(t);
 }
 
+static void exec_find_in_root_searches_path(void **state) {
+        TestRoot *t = test_root_new();
+        _cleanup_free_ char *path = NULL;
+
+        assert_int_equal(write_file_atomic(t->ctx.root_fd, "/usr/local/bin/tool", "#!/bin/sh\n", 10, 0755, -1, -1,
+                                           WRITE_MKDIR_PARENTS), 0);
+        assert_int_equal(exec_find_in_root(t->ctx.root_fd, "tool", &path), 1);
+        assert_string_equal(path, "/usr/local/bin/tool");
+        test_root_free(t);
+}
+
+static void exec_find_in_root_needs_execute_bit(void **state) {
+        TestRoot *t = test_root_new();
+
+        assert_int_equal(write_file_atomic(t->ctx.root_fd, "/usr/sbin/tool", "#!/bin/sh\n", 10, 0644, -1, -1,
+                                           WRITE_MKDIR_PARENTS), 0);
+        assert_int_equal(exec_find_in_root(t->ctx.root_fd, "tool", NULL), 0);
+        test_root_free(t);
+}
+
+static void exec_find_in_root_absolute_path(void **state) {
+        TestRoot *t = test_root_new();
+
+        assert_int_equal(write_file_atomic(t->ctx.root_fd, "/opt/x/tool", "#!/bin/sh\n", 10, 0755, -1, -1,
+                                           WRITE_MKDIR_PARENTS), 0);
+        assert_int_equal(exec_find_in_root(t->ctx.root_fd, "/opt/x/tool", NULL), 1);
+        assert_int_equal(exec_find_in_root(t->ctx.root_fd, "tool", NULL), 0);
+        test_root_free(t);
+}
+
+static void exec_find_in_root_directory_not_found(void **state) {
+        TestRoot *t = test_root_new();
+
+        assert_int_equal(root_mkdir_p(t->ctx.root_fd, "/bin/tool", 0755, -1, -1), 1);
+        assert_int_equal(exec_find_in_root(t->ctx.root_fd, "tool", NULL), 0);
+        test_root_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(exec_in_root_exit_code_returned),
@@ -528,6 +567,10 @@ int main(void) {
                 cmocka_unit_test(exec_in_root_limited_stdout_truncated),
                 cmocka_unit_test(exec_result_format_termination_exit),
                 cmocka_unit_test(exec_result_format_termination_signal),
+                cmocka_unit_test(exec_find_in_root_searches_path),
+                cmocka_unit_test(exec_find_in_root_needs_execute_bit),
+                cmocka_unit_test(exec_find_in_root_absolute_path),
+                cmocka_unit_test(exec_find_in_root_directory_not_found),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
