@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "command.h"
+#include "lib/exec-util.h"
 #include "lib/fileio.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
@@ -29,18 +30,9 @@
 /* Maximum length of a shown value in error messages. */
 #define LOCALE_SHOWN_VALUE_MAX 80U
 
-static const char *const command_dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin", NULL };
-
+/* Whether the image has the command, as exec_in_root() looks it up. */
 static bool command_exists(int root_fd, const char *name) {
-        for (const char *const *d = command_dirs; *d; d++) {
-                _cleanup_free_ char *path = NULL;
-
-                if (asprintf(&path, "%s/%s", *d, name) < 0)
-                        return false;
-                if (root_exists(root_fd, path) > 0)
-                        return true;
-        }
-        return false;
+        return exec_find_in_root(root_fd, name, /* ret_path= */ NULL) > 0;
 }
 
 static bool char_is_alnum(char c) {
@@ -125,51 +117,6 @@ static char *env_text_get(const char *text, const char *key) {
         return value;
 }
 
-/* Set key=value in a file of KEY=value lines, replacing the first assignment of key, dropping
- * later ones and keeping every other line. Returns 1 when the file changed, 0 when it already had
- * the value, -errno on failure. */
-static int env_file_set(int root_fd, const char *path, const char *key, const char *value) {
-        _cleanup_free_ char *data = NULL, *out = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        size_t size = 0, out_size = 0, key_len = strlen(key);
-        bool found = false;
-        int r;
-
-        r = read_file_at(root_fd, path, LOCALE_FILE_MAX, &data, &size);
-        if (r < 0 && r != -ENOENT)
-                return r;
-
-        f = open_memstream(&out, &out_size);
-        if (!f)
-                return -ENOMEM;
-        for (char *line = data; line && *line;) {
-                char *next = strchr(line, '\n'), *start;
-
-                if (next)
-                        *next++ = '\0';
-                start = line + strspn(line, " \t");
-                if (strneq(start, "export ", 7))
-                        start += 7;
-                if (strneq(start, key, key_len) && start[key_len] == '=') {
-                        if (!found)
-                                fprintf(f, "%s=%s\n", key, value);
-                        found = true;
-                } else
-                        fprintf(f, "%s\n", line);
-                line = next;
-        }
-        if (!found)
-                fprintf(f, "%s=%s\n", key, value);
-        if (fflush(f) != 0 || ferror(f))
-                return -ENOMEM;
-
-        if (data && out_size == size && memcmp(out, data, size) == 0)
-                return 0;
-        r = write_file_atomic(root_fd, path, out, out_size, (mode_t) -1, (uid_t) -1, (gid_t) -1,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
-        return r < 0 ? r : 1;
-}
-
 /* The line of /etc/locale.gen for the locale: the line of Debian's list of supported locales whose
  * name is the locale, or "NAME CODESET" made from the name (UTF-8 when it has no codeset), as
  * cloud-init falls back to. Caller owns the result. */
@@ -197,45 +144,36 @@ static char *locale_gen_line(int root_fd, const char *name) {
         return line;
 }
 
+typedef struct LocaleGenEdit {
+        const char *entry;
+        bool found;
+} LocaleGenEdit;
+
+/* Keep each line of /etc/locale.gen, uncommenting the first copy of the entry, and append the
+ * entry when no line had it. */
+static int locale_gen_edit_line(char *line, FILE *out, void *userdata) {
+        LocaleGenEdit *e = userdata;
+
+        if (!line) {
+                if (!e->found)
+                        fprintf(out, "%s\n", e->entry);
+                return 0;
+        }
+        if (!e->found && streq(line + strspn(line, "# \t"), e->entry)) {
+                fprintf(out, "%s\n", e->entry);
+                e->found = true;
+        } else
+                fprintf(out, "%s\n", line);
+        return 0;
+}
+
 /* Enable line in /etc/locale.gen: a commented-out copy is uncommented, a missing one appended.
  * Returns 1 when the file changed, 0 when the line was already enabled, -errno on failure. */
 static int locale_gen_enable(int root_fd, const char *entry) {
-        _cleanup_free_ char *data = NULL, *out = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        size_t size = 0, out_size = 0;
-        bool found = false;
-        int r;
+        LocaleGenEdit e = { .entry = entry };
 
-        r = read_file_at(root_fd, LOCALE_GEN_FILE, LOCALE_FILE_MAX, &data, &size);
-        if (r < 0 && r != -ENOENT)
-                return r;
-
-        f = open_memstream(&out, &out_size);
-        if (!f)
-                return -ENOMEM;
-        for (char *line = data; line && *line;) {
-                char *next = strchr(line, '\n');
-                const char *bare = line + strspn(line, "# \t");
-
-                if (next)
-                        *next++ = '\0';
-                if (!found && streq(bare, entry)) {
-                        fprintf(f, "%s\n", entry);
-                        found = true;
-                } else
-                        fprintf(f, "%s\n", line);
-                line = next;
-        }
-        if (!found)
-                fprintf(f, "%s\n", entry);
-        if (fflush(f) != 0 || ferror(f))
-                return -ENOMEM;
-
-        if (data && out_size == size && memcmp(out, data, size) == 0)
-                return 0;
-        r = write_file_atomic(root_fd, LOCALE_GEN_FILE, out, out_size, (mode_t) -1, (uid_t) -1, (gid_t) -1,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
-        return r < 0 ? r : 1;
+        return root_file_edit_lines(root_fd, LOCALE_GEN_FILE, LOCALE_FILE_MAX, (mode_t) -1,
+                                    WRITE_MKDIR_PARENTS | WRITE_SYNC, locale_gen_edit_line, &e);
 }
 
 /* glibc's directory name of a compiled locale: the codeset in lower case without '-' or '_'
@@ -302,7 +240,8 @@ static int locale_file_write(Context *ctx, const char *path, const char *name, b
         int r;
 
         if (!use_update_locale) {
-                r = env_file_set(ctx->root_fd, path, "LANG", name);
+                r = env_file_set(ctx->root_fd, path, LOCALE_FILE_MAX, "LANG", name, (mode_t) -1,
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to write LANG=%s to %s: %m", name, path);
                 log_info("Wrote LANG=%s to %s.", name, path);
@@ -393,7 +332,8 @@ static int locale_run(Context *ctx, const json_t *config) {
         }
 
         if (rhel) {
-                r = env_file_set(ctx->root_fd, path, "LANG", name);
+                r = env_file_set(ctx->root_fd, path, LOCALE_FILE_MAX, "LANG", name, (mode_t) -1,
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to write LANG=%s to %s: %m", name, path);
                 log_info("Wrote LANG=%s to %s.", name, path);
