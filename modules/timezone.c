@@ -148,24 +148,6 @@ static int timezone_file_check(Context *ctx, const char *zone, const char *zone_
         return report_error(ctx, -1, 0, "timezone: unknown zone '%s', %s does not exist.", zone, zone_file);
 }
 
-/* Write data to path unless it already contains exactly data. Returns 1 when written, 0 when it
- * was already there, -errno on failure. */
-static int file_update(int root_fd, const char *path, const char *data, size_t size) {
-        _cleanup_free_ char *current = NULL;
-        size_t current_size = 0;
-        int r;
-
-        r = read_file_at(root_fd, path, TIMEZONE_FILE_MAX, &current, &current_size);
-        if (r >= 0 && current_size == size && memcmp(current, data, size) == 0)
-                return 0;
-        if (r < 0 && r != -ENOENT && r != -EFBIG)
-                return r;
-
-        r = write_file_atomic(root_fd, path, data, size, (mode_t) -1, (uid_t) -1, (gid_t) -1,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
-        return r < 0 ? r : 1;
-}
-
 /* Point /etc/localtime at target, replacing a file or another symlink in one rename. Returns 1 when
  * it changed, 0 when it already pointed there, -errno on failure. */
 static int localtime_link(int root_fd, const char *target) {
@@ -205,38 +187,8 @@ static int localtime_link(int root_fd, const char *target) {
 /* Set ZONE= in /etc/sysconfig/clock, which RHEL's older init scripts read, keeping its other
  * lines. Returns 1 when it changed, 0 when not, -errno on failure. */
 static int sysconfig_clock_update(int root_fd, const char *zone) {
-        _cleanup_free_ char *data = NULL, *out = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        size_t size = 0, out_size = 0;
-        bool found = false;
-        int r;
-
-        r = read_file_at(root_fd, SYSCONFIG_CLOCK_FILE, TIMEZONE_FILE_MAX, &data, &size);
-        if (r < 0)
-                return r;
-
-        f = open_memstream(&out, &out_size);
-        if (!f)
-                return -ENOMEM;
-        for (char *line = data; line && *line;) {
-                char *next = strchr(line, '\n');
-
-                if (next)
-                        *next++ = '\0';
-                if (strneq(line, "ZONE=", strlen("ZONE="))) {
-                        if (!found)
-                                fprintf(f, "ZONE=%s\n", zone);
-                        found = true;
-                } else
-                        fprintf(f, "%s\n", line);
-                line = next;
-        }
-        if (!found)
-                fprintf(f, "ZONE=%s\n", zone);
-        if (fflush(f) != 0 || ferror(f))
-                return -ENOMEM;
-
-        return file_update(root_fd, SYSCONFIG_CLOCK_FILE, out, out_size);
+        return env_file_set(root_fd, SYSCONFIG_CLOCK_FILE, TIMEZONE_FILE_MAX, "ZONE", zone, (mode_t) -1,
+                            WRITE_MKDIR_PARENTS | WRITE_SYNC);
 }
 
 /* RHEL, Fedora and Amazon Linux have /etc/system-release or /etc/redhat-release and keep no
@@ -257,7 +209,8 @@ static int timezone_apply(Context *ctx, const char *zone, const char *zone_file)
                         line = NULL;
                         return report_error(ctx, -1, -ENOMEM, "Failed to write %s: %m", TIMEZONE_FILE);
                 }
-                r = file_update(ctx->root_fd, TIMEZONE_FILE, line, strlen(line));
+                r = write_file_if_changed(ctx->root_fd, TIMEZONE_FILE, line, strlen(line), (mode_t) -1,
+                                          WRITE_MKDIR_PARENTS | WRITE_SYNC);
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to write %s: %m", TIMEZONE_FILE);
                 if (r > 0)
