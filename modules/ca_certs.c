@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "command.h"
+#include "lib/exec-util.h"
 #include "lib/fileio.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
@@ -96,19 +97,9 @@ static void closedirp(DIR **d) {
                 (void) closedir(*d);
 }
 
-/* The directories searched for the update commands, as root's PATH has them. */
-static const char *const command_dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin", NULL };
-
+/* Whether the image has the command, as exec_in_root() looks it up. Returns 1, 0 or -ENOMEM. */
 static int command_find(int root_fd, const char *name) {
-        for (const char *const *d = command_dirs; *d; d++) {
-                _cleanup_free_ char *path = NULL;
-
-                if (asprintf(&path, "%s/%s", *d, name) < 0)
-                        return -ENOMEM;
-                if (root_exists(root_fd, path) > 0)
-                        return 1;
-        }
-        return 0;
+        return exec_find_in_root(root_fd, name, /* ret_path= */ NULL);
 }
 
 /* Find the trust store layout of the root from the files its packages install: update-ca-trust
@@ -213,24 +204,6 @@ static char *cert_file_path(const TrustStore *store, size_t index) {
         return path;
 }
 
-/* Write data to path unless it already contains exactly data. Returns 1 when written, 0 when it was
- * already there, -errno on failure. */
-static int file_update(int root_fd, const char *path, const char *data, size_t size, size_t max) {
-        _cleanup_free_ char *current = NULL;
-        size_t current_size = 0;
-        int r;
-
-        r = read_file_at(root_fd, path, max, &current, &current_size);
-        if (r >= 0 && current_size == size && memcmp(current, data, size) == 0)
-                return 0;
-        if (r < 0 && r != -ENOENT && r != -EFBIG)
-                return r;
-
-        r = write_file_atomic(root_fd, path, data, size, 0644, (uid_t) -1, (gid_t) -1,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
-        return r < 0 ? r : 1;
-}
-
 /* Install one trusted item. Returns 1 when its file changed, 0 when it was already in place, <0
  * after reporting an error against the item. */
 static int trusted_item_install(Context *ctx, const TrustStore *store, const char *key, size_t index,
@@ -265,7 +238,7 @@ static int trusted_item_install(Context *ctx, const TrustStore *store, const cha
         if (!path)
                 return report_error(ctx, (int) index, -ENOMEM, "Failed to install %s.trusted[%zu]: %m", key, index);
 
-        r = file_update(ctx->root_fd, path, data, strlen(data), CA_CERT_SIZE_MAX + 1);
+        r = write_file_if_changed(ctx->root_fd, path, data, strlen(data), 0644, WRITE_MKDIR_PARENTS | WRITE_SYNC);
         if (r < 0)
                 return report_error(ctx, (int) index, r, "Failed to write %s for %s.trusted[%zu]: %m", path, key,
                                     index);
@@ -293,51 +266,34 @@ static int trusted_install(Context *ctx, const TrustStore *store, const char *ke
         return failed;
 }
 
-/* Deselect every default certificate in the layout's config file: each entry that is not a
- * comment or already deselected gets a '!' in front, as update-ca-certificates reads it.
- * Returns 1 when the file changed, 0 when it did not or does not exist, -errno on failure. */
-static int config_deselect_all(int root_fd, const char *path) {
-        _cleanup_free_ char *data = NULL, *out = NULL;
-        size_t size = 0, out_size = 0;
-        _cleanup_fclose_ FILE *f = NULL;
-        bool header = false, changed = false;
-        int r;
+/* Put a '!' in front of each entry of the config file that is not a comment or already
+ * deselected, as update-ca-certificates reads it, with CA_CERT_CONFIG_HEADER once above the first
+ * one. userdata points to a bool that records whether the header was seen or written. */
+static int config_deselect_line(char *line, FILE *out, void *userdata) {
+        bool *header = userdata;
 
-        r = read_file_at(root_fd, path, CA_CERT_CONFIG_MAX, &data, &size);
-        if (r == -ENOENT)
+        if (!line)
                 return 0;
-        if (r < 0)
-                return r;
-
-        f = open_memstream(&out, &out_size);
-        if (!f)
-                return -ENOMEM;
-
-        for (char *line = data; line && *line;) {
-                char *next = strchr(line, '\n');
-
-                if (next)
-                        *next++ = '\0';
-                if (streq(line, CA_CERT_CONFIG_HEADER))
-                        header = true;
-                if (line[0] == '\0' || line[0] == '#' || line[0] == '!')
-                        fprintf(f, "%s\n", line);
-                else {
-                        if (!header)
-                                fputs(CA_CERT_CONFIG_HEADER "\n", f);
-                        header = true;
-                        changed = true;
-                        fprintf(f, "!%s\n", line);
-                }
-                line = next;
+        if (streq(line, CA_CERT_CONFIG_HEADER))
+                *header = true;
+        if (line[0] == '\0' || line[0] == '#' || line[0] == '!') {
+                fprintf(out, "%s\n", line);
+                return 0;
         }
-        if (fflush(f) != 0 || ferror(f))
-                return -ENOMEM;
-        if (!changed)
-                return 0;
+        if (!*header)
+                fputs(CA_CERT_CONFIG_HEADER "\n", out);
+        *header = true;
+        fprintf(out, "!%s\n", line);
+        return 0;
+}
 
-        r = write_file_atomic(root_fd, path, out, out_size, (mode_t) -1, (uid_t) -1, (gid_t) -1, WRITE_SYNC);
-        return r < 0 ? r : 1;
+/* Deselect every default certificate in the layout's config file. Returns 1 when the file changed,
+ * 0 when it did not or does not exist, -errno on failure. */
+static int config_deselect_all(int root_fd, const char *path) {
+        bool header = false;
+
+        return root_file_edit_lines(root_fd, path, CA_CERT_CONFIG_MAX, (mode_t) -1, WRITE_SYNC,
+                                    config_deselect_line, &header);
 }
 
 /* Delete the regular files and symlinks below the directory fd, except the ones kiln wrote (their
@@ -479,25 +435,18 @@ static int remove_defaults_parse(Context *ctx, const char *key, const json_t *cf
         const char *name = json_object_get(cfg, "remove_defaults") ? "remove_defaults" : "remove-defaults";
         const json_t *v = json_object_get(cfg, name);
         _cleanup_free_ char *shown = NULL;
-        int b;
+        int r;
 
         *ret = false;
         if (!v || json_is_null(v))
                 return 0;
-        if (json_is_boolean(v)) {
-                *ret = json_is_true(v);
+        r = json_parse_boolean(v, ret);
+        if (r > 0)
+                report_warning(ctx, -1, "%s.%s: expected a boolean, got the string '%s', which is read as "
+                               "%s. Write %s without quotes.", key, name, json_string_value(v),
+                               *ret ? "true" : "false", *ret ? "true" : "false");
+        if (r >= 0)
                 return 0;
-        }
-        if (json_is_string(v)) {
-                b = parse_boolean(json_string_value(v));
-                if (b >= 0) {
-                        report_warning(ctx, -1, "%s.%s: expected a boolean, got the string '%s', which is read as "
-                                       "%s. Write %s without quotes.", key, name, json_string_value(v),
-                                       b ? "true" : "false", b ? "true" : "false");
-                        *ret = b;
-                        return 0;
-                }
-        }
         shown = json_to_message(v, CA_SHOWN_VALUE_MAX);
         return report_error(ctx, -1, 0, "%s.%s: expected true or false, got %s, so the default certificates are "
                             "kept.", key, name, shown ?: "another value");
