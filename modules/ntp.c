@@ -14,6 +14,7 @@
 
 #include "command.h"
 #include "instance-data.h"
+#include "lib/exec-util.h"
 #include "lib/fileio.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
@@ -34,8 +35,6 @@
 #define NTP_DEFAULT_POOLS 4U
 /* Bytes of a rejected value that messages show. */
 #define NTP_SHOWN_VALUE_MAX 80U
-/* The directories in which exec_in_root() looks for a command inside the root, in its order. */
-#define NTP_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* Present when systemd is the running init system, as sd_booted() checks. */
 #define SYSTEMD_RUNTIME_DIR "/run/systemd/system"
 
@@ -690,32 +689,6 @@ static char *ntp_distro_name(const Context *ctx) {
         return strdup(streq(name, "redhat") ? "rhel" : name);
 }
 
-/* Whether exe (a command name looked up in NTP_SEARCH_PATH, or an absolute path) is an executable
- * file inside the root. Returns 1 or 0. */
-static int ntp_find_executable(int root_fd, const char *exe) {
-        const char *dir = NTP_SEARCH_PATH;
-
-        for (;;) {
-                size_t n = strcspn(dir, ":");
-                _cleanup_free_ char *path = NULL;
-                _cleanup_close_ int fd = -EBADF;
-                struct stat st;
-
-                if (exe[0] == '/')
-                        path = strdup(exe);
-                else if (asprintf(&path, "%.*s/%s", (int) n, dir, exe) < 0)
-                        path = NULL;
-                if (!path)
-                        return -ENOMEM;
-                fd = root_open(root_fd, path, O_PATH, 0);
-                if (fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
-                        return 1;
-                if (exe[0] == '/' || dir[n] == '\0')
-                        return 0;
-                dir += n + 1;
-        }
-}
-
 /* Choose the client as cloud-init's select_ntp_client() does: ntp_client, else
  * system_info.ntp_client, else 'auto', and apply config's values to it. Returns 0, or -ENOMEM after
  * reporting. */
@@ -745,7 +718,7 @@ static int ntp_choose(Context *ctx, const json_t *ntp, NtpChoice *ret) {
                 for (const NtpClient *p = preferred; *p >= 0; p++) {
                         NtpClientInfo info = ntp_client_info(ctx->root_fd, *p, family);
 
-                        if (ntp_find_executable(ctx->root_fd, info.check_exe) > 0) {
+                        if (exec_find_in_root(ctx->root_fd, info.check_exe, /* ret_path= */ NULL) > 0) {
                                 client = *p;
                                 break;
                         }
@@ -775,7 +748,7 @@ static int ntp_check_installed(Context *ctx, const NtpChoice *c) {
         _cleanup_free_ char *packages = NULL;
         int r;
 
-        r = ntp_find_executable(ctx->root_fd, c->info.check_exe);
+        r = exec_find_in_root(ctx->root_fd, c->info.check_exe, /* ret_path= */ NULL);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to look for '%s': %m", c->info.check_exe);
         if (r > 0)

@@ -32,12 +32,6 @@
 /* Exit code of the helper process when the condition command could not be started. */
 #define CONDITION_START_FAILED 255
 
-/* Where shutdown is looked for inside the root, in the order of exec_in_root()'s search path. */
-static const char *const shutdown_paths[] = {
-        "/usr/local/sbin/shutdown", "/usr/local/bin/shutdown", "/usr/sbin/shutdown",
-        "/usr/bin/shutdown", "/sbin/shutdown", "/bin/shutdown",
-};
-
 static const char *const power_state_modes[] = { "poweroff", "reboot", "halt", NULL };
 
 /* shutdown's option for each mode of power_state_modes, as cloud-init's shutdown_options_map. */
@@ -135,13 +129,6 @@ static int condition_check_value(const json_t *v, char **reterr_reason) {
         return command_argv_from_json(v, &argv, reterr_reason);
 }
 
-static const char *shutdown_find(const Context *ctx) {
-        for (size_t i = 0; i < ELEMENTSOF(shutdown_paths); i++)
-                if (root_exists(ctx->root_fd, shutdown_paths[i]) > 0)
-                        return shutdown_paths[i];
-        return NULL;
-}
-
 static int power_state_check_fields(Context *ctx, const json_t *ps, const char **ret_mode, char *delay,
                                     size_t delay_size, double *ret_timeout) {
         const json_t *mode = json_object_get(ps, "mode"), *message = json_object_get(ps, "message");
@@ -191,7 +178,8 @@ static int power_state_run(Context *ctx, const json_t *config) {
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *shown = NULL;
         json_auto_t *request = NULL, *argv_json = NULL;
-        const char *mode = NULL, *shutdown;
+        _cleanup_free_ char *shutdown = NULL;
+        const char *mode = NULL;
         char delay[32];
         double timeout = 0;
         int r;
@@ -214,8 +202,10 @@ static int power_state_run(Context *ctx, const json_t *config) {
                 return 0;
         }
 
-        shutdown = shutdown_find(ctx);
-        if (!shutdown)
+        r = exec_find_in_root(ctx->root_fd, "shutdown", &shutdown);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to look for shutdown in the target root: %m");
+        if (r == 0)
                 return report_error(ctx, -1, -ENOENT, "Failed to find shutdown in the target root, so power_state.mode "
                                     "'%s' cannot be applied: %m", mode);
 

@@ -19,6 +19,7 @@
 
 #include "authorized-keys.h"
 #include "command.h"
+#include "lib/exec-util.h"
 #include "lib/fileio.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
@@ -52,13 +53,6 @@
         "the user \\\"$USER\\\" rather than the user \\\"$DISABLE_USER\\\".';echo;sleep 10;exit 142\""
 /* The name $USER becomes when there is no default user, as in cloud-init. */
 #define DISABLE_ROOT_NO_USER "NONE"
-
-/* Where ssh-keygen is looked for inside the root: the directories of exec_in_root()'s search path,
- * in its order. */
-static const char *const ssh_keygen_paths[] = {
-        "/usr/local/sbin/ssh-keygen", "/usr/local/bin/ssh-keygen", "/usr/sbin/ssh-keygen",
-        "/usr/bin/ssh-keygen", "/sbin/ssh-keygen", "/bin/ssh-keygen",
-};
 
 typedef enum HostKeyType {
         HOST_KEY_RSA,
@@ -521,10 +515,7 @@ static int host_key_entry_parse(const char *name, HostKeyType *ret_type, HostKey
 }
 
 static bool ssh_keygen_installed(const Context *ctx) {
-        for (size_t i = 0; i < ELEMENTSOF(ssh_keygen_paths); i++)
-                if (root_exists(ctx->root_fd, ssh_keygen_paths[i]) > 0)
-                        return true;
-        return false;
+        return exec_find_in_root(ctx->root_fd, "ssh-keygen", /* ret_path= */ NULL) > 0;
 }
 
 /* Write one file of ssh_keys, with a final newline: YAML's "|-" removes it, and OpenSSH 9.2 cannot
