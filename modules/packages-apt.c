@@ -23,9 +23,10 @@ static const char *const apt_get_options[] = {
         "--quiet",
 };
 
-/* One line per package and architecture: name, the three status letters ("ii " is installed),
- * and the version, which is empty for a package that dpkg knows but has not installed. */
-#define DPKG_QUERY_FORMAT "--showformat=${Package}\\t${db:Status-Abbrev}\\t${Version}\\n"
+/* One line per package and architecture: the name, with ":ARCH" for a Multi-Arch: same package or
+ * another architecture's, the three status letters ("ii " is installed), and the version, which
+ * is empty for a package that dpkg knows but has not installed. */
+#define DPKG_QUERY_FORMAT "--showformat=${binary:Package}\\t${db:Status-Abbrev}\\t${Version}\\n"
 
 /* apt-get OPTIONS... subcommand, then n_extra more slots, all NULL: the caller fills the slots. */
 static char **apt_get_argv(const char *subcommand, size_t n_extra) {
@@ -96,19 +97,29 @@ static char **apt_query_argv(const PackageSpec *specs, size_t n) {
         return argv;
 }
 
+/* Whether the name field of a line, up to its tab, is name, or name with an architecture when
+ * name has none. */
+static bool apt_query_name_matches(const char *line, const char *name) {
+        size_t n = strlen(name), field = strcspn(line, "\t\n");
+
+        if (field < n || !strneq(line, name, n))
+                return false;
+        return field == n || (line[n] == ':' && !strchr(name, ':'));
+}
+
 /* Grammar of one line: NAME TAB STATUS TAB VERSION, where STATUS is three characters (desired
- * action, package state, error flag; "ii " for an installed package). A name that is not known
- * gives no line; dpkg-query says so on stderr. A line for another architecture of the same name
- * may follow, so the first installed one wins. */
+ * action, package state, error flag; "ii " for an installed package). A name that dpkg does not
+ * know gives no line. Several lines may name one package, one per architecture, so the first
+ * installed one wins. */
 static int apt_query_parse(const char *output, const char *name, char **ret_version) {
-        size_t name_length = strlen(name);
         bool understood = true;
 
         for (const char *line = output; line && *line;) {
                 const char *end = strchrnul(line, '\n'), *status, *version;
 
-                if (strneq(line, name, name_length) && line[name_length] == '\t') {
-                        status = line + name_length + 1;
+                if (apt_query_name_matches(line, name)) {
+                        status = line + strcspn(line, "\t\n");
+                        status = *status == '\t' ? status + 1 : end;
                         version = memchr(status, '\t', (size_t) (end - status));
                         if (!version || version - status != 3)
                                 understood = false;
