@@ -161,6 +161,7 @@ static int config_bool(Context *ctx, const json_t *config, const char *key, bool
         const json_t *v = json_object_get(config, key);
         _cleanup_free_ char *text = NULL;
         char path[64], at[32];
+        int r;
 
         (void) snprintf(path, sizeof(path), "/%s", key);
         format_at_line(ctx, path, at, sizeof(at));
@@ -169,12 +170,10 @@ static int config_bool(Context *ctx, const json_t *config, const char *key, bool
                 *ret = default_value;
                 return 0;
         }
-        if (json_is_boolean(v)) {
-                *ret = json_is_true(v);
+        r = json_parse_boolean(v, ret);
+        if (r == 0)
                 return 0;
-        }
-        if (json_is_string(v) && parse_boolean(json_string_value(v)) >= 0) {
-                *ret = parse_boolean(json_string_value(v));
+        if (r > 0) {
                 report_warning(ctx, -1, "%s: expected boolean, got the string '%s'%s, which is read as %s. "
                                "Write %s without quotes.", key, json_string_value(v), at,
                                *ret ? "true" : "false", *ret ? "true" : "false");

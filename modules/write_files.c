@@ -111,32 +111,25 @@ static const char *json_type_name(const json_t *v) {
 /* Parse a boolean key the way cloud-init's get_cfg_option_bool() does: a YAML boolean, null
  * (false), or a string such as "yes". A string is accepted with a warning. */
 static int parse_entry_bool(Context *ctx, const FileEntry *e, const char *key, const json_t *v, bool *ret) {
-        int b;
+        int r;
 
-        if (json_is_boolean(v)) {
-                *ret = json_is_true(v);
-                return 0;
-        }
         if (json_is_null(v)) {
                 *ret = false;
                 return 0;
         }
-        if (json_is_string(v)) {
-                b = parse_boolean(json_string_value(v));
-                if (b >= 0) {
-                        report_warning(ctx, e->index,
-                                       "write_files[%d]: %s for '%s' is the string '%s', not a boolean, so it "
-                                       "is read as %s. Write %s without quotes.",
-                                       e->index, key, e->path, json_string_value(v),
-                                       b ? "true" : "false", b ? "true" : "false");
-                        *ret = b;
-                        return 0;
-                }
+        r = json_parse_boolean(v, ret);
+        if (r > 0)
+                report_warning(ctx, e->index,
+                               "write_files[%d]: %s for '%s' is the string '%s', not a boolean, so it "
+                               "is read as %s. Write %s without quotes.",
+                               e->index, key, e->path, json_string_value(v),
+                               *ret ? "true" : "false", *ret ? "true" : "false");
+        if (r >= 0)
+                return 0;
+        if (json_is_string(v))
                 return report_error(ctx, e->index, 0,
                                     "write_files[%d]: %s for '%s' must be true or false, got '%s'.",
                                     e->index, key, e->path, json_string_value(v));
-        }
-
         return report_error(ctx, e->index, 0, "write_files[%d]: %s for '%s' must be true or false, got %s.",
                             e->index, key, e->path, json_type_name(v));
 }
