@@ -44,3 +44,65 @@ if debian_root && apt_repo_start; then
         check "apt-get update fails" bash -c "! chroot '$ROOT' apt-get update >'$ROOT.cmd' 2>&1"
         check_grep "apt names the missing key" "NO_PUBKEY" "$ROOT.cmd"
 fi
+
+# apt_user_data KEY_FILE: user data that adds the local repository as source kiln-test, with
+# $MIRROR from primary and the key from KEY_FILE. The repository's suite is 'kiln', which is not a
+# Debian codename, so the line names it instead of using $RELEASE.
+apt_user_data() {
+        cat <<EOF_USER_DATA
+#cloud-config
+apt:
+  preserve_sources_list: true
+  primary:
+    - arches: [default]
+      uri: $APT_REPO_URL
+  conf: |
+    Acquire::Retries "0";
+  sources:
+    kiln-test:
+      source: "deb \$MIRROR kiln main"
+      key: |
+$(sed 's/^/        /' "$1")
+EOF_USER_DATA
+}
+
+case_begin "apt source with its key"
+if debian_root && apt_repo_start; then
+        rm -f "$ROOT/etc/apt/sources.list"
+        apt_user_data "$APT_REPO_DIR/key.asc" | nocloud_seed "$ROOT" iid-apt-1
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check_file "the source names its key" "$ROOT/etc/apt/sources.list.d/kiln-test.list" \
+                "deb [signed-by=/etc/apt/keyrings/kiln-kiln-test.asc] ${APT_REPO_URL} kiln main\n"
+        check_file "the key is the armored block" "$ROOT/etc/apt/keyrings/kiln-kiln-test.asc" "$(cat "$APT_REPO_DIR/key.asc")\n"
+        check_file "the conf snippet is written" "$ROOT/etc/apt/apt.conf.d/94kiln-config" 'Acquire::Retries "0";\n'
+        check "apt-get update verifies the source" in_root apt-get update
+        check_eq "kiln-test 2.0-1 is the candidate" "2.0-1" "$(candidate kiln-test)"
+        printf 'instance-id: iid-apt-1b\n' > "$ROOT/var/lib/kiln/seed/nocloud/meta-data"
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check_eq "a second run changes nothing" "done" \
+                "$(json_get "$ROOT.status.json" '[m["state"] for m in d["modules"] if m["name"] == "apt_configure"][0]' 2>&1)"
+        check_eq "the source line is not repeated" "1" "$(grep -c . "$ROOT/etc/apt/sources.list.d/kiln-test.list")"
+fi
+
+case_begin "apt source with a wrong key"
+if debian_root && apt_repo_start; then
+        rm -f "$ROOT/etc/apt/sources.list"
+        apt_user_data "$APT_REPO_DIR/other-key.asc" | nocloud_seed "$ROOT" iid-apt-2
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check "apt-get update fails" bash -c "! chroot '$ROOT' apt-get update >'$ROOT.cmd' 2>&1"
+        check_grep "apt names the missing key" "NO_PUBKEY" "$ROOT.cmd"
+fi
+
+case_begin "apt source with a broken key"
+if debian_root; then
+        printf -- '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64!\n-----END PGP PUBLIC KEY BLOCK-----\n' > "$WORK/broken.asc"
+        APT_REPO_URL=http://127.0.0.1:9/ apt_user_data "$WORK/broken.asc" | nocloud_seed "$ROOT" iid-apt-3
+        run_kiln "$ROOT"
+        check_run_result 1 error 1
+        check_contains "the key is named" "$(diagnostics errors)" "apt_configure[0]: apt.sources.kiln-test.key contains '!'"
+        check_absent "no source is written" "$ROOT/etc/apt/sources.list.d/kiln-test.list"
+        check_file "the conf snippet is still written" "$ROOT/etc/apt/apt.conf.d/94kiln-config" 'Acquire::Retries "0";\n'
+fi
