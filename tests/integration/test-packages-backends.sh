@@ -1,0 +1,168 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The packages module with the dnf, yum, zypper and apk backends, on busybox roots with stand-in
+# package managers, because no RHEL, SUSE or Alpine root is available here. Each stand-in records
+# its argv in /run/package-calls. The stand-in rpm prints what real rpm 4.18 prints for
+# `rpm -q --queryformat ...` (one "NAME<TAB>VERSION-RELEASE" line or "package NAME is not
+# installed" per name, exit code the number missing), and the stand-in apk prints `apk info -v`.
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+net_setup
+
+CALLS=run/package-calls
+
+# fake_tool ROOT PATH: a stand-in package manager at PATH that records its argv, fails with dnf's
+# message when /etc/fake-fail names a package, and answers queries from /etc/fake-db.
+fake_tool() {
+        mkdir -p "$(dirname "$1$2")"
+        cat > "$1$2" <<'EOF'
+#!/bin/sh
+{ printf '%s' "$0"; for a in "$@"; do printf ' %s' "$a"; done; echo; } >> /run/package-calls
+case "$0 $1 $2" in
+*/rpm\ -q\ --queryformat)
+        shift 3
+        missing=0
+        for name in "$@"; do
+                line=$(grep "^$name	" /etc/fake-db)
+                if [ -n "$line" ]; then
+                        printf '%s\n' "$line"
+                else
+                        echo "package $name is not installed"
+                        missing=$((missing + 1))
+                fi
+        done
+        exit $missing ;;
+*/apk\ info\ -v)
+        cat /etc/fake-db
+        exit 0 ;;
+esac
+if [ -s /etc/fake-fail ]; then
+        echo "Error: Unable to find a match: $(cat /etc/fake-fail)" >&2
+        exit 1
+fi
+exit 0
+EOF
+        chmod 755 "$1$2"
+}
+
+# rpm_root TOOL: ROOT becomes a busybox root whose package manager is /usr/bin/TOOL, with an rpm
+# database holding bash 5.1.8-9.el9 and httpd 2.4.57-5.el9.
+rpm_root() {
+        ROOT=$(new_root)
+        fake_tool "$ROOT" "/usr/bin/$1"
+        fake_tool "$ROOT" /usr/bin/rpm
+        printf 'bash\t5.1.8-9.el9\nhttpd\t2.4.57-5.el9\n' > "$ROOT/etc/fake-db"
+}
+
+apk_root() {
+        ROOT=$(new_root)
+        rm -f "$ROOT/sbin/apk"
+        fake_tool "$ROOT" /sbin/apk
+        printf 'musl-1.2.4_git20230717-r4\nbusybox-1.36.1-r15\ncurl-8.5.0-r0\n' > "$ROOT/etc/fake-db"
+}
+
+calls() {
+        cat "$ROOT/$CALLS" 2>/dev/null
+}
+
+RPM_QUERY='/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n'
+
+# pinned_case TOOL UPDATE INSTALL_PREFIX PIN: packages nginx, bash (installed, any version), httpd
+# pinned to its installed version by version only, and vim pinned with PIN syntax. The module
+# updates the package index (UPDATE) before it installs anything.
+pinned_case() {
+        local tool=$1 update=$2 install=$3 pin=$4
+        case_begin "$tool installs the missing packages with pins"
+        rpm_root "$tool"
+        nocloud_seed "$ROOT" "iid-$tool-1" <<'EOF'
+#cloud-config
+packages:
+  - nginx
+  - bash
+  - [httpd, "2.4.57"]
+  - [vim-enhanced, "8.2.2637-20.el9"]
+EOF
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check_eq "the query, the update and one install call" \
+                "$RPM_QUERY nginx bash httpd vim-enhanced
+$update
+$install nginx vim-enhanced${pin}8.2.2637-20.el9" "$(calls)"
+}
+
+pinned_case dnf "/usr/bin/dnf -y makecache" "/usr/bin/dnf -y install" -
+pinned_case yum "/usr/bin/yum -t -y makecache" "/usr/bin/yum -t -y install" -
+pinned_case zypper "/usr/bin/zypper --non-interactive refresh" \
+        "/usr/bin/zypper --non-interactive install --auto-agree-with-licenses" =
+
+case_begin "dnf update and upgrade"
+rpm_root dnf
+nocloud_seed "$ROOT" iid-dnf-2 <<'EOF'
+#cloud-config
+package_update: true
+package_upgrade: true
+EOF
+run_kiln "$ROOT"
+check_run_result 0 done 0
+check_eq "makecache then upgrade" "/usr/bin/dnf -y makecache
+/usr/bin/dnf -y upgrade" "$(calls)"
+
+case_begin "zypper update and upgrade"
+rpm_root zypper
+nocloud_seed "$ROOT" iid-zypper-2 <<'EOF'
+#cloud-config
+package_update: true
+package_upgrade: true
+EOF
+run_kiln "$ROOT"
+check_run_result 0 done 0
+check_eq "refresh then update" "/usr/bin/zypper --non-interactive refresh
+/usr/bin/zypper --non-interactive update --auto-agree-with-licenses" "$(calls)"
+
+case_begin "installed packages cost no install call"
+rpm_root dnf
+nocloud_seed "$ROOT" iid-dnf-3 <<'EOF'
+#cloud-config
+packages: [bash, [httpd, "2.4.57-5.el9"]]
+EOF
+run_kiln "$ROOT"
+check_run_result 0 done 0
+check_eq "only the query ran" "$RPM_QUERY bash httpd" "$(calls)"
+
+case_begin "failed dnf install is an error and runcmd still runs"
+rpm_root dnf
+echo nginx > "$ROOT/etc/fake-fail"
+nocloud_seed "$ROOT" iid-dnf-4 <<'EOF'
+#cloud-config
+packages: [nginx]
+runcmd:
+  - [touch, /run/runcmd-ran]
+EOF
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_contains "the error carries dnf's message" "$(diagnostics errors)" "Unable to find a match: nginx"
+check_contains "the error names the packages module" "$(diagnostics errors)" "packages"
+check_exists "runcmd ran after the failure" "$ROOT/run/runcmd-ran"
+
+case_begin "apk installs the missing packages with pins"
+apk_root
+nocloud_seed "$ROOT" iid-apk-1 <<'EOF'
+#cloud-config
+packages:
+  - nginx
+  - busybox
+  - [curl, "8.5.0-r0"]
+  - [musl, "1.2.5-r0"]
+EOF
+run_kiln "$ROOT"
+check_run_result 0 done 0
+# As cloud-init does on Alpine, the index is updated before packages are added.
+check_eq "the query, the update and one add call" "/sbin/apk info -v
+/sbin/apk --wait=120 update
+/sbin/apk --wait=120 add nginx musl=1.2.5-r0" "$(calls)"
+
+case_begin "second run changes nothing"
+run_kiln "$ROOT"
+check_eq "kiln run exits 0" 0 "$KILN_RC"
+check_eq "no new call" 3 "$(calls | wc -l)"
