@@ -368,9 +368,7 @@ static int domains_run(Context *ctx, const json_t *config) {
 
 static const char *const domains_config_keys[] = { "domains", NULL };
 
-/* The rules of domain_normalize() for one entry, so that `kiln validate` rejects what the module
- * rejects. */
-static int domain_item_check(const json_t *v, const char *source_text, char *message, size_t size) {
+int domain_shape_check(const json_t *v, const char *source_text, char *message, size_t size) {
         _cleanup_free_ char *name = NULL, *shown = NULL;
         char reason[DOMAIN_REASON_MAX] = "";
         int r;
@@ -390,7 +388,7 @@ static int domain_item_check(const json_t *v, const char *source_text, char *mes
         return -EINVAL;
 }
 
-static const KeyShape domain_item_shape = { .types = SHAPE_STRING, .check = domain_item_check };
+static const KeyShape domain_item_shape = { .types = SHAPE_STRING, .check = domain_shape_check };
 
 static const KeyField domains_fields[] = {
         { .name = "domains", .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &domain_item_shape },

@@ -51,3 +51,7 @@ bool domain_matches(const char *pattern, const char *name);
 /* A copy of s for messages, with control characters and backslashes escaped ("\x07", "\\"), so
  * that a name cannot break a log line. Returns NULL on allocation failure; caller owns the result. */
 char *domain_escape_for_message(const char *s);
+
+/* A ShapeCheck (schema.h) for one name of a list: the rules of domain_normalize() with wildcards
+ * allowed, so that `kiln validate` rejects what the modules reject. */
+int domain_shape_check(const json_t *v, const char *source_text, char *message, size_t size);

@@ -11,6 +11,7 @@
 #include "lib/fileio.h"
 #include "lib/macro.h"
 #include "lib/parse-util.h"
+#include "domains.h"
 #include "hostname.h"
 #include "log.h"
 #include "module.h"
@@ -35,7 +36,13 @@ typedef struct HostnameConfig {
         bool create_file;
         const char *hostname;    /* borrowed from the config, NULL when unset */
         const char *fqdn;        /* borrowed from the config, NULL when unset */
+        char *domain;            /* the primary public name, when hostname and fqdn are unset; owned */
 } HostnameConfig;
+
+static void hostname_config_done(HostnameConfig *c) {
+        free(c->domain);
+        c->domain = NULL;
+}
 
 void hostname_choice_done(HostnameChoice *c) {
         free(c->hostname);
@@ -109,7 +116,16 @@ static int hostname_config_parse_names(Context *ctx, const json_t *config, Hostn
         r = config_name(ctx, config, "hostname", &ret->hostname);
         if (r < 0)
                 return r;
-        return config_name(ctx, config, "fqdn", &ret->fqdn);
+        r = config_name(ctx, config, "fqdn", &ret->fqdn);
+        if (r < 0 || ret->hostname || ret->fqdn)
+                return r;
+
+        /* kiln's own rule, as cloud-init has no domains key: without hostname and fqdn, the
+         * instance's primary public name is its fqdn, before any name from the metadata. */
+        r = domains_primary(ctx, config, &ret->domain);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read the domains: %m");
+        return 0;
 }
 
 static int hostname_config_parse(Context *ctx, const json_t *config, HostnameConfig *ret) {
@@ -299,9 +315,11 @@ static int hostname_choose(Context *ctx, const HostnameConfig *cfg, HostnameChoi
                         return r;
         }
 
-        if (cfg->fqdn) {
-                c.fqdn = strdup(cfg->fqdn);
-                c.hostname = cfg->hostname ? strdup(cfg->hostname) : name_first_label(cfg->fqdn);
+        if (cfg->fqdn || cfg->domain) {
+                const char *fqdn = cfg->fqdn ?: cfg->domain;
+
+                c.fqdn = strdup(fqdn);
+                c.hostname = cfg->hostname ? strdup(cfg->hostname) : name_first_label(fqdn);
                 if (!c.fqdn || !c.hostname)
                         return report_error(ctx, -1, -ENOMEM, "Failed to choose the hostname: %m");
         } else if (cfg->hostname && strchr(cfg->hostname, '.')) {
@@ -341,7 +359,7 @@ static int hostname_choose(Context *ctx, const HostnameConfig *cfg, HostnameChoi
 }
 
 int hostname_choose_from_config(Context *ctx, const json_t *config, HostnameChoice *ret) {
-        HostnameConfig cfg = {};
+        _cleanup_(hostname_config_done) HostnameConfig cfg = {};
         int r;
 
         r = hostname_config_parse_names(ctx, config, &cfg);
@@ -467,7 +485,7 @@ static int hostname_apply(Context *ctx, const HostnameConfig *cfg, const char *n
 
 static int hostname_run(Context *ctx, const json_t *config) {
         _cleanup_(hostname_choice_done) HostnameChoice choice = {};
-        HostnameConfig cfg = {};
+        _cleanup_(hostname_config_done) HostnameConfig cfg = {};
         int r;
 
         r = hostname_config_parse(ctx, config, &cfg);
@@ -515,7 +533,8 @@ static const KeyField hostname_fields[] = {
         { .name = "hostname", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = name_check },
           .description = "The hostname to set. A name with a dot counts as the fully qualified name." },
         { .name = "fqdn", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = name_check },
-          .description = "The fully qualified domain name. It wins over hostname when both are set." },
+          .description = "The fully qualified domain name. It wins over hostname when both are set. When "
+                         "neither is set, the first name of domains that is not a wildcard is the fqdn." },
         { .name = "prefer_fqdn_over_hostname",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
           .description = "Set the fully qualified name instead of the short hostname. Default: false." },

@@ -39,7 +39,13 @@ int tls_certificate_paths(const char *name, char **ret_fullchain, char **ret_pri
  * with the wildcard rules of RFC 6125. The reason never contains key material.
  * Returns 0 when all holds, 1 when it holds with warnings in reason, or an error with the reason in
  * reason: -EBADMSG for text that does not parse, -EKEYREJECTED for a key that does not match,
- * -EKEYEXPIRED for a certificate outside its validity, -EINVAL for a name that is not covered) with the reason in reason (size
- * bytes), or -ENOMEM. */
+ * -EKEYEXPIRED for a certificate outside its validity, -EINVAL for a name that is not covered, or
+ * -ENOMEM. */
 int tls_pair_check(const char *fullchain, size_t fullchain_size, const char *key, size_t key_size,
                    char *const *domains, time_t now, char *reason, size_t size);
+
+/* Make a self-signed certificate for domains (NULL-terminated, at least one): an EC P-256 key, a
+ * random serial, valid for a year from now, the first name as common name, every name as a DNS
+ * subject alternative name, signed with SHA-256. Returns 0 with both PEM texts (caller owns),
+ * -EINVAL without names, -ENOMEM or -EIO. */
+int tls_self_signed_make(char *const *domains, time_t now, char **ret_fullchain, char **ret_key);
