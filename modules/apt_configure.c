@@ -621,8 +621,11 @@ static int apt_configure_run(Context *ctx, const json_t *config) {
         }
 
         sources = json_object_get(apt, "sources");
-        if (sources && !json_is_null(sources) && !json_is_object(sources))
+        if (sources && !json_is_null(sources) && !json_is_object(sources)) {
                 r = report_error(ctx, -1, 0, "apt.sources is not a mapping of names to sources.");
+                if (failed == 0)
+                        failed = r;
+        }
         json_object_foreach((json_t *) sources, name, entry) {
                 r = source_apply(ctx, index++, name, entry, &vars);
                 if (r < 0 && failed == 0)
