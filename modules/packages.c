@@ -810,6 +810,12 @@ static int packages_apply(Context *ctx, const json_t *config, PackagesPlan *plan
         }
         if (missing == 0 && !plan->update && !plan->upgrade) {
                 log_info("All %zu requested package(s) are installed already.", plan->n_requests);
+                /* As cloud-init, a reboot-required file left by an earlier install also counts. */
+                if (plan->reboot_if_required) {
+                        r = packages_request_reboot(ctx, config, plan);
+                        if (r < 0)
+                                return r;
+                }
                 return 0;
         }
 
