@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The packages module: cloud-init's package_update, package_upgrade, packages and
- * package_reboot_if_required keys, run with the image's package manager (packages.h). It asks
+ * package_reboot_if_required keys, run with the image's package manager (packages.h). It queries
  * the package database first, so packages that are already installed at the requested version
  * cost no package manager call, waits a bounded time for the package manager's locks, and records
  * the result of each package in the module's status.json record. */
@@ -37,7 +37,7 @@
 #define PACKAGES_QUERY_OUTPUT_MAX (4U * 1024U * 1024U)
 /* Items that packages may hold, counting those inside package manager mappings. */
 #define PACKAGES_LIST_MAX 1000U
-/* Longest package name and version accepted. */
+/* Maximum length of a package name and of a version. */
 #define PACKAGE_NAME_MAX 255U
 #define PACKAGE_VERSION_MAX 255U
 /* Bytes of the package manager's message kept for one failed package. */
@@ -449,8 +449,8 @@ int packages_lock_holder(int root_fd, const char *path, pid_t *ret_pid) {
                 return 0;
         if (fd < 0)
                 return fd;
-        /* F_OFD_GETLK sees locks taken with F_SETLK (apt, dpkg, lockf) and with F_OFD_SETLK. The
-         * first report the holder's pid, the second -1. */
+        /* F_OFD_GETLK reports locks taken with F_SETLK (apt, dpkg, lockf) and with F_OFD_SETLK. For the
+         * first it returns the holder's pid, for the second -1. */
         if (fcntl(fd, F_OFD_GETLK, &lock) < 0)
                 return negative_errno();
         if (lock.l_type == F_UNLCK)
@@ -563,7 +563,8 @@ char *packages_failure_reason(const char *stderr_text, const char *name) {
         return strdup(reason);
 }
 
-/* Insert the backend's lock timeout option after argv[0], for the time left of the wait. */
+/* Insert the backend's lock timeout option after argv[0], with the whole lock timeout, so that the
+ * package manager waits out a lock that another process took after the module's own check. */
 static int packages_add_lock_option(const PackagesPlan *plan, char ***argv) {
         size_t n = strv_length(*argv);
         char **grown;
@@ -674,7 +675,7 @@ static int packages_query(Context *ctx, PackagesPlan *plan, PackageResult found)
         return missing;
 }
 
-/* Install every pending request in one package manager call. When it fails, the database tells
+/* Install every pending request in one package manager call. When it fails, a second query shows
  * which packages are still missing, and each of them fails with the package manager's reason.
  * Returns 1 when all were installed, or -errno after reporting. */
 static int packages_install(Context *ctx, PackagesPlan *plan) {
