@@ -39,6 +39,9 @@ const AgentModule *const module_table[] = {
 };
 
 const AgentModule *module_by_name(const char *name) {
+        /* cloud-init's source files carry a cc_ prefix, and its module lists accept it. */
+        if (strneq(name, "cc_", strlen("cc_")))
+                name += strlen("cc_");
         for (const AgentModule *const *m = module_table; *m; m++)
                 if (streq((*m)->name, name))
                         return *m;
