@@ -34,7 +34,7 @@
 #define WEB_FILE_MAX (1024U * 1024U)
 /* Time limit of the server's configuration test and reload commands. */
 #define WEB_COMMAND_TIMEOUT_USEC (60 * USEC_PER_SEC)
-/* Bytes of `nginx -v` output kept; it prints one short line. */
+/* Maximum length of the version that `nginx -v` prints, such as "1.22.1". */
 #define WEB_VERSION_OUTPUT_MAX 256U
 /* Maximum size of a pid file. */
 #define WEB_PID_FILE_MAX 64U
@@ -70,8 +70,8 @@ void web_site_done(WebSite *s) {
 typedef struct WebLayout {
         const char *name;
         WebServerKind kind;
-        const char *binary;              /* its presence means the server is installed */
-        const char *site_dir;            /* site files; its presence selects the layout */
+        const char *binary;              /* present when the server is installed */
+        const char *site_dir;            /* site files, present when the layout applies */
         const char *enabled_dir;         /* links that enable sites, or NULL when site_dir is read */
         const char *link_prefix;         /* what a link in enabled_dir points to, before the file name */
         const char *mods_dir;            /* apache on Debian: mods-available and mods-enabled below it */

@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The webserver module in a Debian root with the image's real nginx and apache2: kiln writes the
-# sites, the test starts the server inside the root on ports 80 and 443 of this private network
-# namespace and requests every domain over HTTPS with the installed certificate as the CA. A
-# broken site and a key that does not match its certificate leave the previous sites serving,
-# and a second run with the same input changes no file and does not reload.
+# The webserver module in a Debian root with the image's real nginx and apache2. kiln writes the
+# sites. The test then starts the server inside the root on ports 80 and 443 of this private
+# network namespace and requests every domain over HTTPS, with the installed certificate as the
+# CA. A broken site and a key that does not match its certificate leave the previous sites
+# serving, and a second run with the same input changes no file and does not reload.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -53,7 +53,7 @@ install_cert() {
         install -m 0600 "$WORK/$2.key" "$ROOT/etc/ssl/kiln/$1/privkey.pem"
 }
 
-# again INSTANCE_ID: run kiln once more with the seed's user data, as a new boot of the same
+# again: run kiln once more with the seed's user data, as a new boot of the same
 # instance whose per-instance semaphores were cleared.
 again() {
         rm -f "$ROOT"/var/lib/kiln/instances/*/sem/* 2>/dev/null
