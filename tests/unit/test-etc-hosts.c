@@ -217,6 +217,15 @@ static void etc_hosts_true_writes_builtin(void **state) {
         assert_int_equal(st.st_mode & 07777, 0644);
 }
 
+static void etc_hosts_domains_primary_name(void **state) {
+        _cleanup_free_ char *s = NULL;
+
+        assert_int_equal(run(state, "{\"manage_etc_hosts\": true, \"domains\": [\"B\u00fccher.example\"]}"), 1);
+
+        s = hosts_content(state);
+        assert_non_null(strstr(s, "\n127.0.1.1 xn--bcher-kva.example xn--bcher-kva\n"));
+}
+
 static void etc_hosts_second_run_unchanged(void **state) {
         struct stat before, after;
 
@@ -382,6 +391,7 @@ int main(void) {
                 cmocka_unit_test(update_local_appended_without_newline),
                 cmocka_unit_test(update_local_comment_not_a_name),
                 T(etc_hosts_true_writes_builtin),
+                T(etc_hosts_domains_primary_name),
                 T(etc_hosts_second_run_unchanged),
                 T(etc_hosts_mode_kept),
                 T(etc_hosts_site_template),

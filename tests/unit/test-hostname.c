@@ -188,6 +188,40 @@ static void hostname_config_overrides_metadata(void **state) {
         assert_file(state, "/etc/hostname", "web-1\n");
 }
 
+static void hostname_domains_primary_fallback(void **state) {
+        assert_int_equal(run(state, "{\"domains\": [\"*.example.com\", \"Shop.Example.com\", \"www.example.com\"], "
+                                    "\"prefer_fqdn_over_hostname\": true}"), 1);
+
+        assert_file(state, "/etc/hostname", "shop.example.com\n");
+}
+
+static void hostname_domains_short_name(void **state) {
+        assert_int_equal(run(state, "{\"domains\": [\"shop.example.com\"]}"), 1);
+
+        assert_file(state, "/etc/hostname", "shop\n");
+}
+
+static void hostname_domains_over_metadata(void **state) {
+        set_local_hostname(state, "ip-172-31-0-1.ec2.internal");
+
+        assert_int_equal(run(state, "{\"domains\": [\"shop.example.com\"], \"prefer_fqdn_over_hostname\": true}"), 1);
+
+        assert_file(state, "/etc/hostname", "shop.example.com\n");
+}
+
+static void hostname_fqdn_over_domains(void **state) {
+        assert_int_equal(run(state, "{\"domains\": [\"shop.example.com\"], \"fqdn\": \"web-1.example.org\", "
+                                    "\"prefer_fqdn_over_hostname\": true}"), 1);
+
+        assert_file(state, "/etc/hostname", "web-1.example.org\n");
+}
+
+static void hostname_hostname_over_domains(void **state) {
+        assert_int_equal(run(state, "{\"domains\": [\"shop.example.com\"], \"hostname\": \"web-1\"}"), 1);
+
+        assert_file(state, "/etc/hostname", "web-1\n");
+}
+
 static void hostname_no_name_nothing_done(void **state) {
         assert_int_equal(run(state, "{}"), 0);
 
@@ -477,6 +511,11 @@ int main(void) {
                 T(hostname_metadata_fqdn_preferred),
                 T(hostname_metadata_ipv4_address),
                 T(hostname_config_overrides_metadata),
+                T(hostname_domains_primary_fallback),
+                T(hostname_domains_short_name),
+                T(hostname_domains_over_metadata),
+                T(hostname_fqdn_over_domains),
+                T(hostname_hostname_over_domains),
                 T(hostname_no_name_nothing_done),
                 T(hostname_preserve_nothing_done),
                 T(hostname_preserve_string_warns),
