@@ -35,6 +35,8 @@
 /* Time limit of the query of the package database, and the most output kept from it. */
 #define PACKAGES_QUERY_TIMEOUT_USEC (60U * USEC_PER_SEC)
 #define PACKAGES_QUERY_OUTPUT_MAX (4U * 1024U * 1024U)
+/* Exit codes 0 to 31 that a backend's query_exit_ok mask can accept. */
+#define PACKAGES_QUERY_EXIT_BITS 32
 /* Items that packages may hold, counting those inside package manager mappings. */
 #define PACKAGES_LIST_MAX 1000U
 /* Maximum length of a package name and of a version. */
@@ -611,27 +613,38 @@ static int packages_run_step(Context *ctx, const PackagesPlan *plan, const char 
                             reason && *reason ? ": " : ".", reason ?: "");
 }
 
-/* Ask the package database which pending requests are installed at the requested version, and
- * mark those as found. Returns the number of requests still
- * missing, or -errno after reporting. */
-static int packages_query(Context *ctx, PackagesPlan *plan, PackageResult found) {
+/* The most names that one query of backend b may carry. rpm exits with the number of names that
+ * are not installed, so a backend whose query_exit_ok accepts every exit code from 0 to 31 is
+ * taken to count that way, and its queries carry at most 31 names: a larger count would exit 32
+ * or more, which the mask cannot accept. Other backends (dpkg-query exits 0 or 1, apk 0) take
+ * every name in one call. */
+static size_t packages_query_batch_max(const PackageBackend *b) {
+        size_t n = 0;
+
+        while (n < PACKAGES_QUERY_EXIT_BITS && (b->query_exit_ok & (1U << n)))
+                n++;
+        if (n < PACKAGES_QUERY_EXIT_BITS)
+                return PACKAGES_LIST_MAX;
+        return PACKAGES_QUERY_EXIT_BITS - 1;
+}
+
+/* Query the n requests of batch (indices into plan->requests) and mark those installed at the
+ * requested version as found. Returns the number still missing, or -errno after reporting. */
+static int packages_query_batch(Context *ctx, PackagesPlan *plan, const size_t *batch, size_t n,
+                                PackageResult found) {
         const PackageBackend *b = plan->backend;
         const ExecLimits limits = { .timeout_usec = PACKAGES_QUERY_TIMEOUT_USEC, .stdout_max = PACKAGES_QUERY_OUTPUT_MAX };
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_free_ PackageSpec *specs = NULL;
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *reason = NULL;
-        size_t n = 0;
         int missing = 0, r;
 
-        specs = calloc(plan->n_requests, sizeof(PackageSpec));
+        specs = calloc(n, sizeof(PackageSpec));
         if (!specs)
                 return report_error(ctx, -1, -ENOMEM, "Failed to query the installed packages: %m");
-        for (size_t i = 0; i < plan->n_requests; i++)
-                if (plan->requests[i].result == PACKAGE_RESULT_PENDING)
-                        specs[n++] = plan->requests[i].spec;
-        if (n == 0)
-                return 0;
+        for (size_t i = 0; i < n; i++)
+                specs[i] = plan->requests[batch[i]].spec;
 
         argv = b->query_argv(specs, n);
         if (!argv)
@@ -640,8 +653,8 @@ static int packages_query(Context *ctx, PackagesPlan *plan, PackageResult found)
                                  &limits, &result);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to run '%s': %m", argv[0]);
-        if (result.timed_out || result.exit_code < 0 || result.exit_code >= 32 || result.stdout_truncated ||
-            !(b->query_exit_ok & (1U << result.exit_code))) {
+        if (result.timed_out || result.exit_code < 0 || result.exit_code >= PACKAGES_QUERY_EXIT_BITS ||
+            result.stdout_truncated || !(b->query_exit_ok & (1U << result.exit_code))) {
                 char how[64];
 
                 exec_result_format_termination(&result, how, sizeof(how));
@@ -651,12 +664,10 @@ static int packages_query(Context *ctx, PackagesPlan *plan, PackageResult found)
                                     reason ?: "");
         }
 
-        for (size_t i = 0; i < plan->n_requests; i++) {
-                PackageRequest *req = &plan->requests[i];
+        for (size_t i = 0; i < n; i++) {
+                PackageRequest *req = &plan->requests[batch[i]];
                 _cleanup_free_ char *installed = NULL;
 
-                if (req->result != PACKAGE_RESULT_PENDING)
-                        continue;
                 r = b->query_parse(result.stdout_data ?: "", req->spec.name, &installed);
                 if (r == -ENOMEM)
                         return report_error(ctx, req->item, r, "Failed to read the output of '%s': %m", argv[0]);
@@ -671,6 +682,39 @@ static int packages_query(Context *ctx, PackagesPlan *plan, PackageResult found)
                         log_info("The package '%s' is installed at version '%s', not '%s'.", req->spec.name,
                                  installed, req->spec.version);
                 missing++;
+        }
+        return missing;
+}
+
+/* Ask the package database which pending requests are installed at the requested version, and
+ * mark those as found, in as many queries as the backend's batch size needs. Returns the number
+ * of requests still missing, or -errno after reporting. */
+static int packages_query(Context *ctx, PackagesPlan *plan, PackageResult found) {
+        size_t batch_max = packages_query_batch_max(plan->backend), n = 0;
+        _cleanup_free_ size_t *batch = NULL;
+        int missing = 0, r;
+
+        batch = calloc(MIN(plan->n_requests, batch_max) + 1, sizeof(size_t));
+        if (!batch)
+                return report_error(ctx, -1, -ENOMEM, "Failed to query the installed packages: %m");
+
+        for (size_t i = 0; i < plan->n_requests; i++) {
+                if (plan->requests[i].result != PACKAGE_RESULT_PENDING)
+                        continue;
+                batch[n++] = i;
+                if (n < batch_max)
+                        continue;
+                r = packages_query_batch(ctx, plan, batch, n, found);
+                if (r < 0)
+                        return r;
+                missing += r;
+                n = 0;
+        }
+        if (n > 0) {
+                r = packages_query_batch(ctx, plan, batch, n, found);
+                if (r < 0)
+                        return r;
+                missing += r;
         }
         return missing;
 }

@@ -242,3 +242,35 @@ run_kiln "$ROOT"
 check_run_result 1 error 1
 check_contains "run rejects it with the same message" "$(diagnostics errors)" \
         "packages[1]: packages.1 is not a valid package name: '-oAPT::Get::AllowUnauthenticated=true'"
+
+case_begin "rpm queries of 40 missing packages"
+# rpm -q exits with the number of names that are not installed (at most 254), so one query of 40
+# missing names would exit 40. The stand-in dnf and rpm record their argv in /run/package-calls,
+# and the stand-in rpm knows no package at all.
+ROOT=$(new_root)
+printf '#!/bin/sh\necho "$0 $*" >> /run/package-calls\nexit 0\n' > "$ROOT/usr/bin/dnf"
+cat > "$ROOT/usr/bin/rpm" <<'RPM'
+#!/bin/sh
+echo "$0 $1 $2 $3 ($(($# - 3)) names)" >> /run/package-calls
+shift 3
+for name in "$@"; do
+        echo "package $name is not installed"
+done
+[ $# -gt 254 ] && exit 254
+exit $#
+RPM
+chmod 0755 "$ROOT/usr/bin/dnf" "$ROOT/usr/bin/rpm"
+{
+        echo "#cloud-config"
+        echo "packages:"
+        for i in $(seq 40); do
+                echo "  - pkg$i"
+        done
+} | nocloud_seed "$ROOT" iid-pkg-10
+run_kiln "$ROOT"
+check_run_result 0 done 0
+check_eq "two queries of 31 and 9 names, then one install" \
+        "/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (31 names)
+/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (9 names)
+/usr/bin/dnf -y makecache
+/usr/bin/dnf -y install $(seq -f 'pkg%g' -s ' ' 40)" "$(cat "$ROOT/run/package-calls")"
