@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The domains module: checks the instance's public names in the top-level `domains` key and logs
  * the list that the hostname, etc_hosts, tls and webserver modules read through domains.h.
- * cloud-init has no such key; the rules are kiln's own. */
+ * cloud-init has no such key, so the rules are kiln's own. */
 
 #include <assert.h>
 #include <idn2.h>

@@ -12,9 +12,9 @@
 /* DNS limits in characters, after conversion to ASCII: a whole name and one label. */
 #define DOMAIN_LENGTH_MAX 253U
 #define DOMAIN_LABEL_LENGTH_MAX 63U
-/* Most entries read from the `domains` list; the rest are reported and left out. */
+/* Maximum number of entries read from the `domains` list. The rest are reported and left out. */
 #define DOMAINS_MAX 100U
-/* Size of a buffer that holds the reason domain_normalize() gives. */
+/* Size of a buffer for the reason that domain_normalize() returns. */
 #define DOMAIN_REASON_MAX 256U
 
 /* Turn one name into its normalized ASCII form: a trailing dot is stripped, internationalized
@@ -49,7 +49,7 @@ int domains_primary(Context *ctx, const json_t *config, char **ret);
 bool domain_matches(const char *pattern, const char *name);
 
 /* A copy of s for messages, with control characters and backslashes escaped ("\x07", "\\"), so
- * that a name cannot break a log line. Returns NULL on allocation failure; caller owns the result. */
+ * that a name cannot break a log line. Returns NULL on allocation failure. The caller owns the result. */
 char *domain_escape_for_message(const char *s);
 
 /* A ShapeCheck (schema.h) for one name of a list: the rules of domain_normalize() with wildcards

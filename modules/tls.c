@@ -37,13 +37,13 @@
 #define TLS_CERTIFICATES_MAX 64U
 /* Time for fetching one source.uri, connection included. */
 #define TLS_SOURCE_TIMEOUT_USEC (30 * USEC_PER_SEC)
-/* Time certbot gets for one certificate; ACME validation can take a minute or two. */
+/* Time limit of one certbot run, because ACME validation can take a minute or two. */
 #define TLS_CERTBOT_TIMEOUT_USEC (300 * USEC_PER_SEC)
 /* Validity of a self-signed certificate. It is made anew TLS_EXPIRY_WARNING_DAYS before it ends. */
 #define TLS_SELF_SIGNED_DAYS 365
 /* Bits of the random serial number of a self-signed certificate (RFC 5280 allows up to 159). */
 #define TLS_SERIAL_BITS 128
-/* The longest common name X.509 allows (ub-common-name); longer names go in the SANs only. */
+/* The maximum common name length of X.509 (ub-common-name). Longer names go in the SANs only. */
 #define TLS_COMMON_NAME_MAX 64U
 #define SECONDS_PER_DAY (24 * 60 * 60)
 
@@ -102,7 +102,7 @@ int tls_certificate_paths(const char *name, char **ret_fullchain, char **ret_pri
         return 0;
 }
 
-/* A passphrase callback that never asks: an encrypted key cannot be used at boot. */
+/* A passphrase callback that never prompts, because nobody can type a passphrase at boot. */
 static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
         (void) buf;
         (void) size;
@@ -437,7 +437,7 @@ static AcmeChallenge acme_challenge_from_string(const char *s) {
         return _ACME_CHALLENGE_INVALID;
 }
 
-/* What certbot is asked for; the strings are borrowed from the config. */
+/* The certbot request. The strings are borrowed from the config. */
 typedef struct AcmeConfig {
         bool set;
         const char *email;       /* NULL: certbot registers without an email address */
@@ -446,7 +446,7 @@ typedef struct AcmeConfig {
         const char *webroot;
 } AcmeConfig;
 
-/* One entry of tls.certificates; strings borrowed from the config, domains owned. */
+/* One entry of tls.certificates. The strings are borrowed from the config, and domains is owned. */
 typedef struct TlsCertificate {
         size_t index;
         const char *name;
@@ -465,7 +465,7 @@ static void tls_certificate_done(TlsCertificate *c) {
         c->domains = strv_free(c->domains);
 }
 
-/* A PEM pair in memory; the key is wiped when it is released. */
+/* A PEM certificate chain and key in memory. The key is wiped when it is released. */
 typedef struct TlsPair {
         char *fullchain;
         size_t fullchain_size;
@@ -807,7 +807,7 @@ static void version_remove(int dir_fd, const char *version) {
         (void) unlinkat(fd, TLS_FULLCHAIN_FILE, 0);
         (void) unlinkat(fd, TLS_PRIVKEY_FILE, 0);
         if (unlinkat(dir_fd, version, AT_REMOVEDIR) < 0)
-                log_debug("Could not remove %s/%s: %m", TLS_DIR, version);
+                log_debug("Failed to remove %s/%s, ignoring: %m", TLS_DIR, version);
 }
 
 /* Point TLS_DIR/name at version with one rename. A plain directory at name (not made by kiln) is
@@ -840,7 +840,7 @@ static int link_switch(int dir_fd, const char *name, const char *version, const 
 /* Install a checked pair. Both files go into a new directory TLS_DIR/.NAME.SUFFIX, written and
  * synced with their final modes, and only then does the link TLS_DIR/NAME switch to it with one
  * rename. Renaming two files in place would leave a moment (and after a crash, a boot) in which the
- * new certificate sits beside the old key and the web server cannot start; with the link, a reader
+ * new certificate sits beside the old key, and the web server cannot start. With the link, a reader
  * sees the old pair or the new pair, never a mix. */
 static int pair_install(Context *ctx, const char *name, const TlsPair *p) {
         _cleanup_free_ char *version = NULL, *version_path = NULL, *fullchain = NULL, *key = NULL;
@@ -890,7 +890,7 @@ static int pair_install(Context *ctx, const char *name, const TlsPair *p) {
         if (fsync(dir_fd) < 0)
                 return negative_errno();
 
-        /* Only a directory of kiln's own naming is removed; the link could have been edited. */
+        /* Only a directory named as kiln names them is removed, because someone may have edited the link. */
         if (old[0] == '.' && strneq(old + 1, name, strlen(name)) && old[1 + strlen(name)] == '.' &&
             !strchr(old, '/'))
                 version_remove(dir_fd, old);
@@ -931,7 +931,7 @@ static int certbot_argv(const TlsCertificate *c, char ***ret) {
                 ADD("-d");
                 ADD(c->domains[i]);
         }
-        /* Exhaustive switch, no default: a new challenge must say its arguments here. */
+        /* Exhaustive switch without a default, so that the compiler flags a new challenge without arguments. */
         switch (a->challenge) {
         case ACME_CHALLENGE_WEBROOT:
                 ADD("--webroot");
@@ -1152,17 +1152,89 @@ static int uri_check(const json_t *v, const char *source_text, char *message, si
         return -EINVAL;
 }
 
+static int absolute_path_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        (void) source_text;
+        if (!json_is_string(v) || json_string_value(v)[0] == '/')
+                return 0;
+        (void) snprintf(message, size, "is not an absolute path.");
+        return -EINVAL;
+}
+
+static int https_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        (void) source_text;
+        if (!json_is_string(v) || strneq(json_string_value(v), "https://", 8))
+                return 0;
+        (void) snprintf(message, size, "is not an https:// URL.");
+        return -EINVAL;
+}
+
+static bool has_value(const json_t *entry, const char *key) {
+        const json_t *v = json_object_get(entry, key);
+
+        return v && !json_is_null(v);
+}
+
+/* The rules of entry_parse() that combine fields, so that `kiln validate` rejects what the module
+ * rejects. */
+static int certificate_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        unsigned given;
+
+        (void) source_text;
+        if (!json_is_object(v))
+                return 0;
+        given = has_value(v, "cert") + has_value(v, "cert_file") + has_value(v, "source");
+        if (given > 1)
+                (void) snprintf(message, size, "sets more than one of cert, cert_file and source.");
+        else if (has_value(v, "key") && has_value(v, "key_file"))
+                (void) snprintf(message, size, "sets both key and key_file.");
+        else if (given == 1 && !has_value(v, "key") && !has_value(v, "key_file"))
+                (void) snprintf(message, size, "gives a certificate without key or key_file.");
+        else
+                return 0;
+        return -EINVAL;
+}
+
+/* The rules of tls_run() across entries: each entry names a certificate, counting tls.acme as a
+ * default, and the names are unique. */
+static int tls_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        const json_t *list = json_object_get(v, "certificates"), *entry;
+        size_t i;
+
+        (void) source_text;
+        if (!json_is_object(v) || !json_is_array(list))
+                return 0;
+        json_array_foreach(list, i, entry) {
+                const json_t *name = json_object_get(entry, "name");
+
+                if (!json_is_object(entry))
+                        continue;
+                if (!has_value(entry, "cert") && !has_value(entry, "cert_file") && !has_value(entry, "source") &&
+                    !has_value(entry, "acme") && !has_value(v, "acme") &&
+                    !json_is_true(json_object_get(entry, "self_signed"))) {
+                        (void) snprintf(message, size, "has certificates.%zu without a certificate: set cert, "
+                                        "cert_file or source with key or key_file, or acme, or self_signed: true.", i);
+                        return -EINVAL;
+                }
+                if (json_is_string(name) && name_taken(list, i, json_string_value(name))) {
+                        (void) snprintf(message, size, "has certificates.%zu named '%s' like an earlier entry.", i,
+                                        json_string_value(name));
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
 static const char *const acme_challenge_values[] = { "webroot", "nginx", "apache", NULL };
 
 static const KeyField acme_fields[] = {
         { .name = "email", .shape = { .types = SHAPE_STRING },
           .description = "The address the ACME account is registered with. Without it certbot registers "
                          "without an address." },
-        { .name = "server", .shape = { .types = SHAPE_STRING, .pattern = "^https://" },
+        { .name = "server", .shape = { .types = SHAPE_STRING, .pattern = "^https://", .check = https_check },
           .description = "The ACME directory URL. Default: certbot's (Let's Encrypt)." },
         { .name = "challenge", .shape = { .types = SHAPE_STRING, .values = acme_challenge_values },
           .description = "How certbot proves control of the names: webroot, nginx or apache. Default: webroot." },
-        { .name = "webroot", .shape = { .types = SHAPE_STRING, .pattern = "^/" },
+        { .name = "webroot", .shape = { .types = SHAPE_STRING, .pattern = "^/", .check = absolute_path_check },
           .description = "The directory the web server serves, for the webroot challenge. Default: "
                          ACME_WEBROOT_DEFAULT "." },
         {}
@@ -1183,14 +1255,14 @@ static const KeyField certificate_fields[] = {
                          TLS_DIR "/NAME/" TLS_FULLCHAIN_FILE " and " TLS_PRIVKEY_FILE "." },
         { .name = "cert", .shape = { .types = SHAPE_STRING },
           .description = "The certificate as PEM: the leaf first, then its chain." },
-        { .name = "cert_file", .shape = { .types = SHAPE_STRING, .pattern = "^/" },
-          .description = "A file in the image that holds the certificate as cert does." },
+        { .name = "cert_file", .shape = { .types = SHAPE_STRING, .pattern = "^/", .check = absolute_path_check },
+          .description = "A file in the image that contains the certificate as cert does." },
         { .name = "source", .shape = { .types = SHAPE_MAPPING, .fields = source_fields },
           .description = "Fetch the certificate chain from a URL." },
         { .name = "key", .shape = { .types = SHAPE_STRING },
           .description = "The private key as PEM, unencrypted. It is never logged." },
-        { .name = "key_file", .shape = { .types = SHAPE_STRING, .pattern = "^/" },
-          .description = "A file in the image that holds the private key." },
+        { .name = "key_file", .shape = { .types = SHAPE_STRING, .pattern = "^/", .check = absolute_path_check },
+          .description = "A file in the image that contains the private key." },
         { .name = "domains", .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &certificate_domain_shape },
           .description = "The names the certificate must cover. Default: the top-level domains." },
         { .name = "self_signed", .shape = { .types = SHAPE_BOOLEAN },
@@ -1202,7 +1274,9 @@ static const KeyField certificate_fields[] = {
         {}
 };
 
-static const KeyShape certificate_shape = { .types = SHAPE_MAPPING, .fields = certificate_fields };
+static const KeyShape certificate_shape = {
+        .types = SHAPE_MAPPING, .fields = certificate_fields, .check = certificate_check,
+};
 
 static const KeyField tls_mapping_fields[] = {
         { .name = "certificates", .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &certificate_shape },
@@ -1214,7 +1288,8 @@ static const KeyField tls_mapping_fields[] = {
 };
 
 static const KeyField tls_fields[] = {
-        { .name = "tls", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = tls_mapping_fields },
+        { .name = "tls",
+          .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = tls_mapping_fields, .check = tls_check },
           .description = "TLS certificates and keys for the web sites, installed in " TLS_DIR "/NAME/." },
         {}
 };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Where the tls module installs certificates, for the modules that use them (webserver), and the
- * checks it applies to a certificate and key before installing them. */
+/* The layout of the certificates that the tls module installs, for the modules that use them
+ * (webserver), and the checks that a certificate and key pass before they are installed. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 
 /* Each certificate NAME of tls.certificates is installed as TLS_DIR/NAME/TLS_FULLCHAIN_FILE (the
  * leaf, then its chain; 0644) and TLS_DIR/NAME/TLS_PRIVKEY_FILE (0600, root:root). TLS_DIR/NAME is
- * a symbolic link to a directory TLS_DIR/.NAME.SUFFIX that holds one consistent pair: a new pair
+ * a symbolic link to a directory TLS_DIR/.NAME.SUFFIX that contains one consistent pair: a new pair
  * is written into a new directory and the link is switched with one rename, so a reader never
  * sees a new certificate with an old key. Open the files through the link; do not create
  * TLS_DIR/NAME yourself. */
@@ -17,7 +17,7 @@
 #define TLS_FULLCHAIN_FILE "fullchain.pem"
 #define TLS_PRIVKEY_FILE "privkey.pem"
 
-/* Longest certificate name, and its characters: [a-z0-9_.-], not starting with '.'. */
+/* Maximum length of a certificate name, whose characters are [a-z0-9_.-], not starting with '.'. */
 #define TLS_NAME_LENGTH_MAX 64U
 
 /* A certificate that expires within this many days is installed with a warning, and a self-signed
@@ -31,7 +31,7 @@ bool tls_name_is_valid(const char *name);
  * Returns 0 with both set (caller owns), -EINVAL for an invalid name, or -ENOMEM. */
 int tls_certificate_paths(const char *name, char **ret_fullchain, char **ret_privkey);
 
-/* Check a certificate and its key before they are installed: the PEM text of fullchain holds the
+/* Check a certificate and its key before they are installed: the PEM text of fullchain contains the
  * leaf first and then its chain, each parsing (a chain certificate not issued by the next one is a
  * warning); key is one PEM private key that matches the leaf; now lies within the leaf's validity
  * (expiring within TLS_EXPIRY_WARNING_DAYS is a warning); the leaf's subject alternative names

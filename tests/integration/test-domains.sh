@@ -1,9 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The domains key: the names are checked and converted to punycode, invalid entries are errors
-# naming domains[N] while the valid ones still feed the hostname, /etc/hosts (resolved through the
-# Debian root's own getent) and the certificates; `kiln validate` reaches the same verdict; without
-# domains, fqdn is the one name; an explicit hostname or fqdn wins over the domains.
+# The domains key. The names are checked and converted to punycode. Invalid entries are errors
+# naming domains[N], while the valid ones still feed the hostname, /etc/hosts (resolved through the
+# Debian root's own getent) and the certificates, and `kiln validate` reaches the same verdict.
+# Without domains, fqdn is the one name, and an explicit hostname wins over the domains.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

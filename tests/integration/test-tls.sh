@@ -1,11 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The tls module in a Debian root, checked with the root's own openssl: a given certificate and
-# key land in /etc/ssl/kiln/NAME with their modes, cover the names and match; a second run changes
-# nothing; a key that does not match its certificate, or an expired certificate, is rejected and
-# the old pair stays byte for byte; a self-signed certificate covers punycode names; acme hands
-# issuance to the image's certbot (a stand-in that records its argv, since there is no ACME server
-# here) and is an error naming the certificate when certbot is missing.
+# The tls module in a Debian root, checked with the root's own openssl. A given certificate and
+# key land in /etc/ssl/kiln/NAME with their modes, cover the names and match, and a second run
+# changes nothing. A key that does not match its certificate, or an expired certificate, is
+# rejected and the old pair stays byte for byte. A self-signed certificate covers punycode names.
+# acme hands issuance to the image's certbot (a stand-in that records its argv, because there is
+# no ACME server here), and a missing certbot is an error naming the certificate.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -18,7 +18,7 @@ make_ca() {
 }
 
 # make_leaf NAME CA DAYS SAN...: a leaf certificate signed by CA, with its chain in NAME.chain.
-# A negative DAYS makes a certificate that expired yesterday.
+# A negative DAYS makes a certificate that was valid only in early 2020.
 make_leaf() {
         local name=$1 ca=$2 days=$3 san
         shift 3

@@ -22,6 +22,7 @@
 #include "lib/fileio.h"
 #include "lib/macro.h"
 #include "module.h"
+#include "schema.h"
 #include "test-helpers.h"
 #include "tls.h"
 
@@ -587,6 +588,34 @@ static void tls_run_error_messages(void **state) {
         }
 }
 
+static void count_report(const SchemaDiagnostic *d, void *userdata) {
+        (void) d;
+        (void) userdata;
+}
+
+/* The configs of error_cases that `kiln validate` can judge without the root: all but the file
+ * that is missing at run time. */
+static void tls_validate_agrees_with_run(void **state) {
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(error_cases); i++) {
+                json_auto_t *config = json_loads(error_cases[i].config, 0, NULL);
+
+                if (strstr(error_cases[i].config, "/missing.pem"))
+                        continue;
+                if (schema_check(config, NULL, 0, count_report, NULL) <= 0)
+                        fail_msg("%s: kiln validate accepts it", error_cases[i].config);
+        }
+}
+
+static void tls_validate_accepts_tls_acme_default(void **state) {
+        json_auto_t *config = json_loads("{\"domains\": [\"shop.example.com\"], \"tls\": {\"acme\": "
+                                         "{\"email\": \"a@example.com\"}, \"certificates\": [{\"name\": \"a\"}]}}",
+                                         0, NULL);
+
+        (void) state;
+        assert_int_equal(schema_check(config, NULL, 0, count_report, NULL), 0);
+}
+
 static void tls_run_duplicate_name(void **state) {
         assert_true(run(state, json_pack("{s:[s], s:{s:[{s:s, s:b}, {s:s, s:b}]}}", "domains", "shop.example.com",
                                          "tls", "certificates", "name", "shop", "self_signed", 1, "name", "shop",
@@ -637,6 +666,8 @@ int main(void) {
                 T(tls_run_self_signed_without_names),
                 T(tls_run_certbot_missing),
                 T(tls_run_error_messages),
+                cmocka_unit_test(tls_validate_agrees_with_run),
+                cmocka_unit_test(tls_validate_accepts_tls_acme_default),
                 T(tls_run_duplicate_name),
                 T(tls_run_failure_does_not_stop_others),
         };
