@@ -953,7 +953,9 @@ static int certbot_argv(const TlsCertificate *c, char ***ret) {
         return 0;
 }
 
-/* Have certbot issue the certificate and read what it wrote to its live directory. */
+/* Have certbot issue the certificate and read what it wrote to its live directory. The pair is
+ * copied, so that it passes the same checks as any other before it serves.
+ * NOTE: a renewal by certbot's own timer reaches TLS_DIR only at the next boot's run. */
 static int pair_from_certbot(Context *ctx, const TlsCertificate *c, TlsPair *ret) {
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *live = NULL, *label = NULL;

@@ -252,3 +252,41 @@ EOF
                 "tls.certificates[0] 'shop' asks for an ACME certificate, but certbot is missing: the image has no /usr/bin/certbot."
         check_absent "nothing is installed" "$ROOT/$LIVE"
 fi
+
+case_begin "source.uri fetches the chain over HTTP"
+ROOT=$(new_root)
+mkdir -p "$WORK/served" "$ROOT/etc/kiln-keys"
+cp "$WORK/shop.chain" "$WORK/served/shop.pem"
+install -m 0600 "$WORK/shop.key" "$ROOT/etc/kiln-keys/shop.key"
+SERVER_LOG=$WORK/http.log
+# The parent death signal stops the server with this shell; it is also killed by its PID below.
+setpriv --pdeathsig TERM /usr/bin/python3 -u -m http.server --bind 127.0.0.1 --directory "$WORK/served" 0 \
+        >"$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+PORT=
+for _ in $(seq 100); do
+        PORT=$(sed -n 's/^Serving HTTP on 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$SERVER_LOG")
+        [ -n "$PORT" ] && break
+        sleep 0.05
+done
+nocloud_seed "$ROOT" iid-tls-5 <<EOF
+#cloud-config
+domains: [shop.example.com, www.example.com]
+tls:
+  certificates:
+    - name: shop
+      source: {uri: "http://127.0.0.1:$PORT/shop.pem"}
+      key_file: /etc/kiln-keys/shop.key
+    - name: gone
+      source: {uri: "http://127.0.0.1:$PORT/missing.pem"}
+      key_file: /etc/kiln-keys/shop.key
+EOF
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check "the fetched chain is installed" cmp -s "$ROOT/$LIVE/fullchain.pem" "$WORK/shop.chain"
+check "the key comes from key_file" cmp -s "$ROOT/$LIVE/privkey.pem" "$WORK/shop.key"
+check_eq "a missing URL is the one error" \
+        "tls[1]: Failed to fetch source.uri 'http://127.0.0.1:$PORT/missing.pem' of tls.certificates[1] 'gone': the server answered 404." \
+        "$(diagnostics errors)"
+kill "$SERVER_PID" 2>/dev/null
+wait "$SERVER_PID" 2>/dev/null
