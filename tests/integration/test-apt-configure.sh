@@ -108,7 +108,7 @@ if debian_root; then
 fi
 
 # keyserver_start: serve the HKP lookup (draft-shaw-openpgp-hkp-00, section 3) on 127.0.0.1, on a
-# port the kernel picks: GET /pks/lookup?op=get&options=mr&search=0xID answers the repository's
+# port the kernel picks: GET /pks/lookup?op=get&options=mr&search=0xID returns the repository's
 # key.asc as application/pgp-keys when ID is the end of its fingerprint, and 404 otherwise. Sets
 # KEYSERVER to hkp://127.0.0.1:PORT and KEYSERVER_LOG to the list of requested paths.
 keyserver_start() {
@@ -164,9 +164,9 @@ keyserver_stop() {
 }
 
 # main_list_user_data KEYID: user data that makes the local repository the primary mirror, signed
-# by the key KEYID from the mock keyserver, with a deb822 sources_list template for its suite
-# 'kiln' and the suite 'kiln-updates', which the repository lacks and disable_suites turns off, and
-# one debconf selection.
+# by the key KEYID from the mock keyserver, with a deb822 sources_list template and one debconf
+# selection. The template names the suite 'kiln' and the suite 'kiln-updates', which the
+# repository lacks, so apt-get update fails unless disable_suites turns it off.
 main_list_user_data() {
         cat <<EOF_USER_DATA
 #cloud-config
