@@ -29,8 +29,10 @@ int command_run(Context *ctx, const char *name, int item, char *const argv[], in
 int command_run_with_stdin(Context *ctx, const char *name, int item, char *const argv[], int input_fd,
                            int output_fd);
 
-/* How long kiln waits, once a command has ended, for the rest of its output to be logged. A
- * process that the command left running in the background may keep its output open for longer. */
+/* The longest that kiln waits, once a command has ended, for the relay to log what the command
+ * printed (see log_relay_finish()). The relay normally confirms within milliseconds, also when a
+ * process that the command left running in the background keeps the output open: that process's
+ * later output is logged as it comes, without kiln waiting for it. */
 #define COMMAND_OUTPUT_DRAIN_USEC (2 * USEC_PER_SEC)
 
 /* Time between SIGTERM and SIGKILL for a command that ran out of time. */

@@ -53,21 +53,26 @@ int log_internal(int level, int error, const char *file, int line, const char *f
  * without a journal socket, the lines go to kiln's stderr as "kiln-output: COMMAND: LINE". A line
  * longer than LOG_OUTPUT_LINE_MAX bytes is split into several entries, and a last line without a
  * newline is logged when the output ends. The relay runs until every writer has closed the pipe,
- * so a background process that the command started keeps its output going to both places. */
+ * so a background process that the command started keeps its output going to both places, also
+ * after kiln has exited. The relay is detached (its parent exits at once, so it never becomes
+ * kiln's zombie), and it keeps open only the pipe, copy_fd, the journal's socket and, without
+ * a journal, kiln's stderr: no other descriptor of kiln (such as a plugin's input). */
 #define LOG_OUTPUT_LINE_MAX (16U * 1024U)
 #define LOG_OUTPUT_IDENTIFIER "kiln-output"
 
 typedef struct LogRelay {
-        pid_t pid;
         int write_fd;            /* the command's stdout and stderr */
+        int control_fd;          /* kiln's end of the socket on which the relay confirms a drain */
 } LogRelay;
 
 /* Start a relay for the command named command, copying to copy_fd (-EBADF for none). Returns 0
  * with *ret, or -errno. */
 int log_relay_start(const char *command, int copy_fd, LogRelay *ret);
 
-/* Close the write end and wait up to timeout_usec for the relay to log the rest. A relay that is
- * still running then (a background process keeps the pipe open) is left to finish on its own.
- * Returns 1 when it finished, 0 when it was left running (it stays a zombie until kiln exits). */
+/* Close the write end once the command has ended, and wait up to timeout_usec until the relay has
+ * logged every byte that is in the pipe now, a last line without a newline included. Output that a
+ * background process writes later is logged as it comes. The wait does not depend on such a
+ * process: it lasts as long as the relay needs to log what is buffered, and timeout_usec only
+ * bounds a relay that is stuck (a journal that does not take messages).
+ * Returns 1 when the relay confirmed, 0 when it did not within timeout_usec. */
 int log_relay_finish(LogRelay *relay, uint64_t timeout_usec);
-

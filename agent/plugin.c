@@ -370,6 +370,9 @@ static int describe(Context *ctx, const char *path, int output_fd, Plugin *ret, 
                 .timeout_usec = PLUGIN_DESCRIBE_TIMEOUT_USEC,
                 .kill_grace_usec = PLUGIN_DESCRIBE_GRACE_USEC,
                 .stdout_max = PLUGIN_DESCRIBE_OUTPUT_MAX,
+                .kill_on_stdout_overflow = true,
+                /* describe is a query: a process that it started in the background is stopped. */
+                .kill_group_on_exit = true,
         };
         char how[64];
         int r;
@@ -379,6 +382,10 @@ static int describe(Context *ctx, const char *path, int output_fd, Plugin *ret, 
         r = exec_in_root_limited(ctx->root, argv, env, /* input_fd= */ -EBADF, output_fd, &limits, &result);
         if (r < 0)
                 return set_message(reterr_reason, -EINVAL, "cannot be started: %s", strerror(-r));
+        /* Output over the limit killed the plugin, so it is checked before the exit status. */
+        if (result.stdout_truncated)
+                return set_message(reterr_reason, -EINVAL, "printed more than %d bytes on 'describe'",
+                                   PLUGIN_DESCRIBE_OUTPUT_MAX);
         if (result.timed_out)
                 return set_message(reterr_reason, -EINVAL, "did not finish 'describe' within %llu s",
                                    (unsigned long long) (PLUGIN_DESCRIBE_TIMEOUT_USEC / USEC_PER_SEC));
@@ -386,9 +393,6 @@ static int describe(Context *ctx, const char *path, int output_fd, Plugin *ret, 
                 exec_result_format_termination(&result, how, sizeof(how));
                 return set_message(reterr_reason, -EINVAL, "%s on 'describe'", how);
         }
-        if (result.stdout_truncated)
-                return set_message(reterr_reason, -EINVAL, "printed more than %d bytes on 'describe'",
-                                   PLUGIN_DESCRIBE_OUTPUT_MAX);
         return plugin_parse_description(path, result.stdout_data, result.stdout_size, ret, reterr_reason);
 }
 

@@ -519,7 +519,7 @@ static int packages_exec(Context *ctx, const PackagesPlan *plan, const char *nam
                          ExecResult *ret) {
         const ExecLimits limits = { .timeout_usec = PACKAGES_COMMAND_TIMEOUT_USEC, .kill_grace_usec =
                                     COMMAND_KILL_GRACE_USEC };
-        LogRelay relay = { .write_fd = -EBADF };
+        LogRelay relay = { .write_fd = -EBADF, .control_fd = -EBADF };
         int r;
 
         if (plan->output_fd < 0)

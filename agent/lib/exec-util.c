@@ -215,7 +215,7 @@ _noreturn_ static void child_run(const char *root, char *const argv[], char *con
         child_reset_signals();
         child_arrange_fds(fds);
 
-        /* A time limit signals the whole group, so that the command's children stop too. */
+        /* A signal to the whole group stops the command's children too. */
         if (own_group && setpgid(0, 0) < 0)
                 child_fail_setup(CHILD_FD_SETUP_ERROR, errno);
 
@@ -349,6 +349,12 @@ static void capture_outputs(OutputCapture c[static 2], pid_t pid, const ExecLimi
                 for (size_t i = 0; i < 2; i++)
                         if (p[i].revents != 0 && capture_read(&c[i]) != 0)
                                 c[i].fd = -EBADF;
+
+                /* Endless output ends the command now rather than at its time limit. */
+                if (limits->kill_on_stdout_overflow && c[1].truncated && c[1].fd >= 0) {
+                        (void) kill(-pid, SIGKILL);
+                        c[1].fd = -EBADF;
+                }
                 if (p[2].revents != 0) {
                         capture_drain(&c[0]);
                         capture_drain(&c[1]);
@@ -356,8 +362,9 @@ static void capture_outputs(OutputCapture c[static 2], pid_t pid, const ExecLimi
                 }
         }
 
-        /* What the command left running after its time-out goes too. */
-        if (timed_out)
+        /* What the command left running after its time-out goes too, and so does what a query
+         * left running. The command has not been reaped yet, so its pid still names its group. */
+        if (timed_out || limits->kill_group_on_exit)
                 (void) kill(-pid, SIGKILL);
         *ret_timed_out = timed_out;
 }
@@ -449,7 +456,7 @@ int exec_in_root_limited(const char *root, char *const argv[], char *const env[]
         _cleanup_free_ char *head = NULL, *out = NULL;
         static const ExecLimits no_limits = {};
         OutputCapture capture[2];
-        bool timed_out;
+        bool timed_out, own_group;
         int stdout_target, status, r;
         usec_t start;
         pid_t pid;
@@ -461,6 +468,7 @@ int exec_in_root_limited(const char *root, char *const argv[], char *const env[]
 
         if (!limits)
                 limits = &no_limits;
+        own_group = limits->timeout_usec > 0 || limits->kill_on_stdout_overflow || limits->kill_group_on_exit;
         start = clock_monotonic_usec();
 
         r = build_envp(env, &envp);
@@ -508,10 +516,10 @@ int exec_in_root_limited(const char *root, char *const argv[], char *const env[]
                         [CHILD_FD_STDERR] = stderr_write,
                         [CHILD_FD_SETUP_ERROR] = setup_write,
                 };
-                child_run(root, argv, envp, child_fds, limits->timeout_usec > 0);
+                child_run(root, argv, envp, child_fds, own_group);
         }
         /* Set the group from both sides, so that a time-out right after fork() finds it. */
-        if (limits->timeout_usec > 0)
+        if (own_group)
                 (void) setpgid(pid, pid);
 
         /* Only the child may hold the write ends, or end of file never comes. */

@@ -36,8 +36,15 @@ typedef struct ExecLimits {
         usec_t timeout_usec;
         usec_t kill_grace_usec;
         /* When > 0, stdout is captured into ExecResult.stdout_data instead of going to output_fd.
-         * At most stdout_max bytes are kept; the rest is read and dropped. */
+         * At most stdout_max bytes are kept; the rest is read and dropped, unless
+         * kill_on_stdout_overflow is set. */
         size_t stdout_max;
+        /* The command runs in a process group of its own, which gets SIGKILL as soon as stdout
+         * passes stdout_max (stdout_truncated is set and the command ends at once). */
+        bool kill_on_stdout_overflow;
+        /* The command runs in a process group of its own, and whatever is left of the group when
+         * the command has exited gets SIGKILL: for a query that must not leave processes behind. */
+        bool kill_group_on_exit;
 } ExecLimits;
 
 /* Run argv[0] (looked up in PATH inside the root when it has no '/') with argv, chrooted into root

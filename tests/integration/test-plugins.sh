@@ -208,3 +208,88 @@ if debian_root; then
         check_run_result 0 done 0
         check_file "/etc/motd written by dash" "$ROOT/etc/motd" 'Debian\tbox\n\n'
 fi
+
+# pids_of CMDLINE: the pids of the processes whose command line, with spaces between the
+# arguments, is CMDLINE.
+pids_of() {
+        local status
+        for status in /proc/[0-9]*/cmdline; do
+                [ "$( { tr '\0' ' ' < "$status"; } 2>/dev/null)" = "$1 " ] && basename "$(dirname "$status")"
+        done
+}
+
+case_begin "background processes of commands and plugins"
+# bootcmd leaves `sleep 3041` holding its output and `sleep 2.5` holding it a little longer, runcmd
+# leaves `sleep 3051` with its output redirected, the plugin lingering leaves `sleep 3031` from
+# describe and `sleep 3011` from run, and the plugin endless prints without end on describe.
+# The last runcmd item makes a file once the `sleep 2.5` has ended, and the test then lists kiln's
+# zombie children, from outside the root because the root has no /proc. busybox sh opens /dev/null
+# as the stdin of a background job, so the root gets one.
+ROOT=$(new_root)
+mkdir -p "$ROOT/dev"
+mknod -m 0666 "$ROOT/dev/null" c 1 3
+install_plugin "$ROOT" lingering <<'EOF'
+#!/bin/sh
+case "$1" in
+describe)
+        (sleep 3031) &
+        echo '{"protocol": 1, "name": "lingering", "frequency": "always"}' ;;
+run)
+        (sleep 3011; echo late) &
+        exit 0 ;;
+esac
+EOF
+install_plugin "$ROOT" endless <<'EOF'
+#!/bin/sh
+yes '{}'
+EOF
+nocloud_seed "$ROOT" iid-background <<'EOF'
+#cloud-config
+bootcmd:
+  - sleep 3041 &
+  - sleep 2.5 &
+runcmd:
+  - [sh, -c, "sleep 3051 >/dev/null 2>&1 &"]
+  - [sh, -c, "sleep 3; touch /run/check-zombies; sleep 0.5"]
+EOF
+START=$(now)
+"$KILN" run --root "$ROOT" >"$ROOT.out" 2>&1 &
+KILN_PID=$!
+for _ in $(seq 600); do
+        [ -e "$ROOT/run/check-zombies" ] && break
+        sleep 0.05
+done
+ZOMBIES=$(grep -l "^PPid:[[:space:]]*$KILN_PID$" /proc/[0-9]*/status 2>/dev/null |
+        xargs -r grep -l '^State:[[:space:]]*Z' 2>/dev/null)
+wait "$KILN_PID"
+KILN_RC=$?
+ELAPSED=$(seconds_since "$START")
+check_run_result 1 error 1
+check_le "kiln takes less than 7 s, not the 10 s limit of describe" "$ELAPSED" 7
+check_contains "endless is rejected for its output" "$(diagnostics errors)" \
+        "Plugin '/usr/lib/kiln/modules.d/endless' printed more than 65536 bytes on 'describe'"
+check_eq "lingering ran" changed "$(module_state lingering)"
+check_grep "bootcmd does not wait for its background process" \
+        "Module bootcmd changed the system in [0-9]{1,3}\.[0-9] ms" "$ROOT.out"
+check_grep "the plugin does not wait for its background process" \
+        "Module lingering changed the system in [0-9]{1,3}\.[0-9] ms" "$ROOT.out"
+check_exists "runcmd[1] ran" "$ROOT/run/check-zombies"
+check_eq "no relay was left a zombie of kiln" "" "$ZOMBIES"
+check_eq "describe's background process is gone" "" "$(pids_of "sleep 3031")"
+RELAYS=$(pids_of "$KILN run --root $ROOT")
+check "relays still log the background processes' output" test -n "$RELAYS"
+HELD=
+for pid in $RELAYS; do
+        for fd in /proc/"$pid"/fd/*; do
+                target=$(readlink "$fd")
+                case "$target" in
+                *"memfd:kiln-plugin-input"*) HELD="$HELD $pid:${fd##*/}:plugin-input" ;;
+                "$ROOT.out") [ "${fd##*/}" = 2 ] || HELD="$HELD $pid:${fd##*/}:kiln-output" ;;
+                "$ROOT"|"$ROOT/") HELD="$HELD $pid:${fd##*/}:root" ;;
+                esac
+        done
+done
+check_eq "relays hold no plugin input, kiln stdout or root" "" "$HELD"
+for pid in $(pids_of "sleep 3011") $(pids_of "sleep 3041") $(pids_of "sleep 3051") $(pids_of "sleep 3031"); do
+        kill "$pid" 2>/dev/null
+done

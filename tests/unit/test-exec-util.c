@@ -315,6 +315,55 @@ static void exec_in_root_limited_stdout_truncated(void **state) {
         assert_true(result.stdout_truncated);
 }
 
+/* Whether pid runs: it exists and is not a zombie. */
+static bool process_alive(pid_t pid) {
+        char path[64], line[256];
+        const char *state;
+        FILE *f;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        if (!fgets(line, sizeof(line), f))
+                line[0] = '\0';
+        (void) fclose(f);
+        /* The state follows the command name, which is in parentheses. */
+        state = strrchr(line, ')');
+        return state && state[1] == ' ' && state[2] != 'Z';
+}
+
+static void exec_in_root_limited_overflow_kills(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "yes 0123456789", NULL };
+        const ExecLimits limits = {
+                .timeout_usec = 10 * USEC_PER_SEC, .stdout_max = 100, .kill_on_stdout_overflow = true,
+        };
+
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, -EBADF, &limits, &result), 0);
+        assert_true(result.stdout_truncated);
+        assert_int_equal(result.stdout_size, 100);
+        assert_false(result.timed_out);
+        assert_true(result.duration_usec < 5 * USEC_PER_SEC);
+}
+
+static void exec_in_root_limited_group_killed_on_exit(void **state) {
+        _cleanup_(exec_result_done) ExecResult result = {};
+        char *argv[] = { "/bin/sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!", NULL };
+        const ExecLimits limits = { .stdout_max = 64, .kill_group_on_exit = true };
+        pid_t child;
+
+        assert_int_equal(exec_in_root_limited("/", argv, NULL, -EBADF, -EBADF, &limits, &result), 0);
+        assert_int_equal(result.exit_code, 0);
+        child = (pid_t) strtol(result.stdout_data, NULL, 10);
+        assert_true(child > 0);
+        /* SIGKILL was sent before exec_in_root_limited() returned, but the kernel may take a moment
+         * to end the process, after which it is gone or a zombie until init reaps it. */
+        for (int i = 0; i < 100 && process_alive(child); i++)
+                (void) usleep(10000);
+        assert_false(process_alive(child));
+}
+
 static void exec_result_format_termination_exit(void **state) {
         ExecResult result = { .exit_code = 3 };
         char buf[64];
@@ -565,6 +614,8 @@ int main(void) {
                 cmocka_unit_test(exec_in_root_limited_no_timeout_when_fast),
                 cmocka_unit_test(exec_in_root_limited_captures_stdout),
                 cmocka_unit_test(exec_in_root_limited_stdout_truncated),
+                cmocka_unit_test(exec_in_root_limited_overflow_kills),
+                cmocka_unit_test(exec_in_root_limited_group_killed_on_exit),
                 cmocka_unit_test(exec_result_format_termination_exit),
                 cmocka_unit_test(exec_result_format_termination_signal),
                 cmocka_unit_test(exec_find_in_root_searches_path),
