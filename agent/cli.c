@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Command-line parsing and the commands run, status, validate and version. Global options may stand
+/* Command-line parsing and the commands run, status, clean, query, validate and version. Global options may stand
  * before or after the command: `kiln --root R run` and `kiln run --root R` are the same. */
 
 #include <fcntl.h>
@@ -14,16 +14,25 @@
 #include <unistd.h>
 
 #include "boot.h"
-#include "cli.h"
 #include "build-config.h"
+#include "clean.h"
+#include "cli.h"
 #include "config.h"
 #include "detect.h"
+#include "query.h"
+#include "state.h"
 #include "lib/fileio.h"
 #include "log.h"
 #include "report.h"
 #include "validate.h"
 
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-bus.h>
+#endif
+
 #define STATUS_FILE KILN_RUN_DIR "/status.json"
+/* The unit that finishes a boot's run (packaging/systemd/kiln.service). */
+#define KILN_FINAL_UNIT "kiln.service"
 #define STATUS_FILE_MAX (16U * 1024U * 1024U)
 
 typedef enum Command {
@@ -31,6 +40,8 @@ typedef enum Command {
         COMMAND_RUN,
         COMMAND_STATUS,
         COMMAND_VALIDATE,
+        COMMAND_CLEAN,
+        COMMAND_QUERY,
         COMMAND_VERSION,
         COMMAND_HELP,
 } Command;
@@ -47,6 +58,12 @@ typedef struct Options {
         bool validate_system;
         bool print_schema;
         bool debug;
+        Stage stage;
+        bool stage_given;
+        CleanOptions clean;
+        bool clean_given;        /* one of clean's options was given */
+        bool list_keys;
+        const char *query_key;   /* query's KEY argument, borrowed from argv */
         char **files;            /* validate's FILE arguments, borrowed from argv */
         size_t n_files;
 } Options;
@@ -60,6 +77,12 @@ enum {
         ARG_DEBUG,
         ARG_SYSTEM,
         ARG_PRINT_SCHEMA,
+        ARG_STAGE,
+        ARG_LOGS,
+        ARG_SEED,
+        ARG_MACHINE_ID,
+        ARG_SSH_HOST_KEYS,
+        ARG_LIST_KEYS,
 };
 
 static void help_main(void) {
@@ -69,6 +92,8 @@ static void help_main(void) {
                "Commands:\n"
                "  run        Run the boot: detect the datasource, fetch, run modules, report\n"
                "  status     Show the result of the last run\n"
+               "  query      Print the instance data, or one value of it\n"
+               "  clean      Remove the instance state, so the next boot is a first boot\n"
                "  validate   Check user data against the keys and values kiln accepts\n"
                "  version    Show the version\n\n"
                "Options (before or after the command):\n"
@@ -80,10 +105,36 @@ static void help_main(void) {
 }
 
 static void help_run(void) {
-        printf("Usage: kiln run [--root DIR] [--config FILE] [--debug]\n\n"
+        printf("Usage: kiln run [--stage local|network] [--root DIR] [--config FILE] [--debug]\n\n"
                "Detect the datasource without the network, fetch the instance's metadata and user data,\n"
                "run the modules in order and write ROOT/run/kiln/status.json and result.json.\n"
-               "Exits 0 when the run ended done or degraded, 1 when it ended in error.\n");
+               "  --stage local    Before the network (kiln-local.service): read only local datasources\n"
+               "                   (NoCloud) and set the hostname; the status stays running\n"
+               "  --stage network  The rest of the boot (kiln.service); the default\n"
+               "Exits 0 when the run ended done or degraded (or the local stage ended), 1 when it ended\n"
+               "in error.\n");
+}
+
+static void help_clean(void) {
+        printf("Usage: kiln clean [--logs] [--seed] [--machine-id] [--ssh-host-keys] [--root DIR]\n\n"
+               "Prepare a root for capture as an image: remove the instance state under ROOT/var/lib/kiln\n"
+               "(the seed/ and scripts/ directories stay) and ROOT/run/kiln, so that the next boot is a\n"
+               "first boot. Without a clean, a reboot stays the same instance.\n"
+               "  --logs           Also remove ROOT/var/log/kiln-output.log\n"
+               "  --seed           Also remove ROOT/var/lib/kiln/seed\n"
+               "  --machine-id     Set ROOT/etc/machine-id to 'uninitialized' (systemd's first boot)\n"
+               "  --ssh-host-keys  Also remove ROOT/etc/ssh/ssh_host_*\n\n"
+               "Exit codes: 0 cleaned, 1 a removal failed or a kiln run is in progress.\n");
+}
+
+static void help_query(void) {
+        printf("Usage: kiln query [KEY] [--list-keys] [--root DIR]\n\n"
+               "Print the instance data from ROOT/run/kiln/instance-data-sensitive.json when readable\n"
+               "(root), otherwise the redacted ROOT/run/kiln/instance-data.json. KEY is a dotted path\n"
+               "with cloud-init's names, such as v1.instance_id or ds.meta_data; a string prints as is,\n"
+               "anything else as JSON.\n"
+               "  --list-keys  Print the keys of the document, or of the object at KEY\n\n"
+               "Exit codes: 0 printed, 1 no instance data or no such key.\n");
 }
 
 static void help_status(void) {
@@ -122,6 +173,10 @@ static Command command_from_string(const char *s) {
                 return COMMAND_STATUS;
         if (streq(s, "validate"))
                 return COMMAND_VALIDATE;
+        if (streq(s, "clean"))
+                return COMMAND_CLEAN;
+        if (streq(s, "query"))
+                return COMMAND_QUERY;
         if (streq(s, "version"))
                 return COMMAND_VERSION;
         if (streq(s, "help"))
@@ -131,6 +186,18 @@ static Command command_from_string(const char *s) {
 
 /* Reject options given to a command they do not belong to, and validate without anything to check. */
 static int options_check(const Options *o) {
+        if (o->command != COMMAND_RUN && o->stage_given) {
+                fprintf(stderr, "kiln: --stage belongs to 'kiln run'.\n");
+                return -EINVAL;
+        }
+        if (o->command != COMMAND_CLEAN && o->clean_given) {
+                fprintf(stderr, "kiln: --logs, --seed, --machine-id and --ssh-host-keys belong to 'kiln clean'.\n");
+                return -EINVAL;
+        }
+        if (o->command != COMMAND_QUERY && o->list_keys) {
+                fprintf(stderr, "kiln: --list-keys belongs to 'kiln query'.\n");
+                return -EINVAL;
+        }
         if (o->command != COMMAND_STATUS && (o->status_long || o->status_wait)) {
                 fprintf(stderr, "kiln: --long and --wait belong to 'kiln status'.\n");
                 return -EINVAL;
@@ -170,12 +237,18 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                 { "debug",   no_argument,       NULL, ARG_DEBUG  },
                 { "system",  no_argument,       NULL, ARG_SYSTEM },
                 { "print-schema", no_argument,  NULL, ARG_PRINT_SCHEMA },
+                { "stage",   required_argument, NULL, ARG_STAGE  },
+                { "logs",    no_argument,       NULL, ARG_LOGS   },
+                { "seed",    no_argument,       NULL, ARG_SEED   },
+                { "machine-id", no_argument,    NULL, ARG_MACHINE_ID },
+                { "ssh-host-keys", no_argument, NULL, ARG_SSH_HOST_KEYS },
+                { "list-keys", no_argument,     NULL, ARG_LIST_KEYS },
                 { "help",    no_argument,       NULL, 'h'        },
                 {}
         };
         int c;
 
-        *o = (Options) { .root = "/" };
+        *o = (Options) { .root = "/", .stage = STAGE_NETWORK };
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
                 switch (c) {
@@ -208,6 +281,29 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                 case ARG_PRINT_SCHEMA:
                         o->print_schema = true;
                         break;
+                case ARG_STAGE:
+                        o->stage = stage_from_string(optarg);
+                        if (o->stage < 0) {
+                                fprintf(stderr, "kiln: invalid --stage '%s': expected 'local' or 'network'\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->stage_given = true;
+                        break;
+                case ARG_LOGS:
+                        o->clean.logs = o->clean_given = true;
+                        break;
+                case ARG_SEED:
+                        o->clean.seed = o->clean_given = true;
+                        break;
+                case ARG_MACHINE_ID:
+                        o->clean.machine_id = o->clean_given = true;
+                        break;
+                case ARG_SSH_HOST_KEYS:
+                        o->clean.ssh_host_keys = o->clean_given = true;
+                        break;
+                case ARG_LIST_KEYS:
+                        o->list_keys = true;
+                        break;
                 case 'h':
                         o->help = true;
                         break;
@@ -235,6 +331,12 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                 if (o->command == COMMAND_VALIDATE) {
                         o->files = argv + optind + 1;
                         o->n_files = (size_t) (argc - optind - 1);
+                } else if (o->command == COMMAND_QUERY && optind + 1 < argc) {
+                        o->query_key = argv[optind + 1];
+                        if (optind + 2 < argc) {
+                                fprintf(stderr, "kiln: query takes one KEY, got also '%s'.\n", argv[optind + 2]);
+                                return -EINVAL;
+                        }
                 } else if (optind + 1 < argc) {
                         fprintf(stderr, "kiln: unexpected argument '%s'. Try 'kiln --help'.\n", argv[optind + 1]);
                         return -EINVAL;
@@ -275,8 +377,8 @@ static int command_run(const Options *o) {
         if (!ctx.system_config || !ctx.config || !ctx.errors || !ctx.warnings)
                 return log_error_errno(-ENOMEM, "Failed to allocate memory: %m"), 1;
 
-        log_info("kiln %s starting, root %s.", KILN_VERSION, root);
-        status = boot_run(&ctx);
+        log_info("kiln %s starting the %s stage, root %s.", KILN_VERSION, stage_to_string(o->stage), root);
+        status = boot_run(&ctx, o->stage);
         context_done(&ctx);
         return status == RUN_STATUS_ERROR ? 1 : 0;
 }
@@ -289,6 +391,12 @@ static json_t *status_damaged(const char *reason) {
         (void) snprintf(message, sizeof(message), "/%s is damaged: %s", STATUS_FILE, reason);
         return json_pack("{s:s, s:s, s:[{s:s, s:n, s:s}], s:[]}", "status", "error", "detail", message,
                          "errors", "module", "kiln", "item", "message", message, "warnings");
+}
+
+/* True for the status that the local stage leaves for the network stage. */
+static bool status_is_between_stages(const json_t *doc) {
+        return streq(json_string_value(json_object_get(doc, "stage")) ?: "", "local") &&
+               !json_object_get(doc, "pid") && json_is_string(json_object_get(doc, "stage_finished"));
 }
 
 /* Returns the status document (caller owns it), NULL when kiln has not run. */
@@ -323,7 +431,8 @@ static json_t *status_load(int root_fd) {
                 (void) json_object_set_new(doc, "errors", json_array());
         if (!json_is_array(json_object_get(doc, "warnings")))
                 (void) json_object_set_new(doc, "warnings", json_array());
-        if (streq(status, "running")) {
+        /* The local stage ends with "running" and no process: kiln.service carries the run on. */
+        if (streq(status, "running") && !status_is_between_stages(doc)) {
                 const json_t *pid = json_object_get(doc, "pid");
                 /* kill(0) and kill(-1) address process groups and PID 1 is the init system, so a
                  * run recorded with those ids could never be checked or waited for. */
@@ -386,11 +495,26 @@ static void print_status_text(const json_t *doc, bool long_format) {
         print_diagnostics("warnings", json_object_get(doc, "warnings"));
 }
 
+/* As status_load(), but a status that names another boot than the running one is NULL: kiln has not
+ * run on this boot. /run is a tmpfs that a reboot empties, so this matters where ROOT/run/kiln
+ * survives a boot, as in a container or an image mounted elsewhere. */
+static json_t *status_load_this_boot(int root_fd) {
+        const Context probe = { .root_fd = root_fd };
+        _cleanup_free_ char *boot_id = NULL;
+        json_t *doc = status_load(root_fd);
+        const char *recorded = json_string_value(json_object_get(doc, "boot_id"));
+
+        if (!recorded || state_read_boot_id(&probe, &boot_id) < 0 || !boot_id || streq(boot_id, recorded))
+                return doc;
+        json_decref(doc);
+        return NULL;
+}
+
 /* A status file left "running" by a kiln that is gone would make --wait block forever, so a
  * running status whose process no longer exists reads as an error. The file is read once more
  * after the process was seen gone, because kiln writes its final status just before it exits. */
 static json_t *status_load_checked(int root_fd) {
-        json_t *doc = status_load(root_fd);
+        json_t *doc = status_load_this_boot(root_fd);
         const json_t *pid = json_object_get(doc, "pid");
         char message[128];
         json_int_t dead;
@@ -403,7 +527,7 @@ static json_t *status_load_checked(int root_fd) {
 
         dead = json_integer_value(pid);
         json_decref(doc);
-        doc = status_load(root_fd);
+        doc = status_load_this_boot(root_fd);
         if (!doc || !streq(json_string_value(json_object_get(doc, "status")) ?: "", "running"))
                 return doc;
         (void) snprintf(message, sizeof(message), "kiln (pid %lld) stopped before it finished", (long long) dead);
@@ -435,10 +559,74 @@ static int status_watch(int root_fd, int ifd) {
         return -ENOENT;
 }
 
+#if HAVE_LIBSYSTEMD
+/* Ask systemd whether KILN_FINAL_UNIT is starting, running, or has a start job queued. Returns 1
+ * when kiln will run or is running, 0 when it will not on this boot (with the unit's state in
+ * ret_state), -errno when systemd cannot tell (not booted with systemd, unit not installed). */
+static int final_unit_pending(char ret_state[static 32]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = NULL, *load = NULL, *active = NULL;
+        const char *job_path;
+        uint32_t job_id;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", KILN_FINAL_UNIT, &path);
+        if (r < 0)
+                return r;
+        r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                       "LoadState", &error, &load);
+        if (r < 0)
+                return r;
+        if (!streq(load, "loaded"))
+                return -ENOENT;
+        r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                       "ActiveState", &error, &active);
+        if (r < 0)
+                return r;
+        if (streq(active, "active") || streq(active, "activating") || streq(active, "reloading"))
+                return 1;
+        r = sd_bus_get_property(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit", "Job",
+                                &error, &reply, "(uo)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "(uo)", &job_id, &job_path);
+        if (r < 0)
+                return r;
+        if (job_id != 0)
+                return 1;
+        (void) snprintf(ret_state, 32, "%s", active);
+        return 0;
+}
+#endif
+
+/* A status for a boot where kiln will not run, so that --wait returns instead of waiting for a
+ * status file that nothing writes. Only the host's own systemd can tell, so this is NULL for
+ * another root, and NULL when kiln runs or will run. */
+static json_t *status_will_not_run(bool root_is_host) {
+#if HAVE_LIBSYSTEMD
+        char state[32] = "", message[160];
+
+        if (!root_is_host || final_unit_pending(state) != 0)
+                return NULL;
+        (void) snprintf(message, sizeof(message), "%s is %s and has no start job, so kiln will not run on this boot",
+                        KILN_FINAL_UNIT, state);
+        return json_pack("{s:s, s:s, s:[{s:s, s:n, s:s}], s:[]}", "status", "error", "detail", message,
+                         "errors", "module", "kiln", "item", "message", message, "warnings");
+#else
+        (void) root_is_host;
+        return NULL;
+#endif
+}
+
 /* Block until status.json exists and its status is no longer "running". Uses inotify, so an atomic
  * rename of the file wakes it, and a pidfd of the running kiln, so a crash wakes it too. Creates
  * nothing in the root. */
-static json_t *status_wait(int root_fd) {
+static json_t *status_wait(int root_fd, bool root_is_host) {
         _cleanup_close_ int ifd = -EBADF;
         int watched = 0;
 
@@ -470,6 +658,13 @@ static json_t *status_wait(int root_fd) {
                         if (doc && !streq(json_string_value(json_object_get(doc, "status")) ?: "running", "running"))
                                 return doc;
                 }
+                if (!doc || status_is_between_stages(doc)) {
+                        json_t *final = status_will_not_run(root_is_host);
+                        if (final) {
+                                json_decref(doc);
+                                return final;
+                        }
+                }
                 if (doc && json_is_integer(json_object_get(doc, "pid")))
                         pidfd = (int) syscall(SYS_pidfd_open, (pid_t) json_integer_value(json_object_get(doc, "pid")), 0);
                 json_decref(doc);
@@ -482,6 +677,12 @@ static json_t *status_wait(int root_fd) {
                 while (read(ifd, buf, sizeof(buf)) > 0)
                         ;
         }
+}
+
+static bool is_host_root(const char *root) {
+        char resolved[PATH_MAX];
+
+        return realpath(root, resolved) && streq(resolved, "/");
 }
 
 static int command_status(const Options *o) {
@@ -506,7 +707,7 @@ static int command_status(const Options *o) {
                                 "errors", "warnings");
         } else if (o->status_wait) {
                 json_decref(doc);
-                doc = status_wait(root_fd);
+                doc = status_wait(root_fd, is_host_root(o->root));
                 if (!doc)
                         return 1;
         }
@@ -526,6 +727,22 @@ static int command_status(const Options *o) {
                 print_status_text(doc, o->status_long);
         json_decref(doc);
         return code;
+}
+
+static int command_clean(const Options *o) {
+        _cleanup_close_ int root_fd = open_root(o->root);
+
+        if (root_fd < 0)
+                return 1;
+        return clean_root(root_fd, o->root, &o->clean) < 0 ? 1 : 0;
+}
+
+static int command_query(const Options *o) {
+        _cleanup_close_ int root_fd = open_root(o->root);
+
+        if (root_fd < 0)
+                return 1;
+        return query_main(root_fd, o->query_key, o->list_keys);
 }
 
 int cli_main(int argc, char *argv[]) {
@@ -548,6 +765,12 @@ int cli_main(int argc, char *argv[]) {
                 case COMMAND_VALIDATE:
                         help_validate();
                         break;
+                case COMMAND_CLEAN:
+                        help_clean();
+                        break;
+                case COMMAND_QUERY:
+                        help_query();
+                        break;
                 case COMMAND_VERSION:
                         help_version();
                         break;
@@ -568,6 +791,10 @@ int cli_main(int argc, char *argv[]) {
                 if (o.print_schema)
                         return validate_print_schema();
                 return validate_main(o.root, o.validate_system, o.format_json, o.files, o.n_files);
+        case COMMAND_CLEAN:
+                return command_clean(&o);
+        case COMMAND_QUERY:
+                return command_query(&o);
         case COMMAND_VERSION:
                 printf("kiln %s\n", KILN_VERSION);
                 return 0;

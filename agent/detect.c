@@ -79,7 +79,14 @@ bool ds_value_is_nocloud(const char *value) {
         return (n == 7 && strneq(value, "nocloud", 7)) || (n == 11 && strneq(value, "nocloud-net", 11));
 }
 
-static int detect_from_cmdline(Context *ctx, const Datasource **ret) {
+/* Datasources whose data is on the machine itself (a seed directory, a cidata volume, the kernel
+ * command line), which the local stage can read before the network is up. */
+bool datasource_is_local(const Datasource *ds) {
+        return ds == &datasource_nocloud;
+}
+
+/* A datasource named on the command line; in the local stage a network datasource means "not now". */
+static int detect_from_cmdline(Context *ctx, bool local_only, const Datasource **ret) {
         _cleanup_free_ char *ds = NULL;
         int r;
 
@@ -90,6 +97,11 @@ static int detect_from_cmdline(Context *ctx, const Datasource **ret) {
                 *ret = datasource_by_name(ds);
                 if (!*ret)
                         return report_error(ctx, -1, 0, "Unknown datasource 'kiln.ds=%s' on the kernel command line", ds);
+                if (local_only && !datasource_is_local(*ret)) {
+                        log_info("Datasource '%s' chosen by kiln.ds= needs the network, leaving it to the network stage.", ds);
+                        *ret = NULL;
+                        return -ENOENT;
+                }
                 log_info("Datasource '%s' chosen by kiln.ds= on the kernel command line.", ds);
                 return 1;
         }
@@ -117,45 +129,69 @@ static int probe(Context *ctx, const Datasource *ds) {
         return r > 0;
 }
 
-int detect_datasource(Context *ctx, const Datasource **ret) {
-        json_t *list, *item;
+static int detect_from_list(Context *ctx, const json_t *list, bool local_only, const Datasource **ret) {
+        const json_t *item;
         size_t i;
+
+        json_array_foreach(list, i, item) {
+                const char *name = json_string_value(item);
+                const Datasource *ds = name ? datasource_by_name(name) : NULL;
+
+                if (!ds) {
+                        /* The network stage reads the same list and reports it. */
+                        if (local_only)
+                                continue;
+                        _cleanup_free_ char *shown = json_to_message(item, 80);
+                        report_warning(ctx, (int) i, "Unknown datasource %s in datasource_list, skipping it.",
+                                       shown ?: "?");
+                        continue;
+                }
+                if (local_only && !datasource_is_local(ds))
+                        continue;
+                /* One configured datasource is a decision, not a guess: no probing. */
+                if (json_array_size(list) == 1 || probe(ctx, ds)) {
+                        log_info("Datasource '%s' chosen from datasource_list.", ds->name);
+                        *ret = ds;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+static int detect(Context *ctx, bool local_only, const Datasource **ret) {
+        const json_t *list;
         int r;
 
         *ret = NULL;
-        r = detect_from_cmdline(ctx, ret);
+        r = detect_from_cmdline(ctx, local_only, ret);
+        if (r == -ENOENT)
+                return 0;
         if (r != 0)
                 return r;
 
         list = json_object_get(ctx->system_config, "datasource_list");
-        if (list && !json_is_array(list))
-                report_warning(ctx, -1, "datasource_list in the configuration is not a list, ignoring.");
-        else if (json_array_size(list) > 0) {
-                json_array_foreach(list, i, item) {
-                        const char *name = json_string_value(item);
-                        const Datasource *ds = name ? datasource_by_name(name) : NULL;
+        if (list && !json_is_array(list)) {
+                if (!local_only)
+                        report_warning(ctx, -1, "datasource_list in the configuration is not a list, ignoring.");
+        } else if (json_array_size(list) > 0)
+                return detect_from_list(ctx, list, local_only, ret);
 
-                        if (!ds) {
-                                _cleanup_free_ char *shown = json_to_message(item, 80);
-                                report_warning(ctx, (int) i, "Unknown datasource %s in datasource_list, skipping it.",
-                                               shown ?: "?");
-                                continue;
-                        }
-                        /* One configured datasource is a decision, not a guess: no probing. */
-                        if (json_array_size(list) == 1 || probe(ctx, ds)) {
-                                log_info("Datasource '%s' chosen from datasource_list.", ds->name);
-                                *ret = ds;
-                                return 1;
-                        }
-                }
-                return 0;
-        }
-
-        for (const Datasource *const *ds = datasource_table; *ds; ds++)
+        for (const Datasource *const *ds = datasource_table; *ds; ds++) {
+                if (local_only && !datasource_is_local(*ds))
+                        continue;
                 if (probe(ctx, *ds)) {
                         log_info("Datasource '%s' detected.", (*ds)->name);
                         *ret = *ds;
                         return 1;
                 }
+        }
         return 0;
+}
+
+int detect_datasource(Context *ctx, const Datasource **ret) {
+        return detect(ctx, /* local_only= */ false, ret);
+}
+
+int detect_local_datasource(Context *ctx, const Datasource **ret) {
+        return detect(ctx, /* local_only= */ true, ret);
 }

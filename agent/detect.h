@@ -24,3 +24,11 @@ int kiln_disabled(const Context *ctx, const char **ret_reason);
  * from the configuration (a single entry is used without probing), else probe every datasource in
  * default order. Returns 1 with *ret set, 0 when none was found, -errno. Reports its own errors. */
 int detect_datasource(Context *ctx, const Datasource **ret);
+
+/* True for a datasource that needs no network (NoCloud). */
+bool datasource_is_local(const Datasource *ds);
+
+/* As detect_datasource(), for the local stage: only datasources that need no network count, and a
+ * network datasource chosen by kiln.ds= or datasource_list yields 0 (left to the network stage)
+ * without a report. */
+int detect_local_datasource(Context *ctx, const Datasource **ret);

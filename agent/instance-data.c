@@ -542,3 +542,71 @@ json_t *instance_data_build(const Context *ctx) {
                 return NULL;
         return convert_object(data, 0);
 }
+
+/* cloud-init's placeholder for a redacted value, which `cloud-init query` also prints. */
+#define REDACTED_VALUE "redacted for non-root user"
+
+/* Replace the value of every sensitive key under object, at any depth, by the placeholder. */
+static int redact(json_t *object, const char *prefix, unsigned depth) {
+        const char *key;
+        json_t *value;
+
+        json_object_foreach(object, key, value) {
+                _cleanup_free_ char *path = NULL;
+
+                if (asprintf(&path, "%s%s%s", prefix, *prefix ? "/" : "", key) < 0) {
+                        path = NULL;
+                        return -ENOMEM;
+                }
+                if (key_is_sensitive(key, path)) {
+                        if (json_object_set_new(object, key, json_string(REDACTED_VALUE)) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (json_is_object(value) && depth < INSTANCE_DATA_DEPTH_MAX) {
+                        int r = redact(value, path, depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int write_json(const Context *ctx, const char *path, const json_t *doc, mode_t mode) {
+        _cleanup_free_ char *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+
+        if (!text)
+                return -ENOMEM;
+        return write_file_atomic(ctx->root_fd, path, text, strlen(text), mode, (uid_t) -1, (gid_t) -1,
+                                 WRITE_MKDIR_PARENTS);
+}
+
+int instance_data_write(const Context *ctx) {
+        json_auto_t *sensitive = NULL, *redacted = NULL;
+        json_t *keys;
+        int r;
+
+        sensitive = instance_data_build(ctx);
+        if (!sensitive)
+                return -ENOMEM;
+        /* As in cloud-init, the merged configuration is in the sensitive document only. */
+        if (json_object_set(sensitive, "merged_cfg", ctx->config ?: json_object()) < 0)
+                return -ENOMEM;
+        keys = json_object_get(sensitive, "sensitive_keys");
+        if (json_is_array(keys) && json_array_insert_new(keys, 0, json_string("merged_cfg")) < 0)
+                return -ENOMEM;
+
+        redacted = json_deep_copy(sensitive);
+        if (!redacted)
+                return -ENOMEM;
+        r = redact(redacted, "", 0);
+        if (r < 0)
+                return r;
+        (void) json_object_del(redacted, "merged_cfg");
+
+        /* The sensitive document first: a reader that finds the public one finds both. */
+        r = write_json(ctx, INSTANCE_DATA_SENSITIVE_FILE, sensitive, 0600);
+        if (r < 0)
+                return r;
+        return write_json(ctx, INSTANCE_DATA_FILE, redacted, 0644);
+}

@@ -12,3 +12,12 @@
  * alias with '_' in its place, as cloud-init adds. Returns a new reference, NULL on allocation
  * failure. */
 json_t *instance_data_build(const Context *ctx);
+
+#define INSTANCE_DATA_FILE KILN_RUN_DIR "/instance-data.json"
+#define INSTANCE_DATA_SENSITIVE_FILE KILN_RUN_DIR "/instance-data-sensitive.json"
+
+/* Write ROOT/run/kiln/instance-data-sensitive.json (0600: the whole instance data plus "merged_cfg",
+ * the effective configuration) and instance-data.json (0644: the same, with the value of every
+ * sensitive key replaced by "redacted for non-root user" and without "merged_cfg"), as cloud-init
+ * writes its instance data. Returns 0 or -errno. */
+int instance_data_write(const Context *ctx);

@@ -204,6 +204,32 @@ int report_begin(Context *ctx) {
         return report_write(ctx);
 }
 
+/* Append the diagnostics of the module records in modules to ctx's lists, and the records to the report. */
+static void report_carry_modules(Context *ctx, const json_t *modules) {
+        const json_t *rec;
+        size_t i;
+
+        json_array_foreach(modules, i, rec) {
+                if (!json_is_object(rec))
+                        continue;
+                if (json_is_array(json_object_get(rec, "errors")))
+                        (void) json_array_extend(ctx->errors, json_object_get(rec, "errors"));
+                if (json_is_array(json_object_get(rec, "warnings")))
+                        (void) json_array_extend(ctx->warnings, json_object_get(rec, "warnings"));
+                (void) json_array_append_new(ctx->report->modules, json_deep_copy(rec));
+        }
+}
+
+void report_set_stage(Context *ctx, const char *stage, const char *boot_id, const json_t *previous) {
+        if (!ctx->report)
+                return;
+        (void) json_object_set_new(ctx->report->doc, "stage", json_string(stage));
+        (void) json_object_set_new(ctx->report->doc, "boot_id", boot_id ? json_string(boot_id) : json_null());
+        if (previous)
+                report_carry_modules(ctx, json_object_get(previous, "modules"));
+        (void) report_write(ctx);
+}
+
 void report_phase(Context *ctx, const char *phase, usec_t start, usec_t end) {
         if (!ctx->report)
                 return;
@@ -319,6 +345,12 @@ RunStatus report_finish_as(Context *ctx, RunStatus status) {
                 return status;
         (void) json_object_set_new(ctx->report->doc, "status", json_string(run_status_to_string(status)));
         (void) json_object_del(ctx->report->doc, "pid");
+        if (status == RUN_STATUS_RUNNING) {
+                (void) json_object_set_new(ctx->report->doc, "stage_finished", json_timestamp(end));
+                if (report_write(ctx) < 0)
+                        log_error("Failed to write /%s at the end of the stage.", REPORT_STATUS_FILE);
+                return status;
+        }
         (void) json_object_set_new(ctx->report->doc, "finished", json_timestamp(end));
         (void) json_object_set_new(ctx->report->doc, "duration_ms", json_duration_ms(ctx->report->start, end));
         /* result.json first: a reader woken by the final status.json then finds both. */

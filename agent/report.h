@@ -42,6 +42,12 @@ typedef struct Report Report;
 /* Start the report and write status.json with status "running". */
 int report_begin(Context *ctx);
 
+/* Record which stage this run is ("local" or "network") and the boot it belongs to (boot_id may be
+ * NULL when unknown). previous, when not NULL, is the status document of this boot's local stage:
+ * its module records, with their errors and warnings, are carried into this report, so that the
+ * final status covers every stage. */
+void report_set_stage(Context *ctx, const char *stage, const char *boot_id, const json_t *previous);
+
 /* Record how long a phase before the modules took ("detect", "fetch", "decode", "merge"). */
 void report_phase(Context *ctx, const char *phase, usec_t start, usec_t end);
 
@@ -66,7 +72,9 @@ RunStatus report_status(const Context *ctx);
 /* Finish: write status.json and result.json with the final status. Returns that status. */
 RunStatus report_finish(Context *ctx);
 
-/* Write a final report for a run that ends before modules (disabled, no datasource). */
+/* Write a final report for a run that ends before modules (disabled, no datasource). With
+ * RUN_STATUS_RUNNING it ends only the current stage: status.json keeps "running" without a pid, and
+ * result.json is not written, because a later stage is still to come. */
 RunStatus report_finish_as(Context *ctx, RunStatus status);
 
 Report *report_free(Report *r);

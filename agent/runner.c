@@ -21,6 +21,39 @@
  * before the boot's reports and the power change. */
 #define PLUGIN_DEFAULT_AFTER (&module_scripts_user)
 
+/* The modules that run in the local stage. cloud-init sets the hostname in its local stage when the
+ * metadata is already there, so that the DHCP request and the journal carry the right name. */
+static const AgentModule *const local_stage_modules[] = {
+        &module_hostname,
+};
+
+static const char *const stage_table[_STAGE_MAX] = {
+        [STAGE_LOCAL] = "local",
+        [STAGE_NETWORK] = "network",
+};
+
+const char *stage_to_string(Stage s) {
+        if (s < 0 || s >= _STAGE_MAX)
+                return NULL;
+        return stage_table[s];
+}
+
+Stage stage_from_string(const char *s) {
+        if (!s)
+                return _STAGE_INVALID;
+        for (size_t i = 0; i < _STAGE_MAX; i++)
+                if (streq(stage_table[i], s))
+                        return (Stage) i;
+        return _STAGE_INVALID;
+}
+
+static bool module_in_local_stage(const AgentModule *m) {
+        for (size_t i = 0; i < ELEMENTSOF(local_stage_modules); i++)
+                if (local_stage_modules[i] == m)
+                        return true;
+        return false;
+}
+
 /* One entry of the plan: a built-in module or an exec plugin. */
 typedef struct PlannedModule {
         const AgentModule *module;
@@ -203,8 +236,25 @@ static bool has_config(const Context *ctx, const PlannedModule *p) {
         return false;
 }
 
+/* True when the local stage's records name the module as having run (not skipped) on this boot. */
+static bool ran_in_local_stage(const json_t *ran_in_local, const char *name) {
+        const json_t *rec;
+        size_t i;
+
+        json_array_foreach(ran_in_local, i, rec) {
+                const char *state = json_string_value(json_object_get(rec, "state"));
+
+                if (streq(json_string_value(json_object_get(rec, "name")) ?: "", name) && state &&
+                    !streq(state, "skipped"))
+                        return true;
+        }
+        return false;
+}
+
 /* Returns why the module is skipped, or NULL when it runs. */
-static const char *skip_reason(const Context *ctx, const PlannedModule *p) {
+static const char *skip_reason(const Context *ctx, const PlannedModule *p, const json_t *ran_in_local) {
+        if (ran_in_local_stage(ran_in_local, planned_name(p)))
+                return "it ran in the local stage of this boot";
         if (ctx->instance->from_cache && p->frequency != FREQUENCY_PER_BOOT)
                 return "the datasource is unavailable and cached data is used, so only per-boot modules run";
         if (!has_config(ctx, p))
@@ -214,7 +264,7 @@ static const char *skip_reason(const Context *ctx, const PlannedModule *p) {
         return NULL;
 }
 
-static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t total) {
+static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t total, const json_t *ran_in_local) {
         const char *name = planned_name(p);
         size_t errors_before = json_array_size(ctx->errors);
         const char *reason, *outcome, *state;
@@ -222,7 +272,7 @@ static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t t
         int r;
 
         report_module_begin(ctx, name, frequency_to_string(p->frequency));
-        reason = skip_reason(ctx, p);
+        reason = skip_reason(ctx, p, ran_in_local);
         if (reason) {
                 log_debug("Skipping: %s.", reason);
                 report_module_end(ctx, "skipped", reason);
@@ -304,18 +354,54 @@ void runner_check_keys(Context *ctx) {
         check_keys(ctx, /* plugins= */ NULL);
 }
 
-int runner_run_modules(Context *ctx) {
+/* The local stage's plan: its modules, in the configured `modules` list's order and frequency when
+ * the list names them. Nothing is reported here: the network stage reads the same list and reports
+ * its problems once. */
+static size_t plan_local(const Context *ctx, PlannedModule *plan) {
+        const json_t *list = json_object_get(ctx->system_config, "modules"), *item;
+        size_t i, n = 0;
+
+        if (!json_is_array(list)) {
+                for (const AgentModule *const *m = module_table; *m; m++)
+                        if (module_in_local_stage(*m))
+                                plan[n++] = (PlannedModule) { .module = *m, .frequency = (*m)->frequency };
+                return n;
+        }
+        json_array_foreach(list, i, item) {
+                const json_t *name = json_is_array(item) ? json_array_get(item, 0) : item;
+                const json_t *freq = json_is_array(item) ? json_array_get(item, 1) : NULL;
+                const AgentModule *m = json_is_string(name) ? module_by_name(json_string_value(name)) : NULL;
+                Frequency f;
+
+                if (!m || !module_in_local_stage(m) || n == RUNNER_MODULES_MAX)
+                        continue;
+                f = freq ? frequency_from_string(json_string_value(freq)) : m->frequency;
+                plan[n++] = (PlannedModule) { .module = m, .frequency = f < 0 ? m->frequency : f };
+        }
+        return n;
+}
+
+int runner_run_stage(Context *ctx, Stage stage, const json_t *ran_in_local) {
         _cleanup_(plugin_set_done) PluginSet plugins = {};
         PlannedModule plan[RUNNER_MODULES_MAX];
         int failed = 0;
         size_t n;
 
-        if (plugins_discover(ctx, &plugins) < 0)
-                failed++;
-        check_keys(ctx, &plugins);
-        n = plan_modules(ctx, &plugins, plan);
+        if (stage == STAGE_LOCAL) {
+                n = plan_local(ctx, plan);
+                ran_in_local = NULL;
+        } else {
+                if (plugins_discover(ctx, &plugins) < 0)
+                        failed++;
+                check_keys(ctx, &plugins);
+                n = plan_modules(ctx, &plugins, plan);
+        }
         for (size_t i = 0; i < n; i++)
-                if (!run_one(ctx, &plan[i], i, n))
+                if (!run_one(ctx, &plan[i], i, n, ran_in_local))
                         failed++;
         return failed;
+}
+
+int runner_run_modules(Context *ctx) {
+        return runner_run_stage(ctx, STAGE_NETWORK, /* ran_in_local= */ NULL);
 }

@@ -282,3 +282,24 @@ int state_sem_set(const Context *ctx, const char *module, Frequency frequency) {
         return write_file_atomic(ctx->root_fd, path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1,
                                  WRITE_MKDIR_PARENTS | WRITE_SYNC);
 }
+
+#define BOOT_ID_FILE "proc/sys/kernel/random/boot_id"
+#define BOOT_ID_LENGTH 36U
+
+int state_read_boot_id(const Context *ctx, char **ret) {
+        _cleanup_free_ char *data = NULL;
+        size_t size;
+        int r;
+
+        *ret = NULL;
+        r = read_file_at(ctx->root_fd, BOOT_ID_FILE, 64, &data, &size);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        data[strcspn(data, "\n")] = '\0';
+        if (strlen(data) != BOOT_ID_LENGTH)
+                return -EBADMSG;
+        *ret = TAKE_PTR(data);
+        return 0;
+}

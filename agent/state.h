@@ -33,3 +33,7 @@ int state_sem_check(const Context *ctx, const char *module, Frequency frequency)
 
 /* Mark the module as run at this frequency. Per-boot modules have no semaphore. */
 int state_sem_set(const Context *ctx, const char *module, Frequency frequency);
+
+/* The id of the running boot from ROOT/proc/sys/kernel/random/boot_id (36 characters), NULL when
+ * the root has no /proc. Returns 0 or -errno; caller owns *ret. */
+int state_read_boot_id(const Context *ctx, char **ret);
