@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "command.h"
 #include "lib/exec-util.h"
@@ -73,12 +74,58 @@ static size_t utf8_sequence_length(const unsigned char *s, size_t size) {
         return length;
 }
 
-/* The first line of a command's stderr, fit for a log line and a JSON report: control characters
- * and bytes that are not UTF-8 become '?', trailing blanks and a CR are dropped. Caller owns the
- * result. */
-static char *stderr_first_line(const char *text) {
-        size_t size = strcspn(text, "\n"), n = 0;
-        const unsigned char *s = (const unsigned char *) text;
+/* Whether the stderr line (size bytes) is a warning: "Warning: ...", "W: ..." (apt), or either
+ * after the program's name ("useradd: Warning: missing or non-executable shell '/bin/zsh'"). */
+static bool stderr_line_is_warning(const char *line, size_t size) {
+        const char *colon = memchr(line, ':', size);
+
+        for (int pass = 0; pass < 2; pass++) {
+                if ((size >= 7 && strncasecmp(line, "warning", 7) == 0) || (size >= 2 && strneq(line, "W:", 2)))
+                        return true;
+                if (!colon || colon[1] != ' ')
+                        return false;
+                size -= (size_t) (colon + 2 - line);
+                line = colon + 2;
+                colon = NULL;
+        }
+        return false;
+}
+
+/* The stderr line that explains a failure: the first non-empty line that is not a warning, or the
+ * first non-empty line when all are warnings. A command such as useradd warns about a missing
+ * shell before it prints the error that made it fail. Returns the line's start and its length. */
+static const char *stderr_reason_line(const char *text, size_t *ret_size) {
+        const char *first = NULL;
+        size_t first_size = 0;
+
+        for (const char *line = text; *line;) {
+                size_t size = strcspn(line, "\n");
+
+                if (strspn(line, " \t\r") < size) {
+                        if (!stderr_line_is_warning(line, size)) {
+                                *ret_size = size;
+                                return line;
+                        }
+                        if (!first) {
+                                first = line;
+                                first_size = size;
+                        }
+                }
+                line += size;
+                if (*line)
+                        line++;
+        }
+
+        *ret_size = first_size;
+        return first ?: text;
+}
+
+/* The stderr line that explains a failure (see stderr_reason_line()), fit for a log line and a
+ * JSON report: control characters and bytes that are not UTF-8 become '?', trailing blanks and a
+ * CR are dropped. Caller owns the result. */
+static char *stderr_reason(const char *text) {
+        size_t size, n = 0;
+        const unsigned char *s = (const unsigned char *) stderr_reason_line(text, &size);
         char *line;
 
         while (size > 0 && (s[size - 1] == ' ' || s[size - 1] == '\t' || s[size - 1] == '\r'))
@@ -147,7 +194,7 @@ static int command_env(const Context *ctx, char *const extra_env[], char ***ret_
  * log_relay_start()), or discarded when output_fd is negative. */
 static int command_exec(Context *ctx, const char *name, char *const argv[], char *const env[], int input_fd,
                         int output_fd, const ExecLimits *limits, ExecResult *ret) {
-        LogRelay relay = { .write_fd = -EBADF };
+        LogRelay relay = { .write_fd = -EBADF, .control_fd = -EBADF };
         int r;
 
         if (output_fd < 0)
@@ -164,7 +211,7 @@ static int command_exec(Context *ctx, const char *name, char *const argv[], char
 int command_run_limited(Context *ctx, const char *name, int item, char *const argv[], char *const extra_env[],
                         int input_fd, int output_fd, usec_t timeout_usec) {
         _cleanup_(exec_result_done) ExecResult result = {};
-        _cleanup_free_ char *instance_env = NULL, *first_line = NULL;
+        _cleanup_free_ char *instance_env = NULL, *reason = NULL;
         _cleanup_free_ char **env = NULL;
         const ExecLimits limits = { .timeout_usec = timeout_usec, .kill_grace_usec = COMMAND_KILL_GRACE_USEC };
         char how[64];
@@ -194,14 +241,14 @@ int command_run_limited(Context *ctx, const char *name, int item, char *const ar
         }
 
         exec_result_format_termination(&result, how, sizeof(how));
-        first_line = stderr_first_line(result.stderr_head ?: "");
-        if (!first_line)
+        reason = stderr_reason(result.stderr_head ?: "");
+        if (!reason)
                 return report_error(ctx, item, -ENOMEM, "%s %s.", name, how);
 
-        if (first_line[0] == '\0')
+        if (reason[0] == '\0')
                 (void) report_error(ctx, item, 0, "%s %s.", name, how);
         else
-                (void) report_error(ctx, item, 0, "%s %s: %s", name, how, first_line);
+                (void) report_error(ctx, item, 0, "%s %s: %s", name, how, reason);
         return -EIO;
 }
 

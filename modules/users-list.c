@@ -124,21 +124,25 @@ bool string_has_nul(const json_t *s) {
         return strlen(json_string_value(s)) != json_string_length(s);
 }
 
-/* A user or group name that is safe as the last argument of useradd and as a sudoers or
- * chpasswd field: no blank, control character, ':', ',', '/' or '\', and no leading '-' or '+'.
- * useradd itself applies the image's stricter rules. */
+/* Characters of a user or group name after the first: the POSIX portable filename set. */
+#define ACCOUNT_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+/* The rule of upstream shadow-utils (is_valid_name() in lib/chkname.c, 4.14) for user and group
+ * names alike: [A-Za-z0-9_.][A-Za-z0-9_.-]* with an optional '$' at the end, neither "." nor ".."
+ * nor all digits. Debian's useradd and groupadd accept more (a ';', for instance), so kiln applies
+ * this rule itself, and a name means the same on every image. It also keeps each name a safe
+ * last argument of useradd and a plain field of sudoers and chpasswd input. */
 bool account_name_valid(const char *s) {
-        size_t n = strlen(s);
+        size_t n = strlen(s), body;
 
-        if (n == 0 || n > USERS_NAME_MAX || s[0] == '-' || s[0] == '+')
+        if (n == 0 || n > USERS_NAME_MAX || s[0] == '-' || streq(s, ".") || streq(s, ".."))
                 return false;
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
 
-                if (c <= ' ' || c == 0x7F || strchr(":,/\\", c))
-                        return false;
-        }
-        return true;
+        body = s[n - 1] == '$' ? n - 1 : n;
+        if (body == 0 || strspn(s, ACCOUNT_NAME_CHARS) != body)
+                return false;
+
+        return strspn(s, "0123456789") != n;
 }
 
 const char *user_label(int index, const char *name, char *buf, size_t size) {

@@ -112,8 +112,8 @@ int strv_add_comma_list(Strv *l, const char *text);
 /* "a mapping", "a list", "a string" ... for messages. */
 const char *json_type_name(const json_t *v);
 bool string_has_nul(const json_t *s);
-/* A user or group name that is safe as the last argument of useradd and as a field of sudoers
- * and chpasswd input. */
+/* Whether s is a valid user or group name by shadow-utils' rule: [A-Za-z0-9_.][A-Za-z0-9_.-]*
+ * with an optional '$' at the end, neither "." nor ".." nor all digits. */
 bool account_name_valid(const char *s);
 /* "users[2] 'alice'", or "user 'alice'" when index is -1 (no item of a users list). Returns buf. */
 const char *user_label(int index, const char *name, char *buf, size_t size);

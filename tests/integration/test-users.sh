@@ -338,3 +338,23 @@ existing_accounts
 sudo_rule_rejected
 passwords
 old_user_key
+
+case_begin "group names follow the user name rule"
+cat > "$WORK/bad-group.yaml" <<'YAML'
+#cloud-config
+groups:
+  - "bad;group"
+  - ops: ["eve;x"]
+YAML
+OUT=$("$KILN" validate "$WORK/bad-group.yaml" 2>&1)
+check_contains "validate rejects the group name" "$OUT" "bad;group"
+printf '#cloud-config\ngroups:\n  - ops: ["eve;x"]\n' > "$WORK/bad-member.yaml"
+OUT=$("$KILN" validate "$WORK/bad-member.yaml" 2>&1)
+check_contains "validate rejects the member name" "$OUT" "invalid user name 'eve;x'"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-bad-group < "$WORK/bad-group.yaml"
+run_kiln "$ROOT"
+check_run_result 1 error 1
+check_contains "run rejects the group name" "$(diagnostics errors)" "invalid group name 'bad;group'"
+check_contains "run rejects the member name" "$(diagnostics errors)" "invalid user name 'eve;x'"
+check_eq "no group was created" "" "$(grep -e 'bad;group' -e 'eve;x' "$ROOT/etc/group")"

@@ -350,6 +350,24 @@ static void runcmd_stderr_first_line_reported(void **state) {
         assert_string_equal(error_message(t, 0), "runcmd[0] exited with 2: first");
 }
 
+static void runcmd_stderr_warning_skipped(void **state) {
+        TestRoot *t = module_root_new(state,
+                                      "{\"runcmd\": [\"echo 'useradd: Warning: missing or non-executable shell' >&2; "
+                                      "echo 'useradd: group oops does not exist' >&2; exit 6\"]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_string_equal(error_message(t, 0), "runcmd[0] exited with 6: useradd: group oops does not exist");
+}
+
+static void runcmd_stderr_only_warnings_first_shown(void **state) {
+        TestRoot *t = module_root_new(state, "{\"runcmd\": [\"echo; echo 'W: one' >&2; echo 'W: two' >&2; exit 1\"]}");
+
+        assert_int_equal(module_runcmd.run(&t->ctx, t->ctx.config), -EIO);
+        assert_int_equal(json_array_size(t->ctx.errors), 1);
+        assert_string_equal(error_message(t, 0), "runcmd[0] exited with 1: W: one");
+}
+
 static void runcmd_stderr_made_printable(void **state) {
         TestRoot *t = module_root_new(state, "{\"runcmd\": [\"printf 'bad \\\\377\\\\033 end\\\\r\\\\n' >&2; exit 1\"]}");
 
@@ -958,6 +976,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(runcmd_items_run_in_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_failed_item_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_stderr_first_line_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_stderr_warning_skipped, setup, teardown),
+                cmocka_unit_test_setup_teardown(runcmd_stderr_only_warnings_first_shown, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_stderr_made_printable, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_not_found_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(runcmd_signal_reported, setup, teardown),
