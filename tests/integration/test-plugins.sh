@@ -179,7 +179,7 @@ check_eq "input config has the other keys" web-9 "$(json_get "$ROOT/input.json" 
 check_eq "input instance id" iid-dump "$(json_get "$ROOT/input.json" 'd["instance"]["instance_id"]')"
 check_eq "input datasource" nocloud "$(json_get "$ROOT/input.json" 'd["instance"]["datasource"]')"
 check_file "environment" "$ROOT/env" '1 dump iid-dump\n'
-check_contains "after: write_files places it right after write_files" "$(module_names)" "write_files dump hostname"
+check_contains "after: write_files places it right after write_files" "$(module_names)" "write_files dump domains"
 
 case_begin "modules list in kiln.yaml"
 ROOT=$(new_root)
