@@ -289,4 +289,5 @@ check_eq "a missing URL is the one error" \
         "tls[1]: Failed to fetch source.uri 'http://127.0.0.1:$PORT/missing.pem' of tls.certificates[1] 'gone': the server answered 404." \
         "$(diagnostics errors)"
 kill "$SERVER_PID" 2>/dev/null
-wait "$SERVER_PID" 2>/dev/null
+# The server ends by SIGTERM, which must not become the exit status of the test.
+wait "$SERVER_PID" 2>/dev/null || true
