@@ -546,6 +546,24 @@ json_t *instance_data_build(const Context *ctx) {
 /* cloud-init's placeholder for a redacted value, which `cloud-init query` also prints. */
 #define REDACTED_VALUE "redacted for non-root user"
 
+/* True when key, or the key whose Jinja alias it is ('_' for '-'), is sensitive at path. */
+static bool key_or_alias_is_sensitive(const char *key, const char *path) {
+        _cleanup_free_ char *dashed_key = strdup(key), *dashed_path = strdup(path);
+
+        if (key_is_sensitive(key, path))
+                return true;
+        /* Without memory for the copies, redact rather than leak. */
+        if (!dashed_key || !dashed_path)
+                return true;
+        for (char *p = dashed_key; *p; p++)
+                if (*p == '_')
+                        *p = '-';
+        for (char *p = dashed_path; *p; p++)
+                if (*p == '_')
+                        *p = '-';
+        return key_is_sensitive(dashed_key, dashed_path);
+}
+
 /* Replace the value of every sensitive key under object, at any depth, by the placeholder. */
 static int redact(json_t *object, const char *prefix, unsigned depth) {
         const char *key;
@@ -558,7 +576,7 @@ static int redact(json_t *object, const char *prefix, unsigned depth) {
                         path = NULL;
                         return -ENOMEM;
                 }
-                if (key_is_sensitive(key, path)) {
+                if (key_or_alias_is_sensitive(key, path)) {
                         if (json_object_set_new(object, key, json_string(REDACTED_VALUE)) < 0)
                                 return -ENOMEM;
                         continue;

@@ -7,6 +7,7 @@
 
 #include "instance-data.h"
 #include "lib/fileio.h"
+#include "lib/parse-util.h"
 #include "lib/string-util.h"
 #include "log.h"
 #include "query.h"
@@ -76,9 +77,12 @@ static void report_unknown(const json_t *parent, const char *key, const char *co
         _cleanup_free_ const char **keys = json_is_object(parent) ? sorted_keys(parent) : NULL;
         const char *nearest = keys ? nearest_word(component, keys, 3) : NULL;
 
-        if (!json_is_object(parent))
-                fprintf(stderr, "kiln: key '%s' not found in the instance data: '%s' is not an object.\n", key,
-                        component);
+        if (json_is_array(parent))
+                fprintf(stderr, "kiln: key '%s' not found in the instance data: '%s' is not an index of its "
+                        "list of %zu items.\n", key, component, json_array_size(parent));
+        else if (!json_is_object(parent))
+                fprintf(stderr, "kiln: key '%s' not found in the instance data: the value that "
+                        "should contain '%s' is not an object.\n", key, component);
         else if (nearest)
                 fprintf(stderr, "kiln: key '%s' not found in the instance data. Did you mean '%s'?\n", key, nearest);
         else
@@ -86,7 +90,17 @@ static void report_unknown(const json_t *parent, const char *key, const char *co
                         "'kiln query --list-keys'.\n", key);
 }
 
-/* The value at the dotted path key (borrowed), or NULL after printing why. */
+/* The member of an object, or the item of an array at a decimal index, or NULL. */
+static json_t *child(json_t *node, const char *component) {
+        unsigned index;
+
+        if (json_is_array(node))
+                return safe_atou(component, &index) >= 0 ? json_array_get(node, index) : NULL;
+        return json_is_object(node) ? json_object_get(node, component) : NULL;
+}
+
+/* The value at the dotted path key (borrowed), or NULL after printing why. A component may also
+ * index a list, as in "v1.public_ssh_keys.0". */
 static json_t *query_lookup(json_t *doc, const char *key) {
         char copy[QUERY_KEY_MAX];
         json_t *node = doc;
@@ -98,7 +112,7 @@ static json_t *query_lookup(json_t *doc, const char *key) {
         }
         memcpy(copy, key, strlen(key) + 1);
         for (component = strtok_r(copy, ".", &save); component; component = strtok_r(NULL, ".", &save)) {
-                json_t *next = json_is_object(node) ? json_object_get(node, component) : NULL;
+                json_t *next = child(node, component);
 
                 if (!next) {
                         report_unknown(node, key, component);
