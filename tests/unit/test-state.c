@@ -403,6 +403,35 @@ static void state_sem_per_boot_never_recorded(void **state) {
         assert_int_equal(state_sem_check(ctx_of(state), "bootcmd", FREQUENCY_PER_BOOT), 0);
 }
 
+/* Write ROOT/proc/sys/kernel/random/boot_id as the kernel shows it. */
+static void write_boot_id(void **state, const char *text) {
+        assert_int_equal(write_file_atomic(ctx_of(state)->root_fd, "proc/sys/kernel/random/boot_id", text,
+                                           strlen(text), 0444, (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
+}
+
+static void state_read_boot_id_missing_gives_null(void **state) {
+        _cleanup_free_ char *id = NULL;
+
+        assert_int_equal(state_read_boot_id(ctx_of(state), &id), 0);
+        assert_null(id);
+}
+
+static void state_read_boot_id_strips_newline(void **state) {
+        _cleanup_free_ char *id = NULL;
+
+        write_boot_id(state, "0c3f9a52-7d1e-4b8a-9f60-2e5d4c3b2a19\n");
+        assert_int_equal(state_read_boot_id(ctx_of(state), &id), 0);
+        assert_string_equal(id, "0c3f9a52-7d1e-4b8a-9f60-2e5d4c3b2a19");
+}
+
+static void state_read_boot_id_wrong_length_rejected(void **state) {
+        _cleanup_free_ char *id = NULL;
+
+        write_boot_id(state, "0c3f9a52\n");
+        assert_int_equal(state_read_boot_id(ctx_of(state), &id), -EBADMSG);
+        assert_null(id);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -446,6 +475,9 @@ int main(void) {
                 T(state_sem_once_survives_instance_change),
                 T(state_sem_once_separate_from_per_instance),
                 T(state_sem_per_boot_never_recorded),
+                T(state_read_boot_id_missing_gives_null),
+                T(state_read_boot_id_strips_newline),
+                T(state_read_boot_id_wrong_length_rejected),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
