@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tls.h"
 #include "webserver.h"
 
 size_t apache_site_modules(const WebSite *site, const char *ret[static WEB_APACHE_MODULES_MAX]) {
@@ -51,22 +52,30 @@ static void apache_content(FILE *f, const WebSite *site, bool tls) {
         fprintf(f, "        RequestHeader set X-Forwarded-Proto \"%s\"\n", tls ? "https" : "http");
 }
 
-static void apache_tls(FILE *f, const WebSite *site) {
+static int apache_tls(FILE *f, const WebSite *site) {
+        _cleanup_free_ char *fullchain = NULL, *privkey = NULL;
+        int r;
+
+        r = tls_certificate_paths(site->tls, &fullchain, &privkey);
+        if (r < 0)
+                return r;
         fputs("        SSLEngine on\n", f);
-        fprintf(f, "        SSLCertificateFile \"" WEB_TLS_DIR "/%s/" WEB_TLS_CHAIN_FILE "\"\n", site->tls);
-        fprintf(f, "        SSLCertificateKeyFile \"" WEB_TLS_DIR "/%s/" WEB_TLS_KEY_FILE "\"\n", site->tls);
+        fprintf(f, "        SSLCertificateFile \"%s\"\n", fullchain);
+        fprintf(f, "        SSLCertificateKeyFile \"%s\"\n", privkey);
         fputs("        SSLProtocol -all +TLSv1.2 +TLSv1.3\n"
               "        SSLHonorCipherOrder off\n"
               "        <IfModule http2_module>\n"
               "                Protocols h2 http/1.1\n"
               "        </IfModule>\n"
               "\n", f);
+        return 0;
 }
 
 int apache_site_render(const WebSite *site, char **ret) {
         _cleanup_free_ char *text = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t size = 0;
+        int r;
 
         f = open_memstream(&text, &size);
         if (!f)
@@ -93,7 +102,9 @@ int apache_site_render(const WebSite *site, char **ret) {
                 fputs("\n<VirtualHost *:443>\n", f);
                 apache_names(f, site);
                 fputc('\n', f);
-                apache_tls(f, site);
+                r = apache_tls(f, site);
+                if (r < 0)
+                        return r;
                 apache_content(f, site, /* tls= */ true);
                 fputs("</VirtualHost>\n", f);
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/parse-util.h"
+#include "tls.h"
 #include "webserver.h"
 
 /* The first nginx release whose `http2` directive replaces the http2 parameter of listen. */
@@ -79,18 +80,26 @@ static void nginx_content(FILE *f, const WebSite *site) {
               "        }\n", f);
 }
 
-static void nginx_tls(FILE *f, const WebSite *site) {
-        fprintf(f, "        ssl_certificate " WEB_TLS_DIR "/%s/" WEB_TLS_CHAIN_FILE ";\n", site->tls);
-        fprintf(f, "        ssl_certificate_key " WEB_TLS_DIR "/%s/" WEB_TLS_KEY_FILE ";\n", site->tls);
+static int nginx_tls(FILE *f, const WebSite *site) {
+        _cleanup_free_ char *fullchain = NULL, *privkey = NULL;
+        int r;
+
+        r = tls_certificate_paths(site->tls, &fullchain, &privkey);
+        if (r < 0)
+                return r;
+        fprintf(f, "        ssl_certificate %s;\n", fullchain);
+        fprintf(f, "        ssl_certificate_key %s;\n", privkey);
         fputs("        ssl_protocols TLSv1.2 TLSv1.3;\n"
               "        ssl_prefer_server_ciphers off;\n"
               "\n", f);
+        return 0;
 }
 
 int nginx_site_render(const WebSite *site, const WebRenderOptions *options, char **ret) {
         _cleanup_free_ char *text = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t size = 0;
+        int r;
 
         f = open_memstream(&text, &size);
         if (!f)
@@ -118,7 +127,9 @@ int nginx_site_render(const WebSite *site, const WebRenderOptions *options, char
                 nginx_listen(f, site, 443, /* tls= */ true, options);
                 nginx_server_name(f, site);
                 fputc('\n', f);
-                nginx_tls(f, site);
+                r = nginx_tls(f, site);
+                if (r < 0)
+                        return r;
                 nginx_content(f, site);
                 fputs("}\n", f);
         }

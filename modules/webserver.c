@@ -17,6 +17,7 @@
 
 #include "build-config.h"
 #include "command.h"
+#include "domains.h"
 #include "lib/exec-util.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "module.h"
 #include "report.h"
+#include "tls.h"
 #include "webserver.h"
 
 #if HAVE_LIBSYSTEMD
@@ -259,7 +261,7 @@ static int name_shape_check(const json_t *v, const char *source_text, char *mess
         return string_shape_check(v, web_name_check, message, size);
 }
 
-static int domain_shape_check(const json_t *v, const char *source_text, char *message, size_t size) {
+static int site_domain_shape_check(const json_t *v, const char *source_text, char *message, size_t size) {
         return string_shape_check(v, web_domain_check, message, size);
 }
 
@@ -355,24 +357,25 @@ static int sites_shape_check(const json_t *v, const char *source_text, char *mes
 
 static const char *const web_server_values[] = { "nginx", "apache", NULL };
 
-static const KeyShape domain_shape = { .types = SHAPE_STRING, .check = domain_shape_check };
+static const KeyShape domain_shape = { .types = SHAPE_STRING, .check = site_domain_shape_check };
 
 static const KeyField site_fields[] = {
         { .name = "name", .shape = { .types = SHAPE_STRING, .check = name_shape_check }, .required = true,
           .description = "The site's name, unique among the sites. Its file is kiln-NAME.conf." },
         { .name = "domains",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING, .items = &domain_shape, .check = domains_shape_check },
-          .required = true,
           .description = "Host names the site answers for; the first is the primary name. A leading '*.' "
-                         "matches any one label." },
+                         "matches any one label. Default: the top-level domains list. A site without "
+                         "either is an error." },
         { .name = "root", .shape = { .types = SHAPE_STRING, .check = root_shape_check },
           .description = "Absolute path of the static files to serve. Set either root or proxy." },
         { .name = "proxy", .shape = { .types = SHAPE_STRING, .check = proxy_shape_check },
           .description = "http:// or https:// URL of a backend to pass requests to, with the Host and "
                          "X-Forwarded-* headers. Set either root or proxy." },
         { .name = "tls", .shape = { .types = SHAPE_STRING, .check = name_shape_check },
-          .description = "Name of a certificate of the tls key, read from /etc/ssl/kiln/NAME/fullchain.pem and "
-                         "privkey.pem. The site then also serves HTTPS on port 443 with TLS 1.2 and 1.3 only." },
+          .description = "Name of a certificate that the tls key defines or that is installed in "
+                         "/etc/ssl/kiln/NAME/fullchain.pem and privkey.pem. The site then also serves HTTPS on "
+                         "port 443 with TLS 1.2 and 1.3 only." },
         { .name = "redirect_http", .shape = { .types = SHAPE_BOOLEAN, .boolean_strings = true },
           .description = "Answer plain HTTP requests with a permanent redirect to HTTPS. Needs tls. Default: "
                          "true when tls is set." },
@@ -444,16 +447,37 @@ static void web_report_diagnostic(const SchemaDiagnostic *d, void *userdata) {
         }
 }
 
-/* Fill site from one entry of sites that the declarations accepted. Returns 0 or -ENOMEM. */
-static int web_site_from_json(const json_t *entry, WebSite *site) {
+/* Fill site from one entry of sites that the declarations accepted. A site without domains takes
+ * default_domains (the top-level domains, may be NULL). Returns 0, -ENOMEM, or -ENODATA when the
+ * site has no domains at all, with site->name set. */
+static int web_site_from_json(const json_t *entry, char *const *default_domains, WebSite *site) {
         const json_t *domains = json_object_get(entry, "domains"), *proxy = json_object_get(entry, "proxy");
         const json_t *root = json_object_get(entry, "root"), *tls = json_object_get(entry, "tls");
-        size_t n = json_is_array(domains) ? json_array_size(domains) : 1;
+        size_t n;
 
         site->name = strdup(json_string_value(json_object_get(entry, "name")));
-        site->domains = calloc(n + 1, sizeof(char *));
-        if (!site->name || !site->domains)
+        if (!site->name)
                 return -ENOMEM;
+        if (json_is_null(domains))
+                domains = NULL;
+        if (!domains) {
+                if (strv_length(default_domains) == 0)
+                        return -ENODATA;
+                n = strv_length(default_domains);
+                site->domains = calloc(n + 1, sizeof(char *));
+                if (!site->domains)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        if (!(site->domains[i] = strdup(default_domains[i])))
+                                return -ENOMEM;
+        }
+
+        n = !domains ? 0 : json_is_array(domains) ? json_array_size(domains) : 1;
+        if (domains) {
+                site->domains = calloc(n + 1, sizeof(char *));
+                if (!site->domains)
+                        return -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++) {
                 const json_t *d = json_is_array(domains) ? json_array_get(domains, i) : domains;
 
@@ -574,9 +598,21 @@ static int pem_file_read(int root_fd, const char *path, BIO **ret) {
         return 0;
 }
 
+/* Whether the tls key of config lists a certificate called name. */
+static bool tls_config_defines(const json_t *config, const char *name) {
+        const json_t *certificates = json_object_get(json_object_get(config, "tls"), "certificates");
+        const json_t *entry;
+        size_t i;
+
+        json_array_foreach(certificates, i, entry)
+                if (streq(json_string_value(json_object_get(entry, "name")) ?: "", name))
+                        return true;
+        return false;
+}
+
 /* Check that the site's certificate and key are installed and belong together, and record the
  * certificate's fingerprint. Returns 0, or <0 after reporting against item. */
-static int web_site_tls_check(Context *ctx, int item, WebSite *site) {
+static int web_site_tls_check(Context *ctx, const json_t *config, int item, WebSite *site) {
         _cleanup_free_ char *chain = NULL, *key = NULL;
         _cleanup_(bio_free_allp) BIO *chain_bio = NULL, *key_bio = NULL;
         _cleanup_(x509_freep) X509 *cert = NULL;
@@ -585,14 +621,19 @@ static int web_site_tls_check(Context *ctx, int item, WebSite *site) {
         unsigned digest_size = 0;
         int r;
 
-        if (asprintf(&chain, WEB_TLS_DIR "/%s/" WEB_TLS_CHAIN_FILE, site->tls) < 0 ||
-            asprintf(&key, WEB_TLS_DIR "/%s/" WEB_TLS_KEY_FILE, site->tls) < 0)
-                return report_error(ctx, item, -ENOMEM, "Failed to check the certificate of site '%s': %m", site->name);
+        r = tls_certificate_paths(site->tls, &chain, &key);
+        if (r < 0)
+                return report_error(ctx, item, r, "Failed to check the certificate '%s' of site '%s': %m", site->tls,
+                                    site->name);
 
         r = pem_file_read(ctx->root_fd, chain, &chain_bio);
+        if (r == -ENOENT && !tls_config_defines(config, site->tls))
+                return report_error(ctx, item, r, "Site '%s' names the certificate '%s', which tls.certificates does "
+                                    "not define and which is not installed in '%s', so the site is not changed. "
+                                    "Define it in tls.certificates.", site->name, site->tls, chain);
         if (r < 0)
-                return report_error(ctx, item, r, "Failed to read the certificate '%s' of site '%s' (install it with "
-                                    "the tls key), so the site is not changed: %m", chain, site->name);
+                return report_error(ctx, item, r, "Failed to read the certificate '%s' of site '%s' from '%s', so the "
+                                    "site is not changed: %m", site->tls, site->name, chain);
         r = pem_file_read(ctx->root_fd, key, &key_bio);
         if (r < 0)
                 return report_error(ctx, item, r, "Failed to read the private key '%s' of site '%s', so the site is "
@@ -1178,18 +1219,23 @@ static void plan_log(const Plan *p) {
 
 /* Parse the sites and check their certificates. A site that fails is reported and left as it
  * was: its name goes to keep so that its old files stay. Returns 0 or the first error. */
-static int web_sites_load(Context *ctx, const json_t *entries, WebSite *sites, bool *ok, char **keep) {
+static int web_sites_load(Context *ctx, const json_t *config, const json_t *entries, char *const *default_domains,
+                          WebSite *sites, bool *ok, char **keep) {
         const json_t *entry;
         size_t i, n_keep = 0;
         int failed = 0;
 
         json_array_foreach(entries, i, entry) {
-                int r = web_site_from_json(entry, &sites[i]);
+                int r = web_site_from_json(entry, default_domains, &sites[i]);
 
-                if (r < 0)
+                if (r == -ENODATA)
+                        r = report_error(ctx, (int) i, -EINVAL, "webserver.sites[%zu] '%s' has no domains, and the "
+                                         "top-level domains key lists none, so the site is not changed. Set "
+                                         "domains on the site or at the top level.", i, sites[i].name);
+                else if (r < 0)
                         return report_error(ctx, (int) i, r, "Failed to read webserver.sites[%zu]: %m", i);
-                if (sites[i].tls)
-                        r = web_site_tls_check(ctx, (int) i, &sites[i]);
+                else if (sites[i].tls)
+                        r = web_site_tls_check(ctx, config, (int) i, &sites[i]);
                 ok[i] = r >= 0;
                 if (r >= 0)
                         continue;
@@ -1268,7 +1314,7 @@ static int webserver_run(Context *ctx, const json_t *config) {
         const json_t *cfg = json_object_get(config, "webserver"), *entries;
         _cleanup_free_ WebSite *sites = NULL;
         _cleanup_free_ bool *ok = NULL;
-        _cleanup_strv_free_ char **keep = NULL;
+        _cleanup_strv_free_ char **keep = NULL, **default_domains = NULL;
         const WebLayout *layout;
         size_t n;
         int r, failed;
@@ -1294,7 +1340,11 @@ static int webserver_run(Context *ctx, const json_t *config) {
         if (!sites || !ok || !keep)
                 return report_error(ctx, -1, -ENOMEM, "Failed to read webserver.sites: %m");
 
-        failed = web_sites_load(ctx, entries, sites, ok, keep);
+        r = domains_get(ctx, config, &default_domains);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read the top-level domains: %m");
+
+        failed = web_sites_load(ctx, config, entries, default_domains, sites, ok, keep);
         r = failed == -ENOMEM ? failed : web_sites_apply(ctx, layout, sites, ok, n, keep);
 
         for (size_t i = 0; i < n; i++)

@@ -16,11 +16,6 @@
 /* Maximum length of a root path or proxy URL. */
 #define WEB_VALUE_MAX 1024U
 
-/* Where kiln's tls module installs the certificate chain and key named NAME. */
-#define WEB_TLS_DIR "/etc/ssl/kiln"
-#define WEB_TLS_CHAIN_FILE "fullchain.pem"
-#define WEB_TLS_KEY_FILE "privkey.pem"
-
 typedef enum WebServerKind {
         WEB_SERVER_NGINX,
         WEB_SERVER_APACHE,
@@ -37,7 +32,7 @@ typedef struct WebSite {
         char **domains;          /* lower case, NULL-terminated, at least one */
         char *root;              /* absolute path of static files, or NULL */
         char *proxy;             /* backend URL, ending in '/' when it has a path, or NULL */
-        char *tls;               /* certificate name under WEB_TLS_DIR, or NULL */
+        char *tls;               /* certificate name of the tls module (tls.h), or NULL */
         bool redirect_http;      /* port 80 answers 301 to https; only with tls */
         bool is_default;         /* answers requests for names no site lists */
         char *tls_fingerprint;   /* SHA-256 of the certificate, hex, written as a comment so that a
@@ -51,7 +46,8 @@ typedef struct WebRenderOptions {
         bool nginx_http2_directive;  /* nginx 1.25.1 or later: `http2 on;` instead of `listen ... http2` */
 } WebRenderOptions;
 
-/* The text of one site file (caller owns it). Returns 0 or -ENOMEM. */
+/* The text of one site file (caller owns it). Returns 0, -EINVAL for an invalid certificate name,
+ * or -ENOMEM. */
 int nginx_site_render(const WebSite *site, const WebRenderOptions *options, char **ret);
 int apache_site_render(const WebSite *site, char **ret);
 

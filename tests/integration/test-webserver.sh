@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The webserver module in a Debian root with the image's real nginx and apache2. kiln writes the
-# sites. The test then starts the server inside the root on ports 80 and 443 of this private
+# The webserver module in a Debian root with the image's real nginx and apache2. kiln's tls module
+# installs the certificates, self-signed or given as PEM files that the test makes, and kiln writes
+# the sites. The test then starts the server inside the root on ports 80 and 443 of this private
 # network namespace and requests every domain over HTTPS, with the installed certificate as the
 # CA. A broken site and a key that does not match its certificate leave the previous sites
 # serving, and a second run with the same input changes no file and does not reload.
@@ -42,15 +43,19 @@ trap 'stop_servers; debian_root_unmount_all; cleanup_all' EXIT
 
 # make_cert NAME CN SAN: a self-signed certificate and its key in $WORK/NAME.{pem,key}.
 make_cert() {
-        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/$1.key" -out "$WORK/$1.pem" -days 2 \
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/$1.key" -out "$WORK/$1.pem" -days 30 \
                 -subj "/CN=$2" -addext "subjectAltName=$3" 2>/dev/null
 }
 
-# install_cert NAME FILE_PREFIX: put a certificate where the tls module installs it.
-install_cert() {
-        mkdir -p "$ROOT/etc/ssl/kiln/$1"
-        cp "$WORK/$2.pem" "$ROOT/etc/ssl/kiln/$1/fullchain.pem"
-        install -m 0600 "$WORK/$2.key" "$ROOT/etc/ssl/kiln/$1/privkey.pem"
+# given_pem NAME...: copy $WORK/NAME.{pem,key} into the root's /etc/kiln-pem, where the tls
+# key's cert_file and key_file read them.
+given_pem() {
+        local name
+        mkdir -p "$ROOT/etc/kiln-pem"
+        for name in "$@"; do
+                cp "$WORK/$name.pem" "$ROOT/etc/kiln-pem/$name.pem"
+                install -m 0600 "$WORK/$name.key" "$ROOT/etc/kiln-pem/$name.key"
+        done
 }
 
 # again: run kiln once more with the seed's user data, as a new boot of the same
@@ -84,25 +89,32 @@ echo "from the backend" > "$WORK/backend/hello.txt"
 /usr/bin/python3 -m http.server 8080 --bind 127.0.0.1 --directory "$WORK/backend" >"$WORK/backend.log" 2>&1 &
 BACKEND_PID=$!
 
+# The shop site takes the top-level domains. TLS is replaced by the tls key that a case needs.
 NGINX_CONFIG='#cloud-config
+domains: [shop.example.com, WWW.shop.example.com]
+TLS
 webserver:
   server: nginx
   sites:
     - name: shop
-      domains: [shop.example.com, WWW.shop.example.com]
       root: /srv/shop
       tls: shop
       default: true
     - name: api
       domains: api.example.com
       proxy: PROXY'
+SELF_SIGNED='tls: {certificates: [{name: shop, self_signed: true}]}'
+# nginx_config PROXY TLS: the nginx user data with the backend URL and the tls key.
+nginx_config() {
+        local config=${NGINX_CONFIG/PROXY/$1}
+        echo "${config/TLS/$2}"
+}
 
 case_begin "nginx serves a static TLS site and a proxy"
 if debian_root; then
-        install_cert shop shop
         mkdir -p "$ROOT/srv/shop"
         echo 'shop page with $host and {{ name }}' > "$ROOT/srv/shop/index.html"
-        nocloud_seed "$ROOT" iid-web-1 <<<"${NGINX_CONFIG/PROXY/http://127.0.0.1:8080}"
+        nocloud_seed "$ROOT" iid-web-1 <<<"$(nginx_config http://127.0.0.1:8080 "$SELF_SIGNED")"
         run_kiln "$ROOT"
         check_run_result 0 degraded 2
         check_contains "the domains string is read as a list" "$(diagnostics warnings)" \
@@ -115,7 +127,10 @@ if debian_root; then
                 "$(readlink "$ROOT/etc/nginx/sites-enabled/kiln-api.conf")"
         check_absent "the default site of Debian is disabled" "$ROOT/etc/nginx/sites-enabled/default"
         check_grep "only TLS 1.2 and 1.3" '^ +ssl_protocols TLSv1.2 TLSv1.3;$' "$SITE"
-        check_grep "the domains are lower case" '^ +server_name shop.example.com www.shop.example.com;$' "$SITE"
+        check_grep "the site takes the top-level domains in lower case" \
+                '^ +server_name shop.example.com www.shop.example.com;$' "$SITE"
+        check_grep "the site reads the tls module's certificate" \
+                '^ +ssl_certificate /etc/ssl/kiln/shop/fullchain.pem;$' "$SITE"
 
         chroot "$ROOT" /usr/sbin/nginx
         MASTER=$(cat "$ROOT/run/nginx.pid")
@@ -143,7 +158,7 @@ if debian_root; then
 
         case_begin "nginx rejects a broken site and keeps the previous one"
         API_BEFORE=$(sha256sum "$ROOT/etc/nginx/sites-available/kiln-api.conf")
-        nocloud_seed "$ROOT" iid-web-1 <<<"${NGINX_CONFIG/PROXY/http://backend.invalid:8080}"
+        nocloud_seed "$ROOT" iid-web-1 <<<"$(nginx_config http://backend.invalid:8080 "$SELF_SIGNED")"
         again
         check_run_result 1 error 1
         check_contains "the error carries the message of nginx" "$(diagnostics errors)" \
@@ -159,19 +174,21 @@ if debian_root; then
         case_begin "a key that does not match its certificate"
         SERIAL=$(served shop.example.com 443)
         SHOP_BEFORE=$(sha256sum "$SITE")
-        cp "$WORK/shop-new.pem" "$ROOT/etc/ssl/kiln/shop/fullchain.pem"
-        install -m 0600 "$WORK/other.key" "$ROOT/etc/ssl/kiln/shop/privkey.pem"
-        nocloud_seed "$ROOT" iid-web-1 <<<"${NGINX_CONFIG/PROXY/http://127.0.0.1:8080}"
+        given_pem shop-new other
+        nocloud_seed "$ROOT" iid-web-1 <<<"$(nginx_config http://127.0.0.1:8080 \
+                'tls: {certificates: [{name: shop, cert_file: /etc/kiln-pem/shop-new.pem, key_file: /etc/kiln-pem/other.key}]}')"
         again
         check_run_result 1 error 1
-        check_contains "the error names the mismatch" "$(diagnostics errors)" \
-                "webserver[0]: The private key '/etc/ssl/kiln/shop/privkey.pem' does not match the certificate"
+        check_contains "the tls module names the mismatch" "$(diagnostics errors)" "tls[0]: "
+        check_contains "the error says the key does not match" "$(diagnostics errors)" "does not match"
         check_eq "the shop site file is unchanged" "$SHOP_BEFORE" "$(sha256sum "$SITE")"
         check_eq "the old certificate keeps serving" "$SERIAL" "$(served shop.example.com 443)"
         check_eq "nginx was not reloaded" "$WORKERS" "$(ps -o pid= --ppid "$MASTER" | sort | tr -d ' \n')"
 
         case_begin "a new certificate with its key reloads nginx"
-        install -m 0600 "$WORK/shop-new.key" "$ROOT/etc/ssl/kiln/shop/privkey.pem"
+        given_pem shop-new
+        nocloud_seed "$ROOT" iid-web-1 <<<"$(nginx_config http://127.0.0.1:8080 \
+                'tls: {certificates: [{name: shop, cert_file: /etc/kiln-pem/shop-new.pem, key_file: /etc/kiln-pem/shop-new.key}]}')"
         again
         check_eq "kiln run exits 0" 0 "$KILN_RC"
         check_grep "the site file names the new certificate" \
@@ -184,10 +201,11 @@ if debian_root; then
         case_begin "a site no longer listed is removed"
         nocloud_seed "$ROOT" iid-web-1 <<'EOF'
 #cloud-config
+domains: [shop.example.com, www.shop.example.com]
+tls: {certificates: [{name: shop, cert_file: /etc/kiln-pem/shop-new.pem, key_file: /etc/kiln-pem/shop-new.key}]}
 webserver:
   sites:
     - name: shop
-      domains: [shop.example.com, www.shop.example.com]
       root: /srv/shop
       tls: shop
       default: true
@@ -205,11 +223,17 @@ fi
 
 case_begin "apache serves a static TLS site"
 if debian_root; then
-        install_cert shop shop
+        given_pem shop
         mkdir -p "$ROOT/srv/shop"
         echo 'apache page' > "$ROOT/srv/shop/index.html"
         nocloud_seed "$ROOT" iid-web-2 <<'EOF'
 #cloud-config
+tls:
+  certificates:
+    - name: shop
+      cert_file: /etc/kiln-pem/shop.pem
+      key_file: /etc/kiln-pem/shop.key
+      domains: [shop.example.com, www.shop.example.com]
 webserver:
   server: apache
   sites:
@@ -269,5 +293,29 @@ EOF
         check_contains "the root with \$ is rejected" "$ERRORS" "webserver[0]: webserver.sites.0.root '/srv/\$host' contains"
         check_contains "the proxy with {{ is rejected" "$ERRORS" "webserver[1]: webserver.sites.1.proxy 'http://127.0.0.1:8080/{{ path }}' contains"
         check_contains "redirect_http without tls is rejected" "$ERRORS" "webserver[2]: webserver.sites.2 has redirect_http: true but no tls"
+        check_eq "no site file is written" "" "$(ls "$ROOT/etc/nginx/sites-available" | grep kiln)"
+fi
+
+case_begin "a site without domains or a defined certificate"
+if debian_root; then
+        mkdir -p "$ROOT/srv/shop"
+        nocloud_seed "$ROOT" iid-web-4 <<'EOF'
+#cloud-config
+webserver:
+  sites:
+    - name: shop
+      domains: [shop.example.com]
+      root: /srv/shop
+      tls: nowhere
+    - name: blog
+      root: /srv/shop
+EOF
+        run_kiln "$ROOT"
+        check_run_result 1 error 1
+        ERRORS=$(diagnostics errors)
+        check_contains "the undefined certificate is named with its site" "$ERRORS" \
+                "webserver[0]: Site 'shop' names the certificate 'nowhere', which tls.certificates does not define and which is not installed"
+        check_contains "the site without domains is named" "$ERRORS" \
+                "webserver[1]: webserver.sites[1] 'blog' has no domains, and the top-level domains key lists none"
         check_eq "no site file is written" "" "$(ls "$ROOT/etc/nginx/sites-available" | grep kiln)"
 fi
