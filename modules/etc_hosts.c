@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "domains.h"
 #include "etc_hosts.h"
 #include "hostname.h"
 #include "lib/fileio.h"
@@ -409,7 +410,7 @@ static int hosts_write(Context *ctx, const char *current, const char *content) {
 
 static int etc_hosts_run(Context *ctx, const json_t *config) {
         _cleanup_(hostname_choice_done) HostnameChoice names = {};
-        _cleanup_free_ char *current = NULL, *content = NULL;
+        _cleanup_free_ char *current = NULL, *content = NULL, *kept = NULL;
         ManageHosts manage;
         size_t size = 0;
         int r;
@@ -422,8 +423,20 @@ static int etc_hosts_run(Context *ctx, const json_t *config) {
                 return 0;
         }
 
-        /* NOTE: the names come from the config and the metadata, as in cloud-init, even after an
-         * administrator renamed the machine and the hostname module left /etc/hostname alone. */
+        /* After an administrator renamed the machine, the hostname module keeps their name, so
+         * /etc/hosts must not map kiln's old name again. Here kiln differs from cloud-init, whose
+         * update_etc_hosts maps the configured names regardless. */
+        r = hostname_kept_by_administrator(ctx, &kept, /* ret_previous= */ NULL);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read the hostname kiln set earlier: %m");
+        if (r > 0) {
+                _cleanup_free_ char *kept_shown = domain_escape_for_message(kept);
+
+                log_info("/etc/hostname contains '%s', which an administrator set after kiln, so %s is left "
+                         "alone.", kept_shown ?: "?", HOSTS_FILE);
+                return 0;
+        }
+
         r = hostname_choose_from_config(ctx, config, &names);
         if (r < 0)
                 return r;

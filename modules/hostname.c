@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The hostname module: sets the hostname from the cloud-config or the instance's metadata, as
- * cloud-init's set_hostname and update_hostname modules do, and leaves later renames by an
- * administrator alone. */
+ * cloud-init's set_hostname and update_hostname modules do, and leaves a later rename by an
+ * administrator alone until the instance id changes. */
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -18,8 +18,11 @@
 #include "report.h"
 
 #define HOSTNAME_FILE "/etc/hostname"
-/* The name kiln wrote last. ROOT/etc/hostname is only changed while it still contains this name. */
+/* The name kiln wrote last. ROOT/etc/hostname is only changed while it still contains this name,
+ * or when the instance id differs from the one in PREVIOUS_INSTANCE_FILE. */
 #define PREVIOUS_HOSTNAME_FILE "/" KILN_STATE_DIR "/previous-hostname"
+/* The instance id of the run that wrote PREVIOUS_HOSTNAME_FILE. */
+#define PREVIOUS_INSTANCE_FILE "/" KILN_STATE_DIR "/previous-hostname-instance"
 
 /* Cap on reading /etc/hostname and the previous-hostname file, which contain one short line. */
 #define HOSTNAME_FILE_MAX 4096U
@@ -435,20 +438,63 @@ static int hostname_apply_kernel(Context *ctx, const char *name) {
         return 1;
 }
 
+static const char *instance_id(const Context *ctx) {
+        return ctx->instance ? ctx->instance->instance_id : NULL;
+}
+
+int hostname_kept_by_administrator(Context *ctx, char **ret_current, char **ret_previous) {
+        _cleanup_free_ char *current = NULL, *previous = NULL, *previous_instance = NULL;
+        int r;
+
+        r = hostname_file_read(ctx->root_fd, HOSTNAME_FILE, &current);
+        if (r < 0)
+                return r;
+        r = hostname_file_read(ctx->root_fd, PREVIOUS_HOSTNAME_FILE, &previous);
+        if (r < 0)
+                return r;
+        if (!current || !previous || streq(current, previous))
+                return 0;
+
+        /* A new instance gets kiln's names again, as cloud-init's per-instance set_hostname does. A
+         * state without the instance file counts as the same instance. */
+        r = hostname_file_read(ctx->root_fd, PREVIOUS_INSTANCE_FILE, &previous_instance);
+        if (r < 0)
+                return r;
+        if (previous_instance && instance_id(ctx) && !streq(previous_instance, instance_id(ctx)))
+                return 0;
+
+        if (ret_current)
+                *ret_current = TAKE_PTR(current);
+        if (ret_previous)
+                *ret_previous = TAKE_PTR(previous);
+        return 1;
+}
+
+/* Record the instance that the name in PREVIOUS_HOSTNAME_FILE belongs to. */
+static int previous_instance_write(Context *ctx) {
+        _cleanup_free_ char *recorded = NULL;
+        int r;
+
+        if (!instance_id(ctx))
+                return 0;
+        r = hostname_file_read(ctx->root_fd, PREVIOUS_INSTANCE_FILE, &recorded);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read %s: %m", PREVIOUS_INSTANCE_FILE);
+        if (recorded && streq(recorded, instance_id(ctx)))
+                return 0;
+        return hostname_file_write(ctx, PREVIOUS_INSTANCE_FILE, instance_id(ctx));
+}
+
 static int hostname_apply(Context *ctx, const HostnameConfig *cfg, const char *name) {
         _cleanup_free_ char *current = NULL, *previous = NULL;
         int r, changed = 0;
 
-        r = hostname_file_read(ctx->root_fd, HOSTNAME_FILE, &current);
+        /* Someone renamed the machine after kiln set its name on this instance: their choice wins,
+         * as in cloud-init's update_hostname. */
+        r = hostname_kept_by_administrator(ctx, &current, &previous);
         if (r < 0)
-                return report_error(ctx, -1, r, "Failed to read %s: %m", HOSTNAME_FILE);
-        r = hostname_file_read(ctx->root_fd, PREVIOUS_HOSTNAME_FILE, &previous);
-        if (r < 0)
-                return report_error(ctx, -1, r, "Failed to read %s: %m", PREVIOUS_HOSTNAME_FILE);
-
-        /* Someone renamed the machine after kiln set its name: their choice wins, as in cloud-init's
-         * update_hostname. */
-        if (current && previous && !streq(current, previous)) {
+                return report_error(ctx, -1, r, "Failed to read %s or %s: %m", HOSTNAME_FILE, PREVIOUS_HOSTNAME_FILE);
+        if (r > 0) {
                 _cleanup_free_ char *current_shown = escape_for_message(current),
                                     *previous_shown = escape_for_message(previous);
 
@@ -457,6 +503,13 @@ static int hostname_apply(Context *ctx, const HostnameConfig *cfg, const char *n
                          previous_shown ?: "?", name);
                 return 0;
         }
+
+        r = hostname_file_read(ctx->root_fd, HOSTNAME_FILE, &current);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read %s: %m", HOSTNAME_FILE);
+        r = hostname_file_read(ctx->root_fd, PREVIOUS_HOSTNAME_FILE, &previous);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read %s: %m", PREVIOUS_HOSTNAME_FILE);
 
         if (current && streq(current, name))
                 log_debug("%s already contains '%s'.", HOSTNAME_FILE, name);
@@ -475,6 +528,9 @@ static int hostname_apply(Context *ctx, const HostnameConfig *cfg, const char *n
                 if (r < 0)
                         return r;
         }
+        r = previous_instance_write(ctx);
+        if (r < 0)
+                return r;
 
         r = hostname_apply_kernel(ctx, name);
         if (r < 0)

@@ -22,3 +22,9 @@ void hostname_choice_done(HostnameChoice *c);
  * lacks. preserve_hostname is not read. Invalid values are reported against ctx->current.
  * Returns 1 with *ret filled (caller owns it), 0 when no name is known, <0 after reporting. */
 int hostname_choose_from_config(Context *ctx, const json_t *config, HostnameChoice *ret);
+
+/* Whether ROOT/etc/hostname contains a name other than the one that the hostname module wrote
+ * last on this instance, because an administrator renamed the machine. The hostname module then
+ * keeps that name, and etc_hosts leaves /etc/hosts alone. On a new instance id kiln's names apply
+ * again. Returns 1 with both names (caller owns; either pointer may be NULL), 0, or -errno. */
+int hostname_kept_by_administrator(Context *ctx, char **ret_current, char **ret_previous);

@@ -99,3 +99,26 @@ if debian_root; then
                 "$(chroot "$ROOT" getent hosts localhost | grep -qE '^(::1|127\.0\.0\.1) ' && echo ok)"
         check_mode "the mode is 0644" "$ROOT/etc/hosts" "644 root:root"
 fi
+
+case_begin "an administrator's rename keeps their hosts file"
+ROOT=$(new_root)
+USER_DATA='#cloud-config\nhostname: web-1\nfqdn: web-1.example.com\nmanage_etc_hosts: true\n'
+seed_run "$ROOT" iid-hosts-admin < <(printf "$USER_DATA")
+check_run_result 0 done 0
+check_grep "the first run maps kiln's names" '^127\.0\.1\.1 web-1\.example\.com web-1$' "$ROOT/etc/hosts"
+echo admin-name > "$ROOT/etc/hostname"
+ADMIN_HOSTS=$'127.0.1.1 admin.example.com admin-name\n127.0.0.1 localhost'
+echo "$ADMIN_HOSTS" > "$ROOT/etc/hosts"
+run_kiln "$ROOT"
+check_run_result 0 done 0
+check_eq "the hostname stays the administrator's" admin-name "$(cat "$ROOT/etc/hostname")"
+check_eq "the hosts file stays the administrator's" "$ADMIN_HOSTS" "$(cat "$ROOT/etc/hosts")"
+check_grep "the log says why the hosts file is left alone" \
+        "etc_hosts: /etc/hostname contains 'admin-name', which an administrator set after kiln" "$ROOT.out"
+
+case_begin "a new instance manages the hosts file again"
+seed_run "$ROOT" iid-hosts-admin-2 < <(printf "$USER_DATA")
+check_run_result 0 done 0
+check_eq "the new instance sets kiln's hostname" web-1 "$(cat "$ROOT/etc/hostname")"
+check_grep "the new instance maps kiln's names" '^127\.0\.1\.1 web-1\.example\.com web-1$' "$ROOT/etc/hosts"
+check "the administrator's line is gone" bash -c "! grep -q admin-name '$ROOT/etc/hosts'"

@@ -374,6 +374,38 @@ static void validate_agrees_with_run(void **state) {
         }
 }
 
+static void etc_hosts_administrator_rename_left_alone(void **state) {
+        const char *admin_hosts = "127.0.1.1 admin.example.com admin-name\n127.0.0.1 localhost\n";
+        _cleanup_free_ char *content = NULL;
+
+        put_file(state, "/var/lib/kiln/previous-hostname", "web-1\n", 0644);
+        put_file(state, "/etc/hostname", "admin-name\n", 0644);
+        put_file(state, "/etc/hosts", admin_hosts, 0644);
+
+        assert_int_equal(run(state, "{\"manage_etc_hosts\": true, \"hostname\": \"web-1\", "
+                                    "\"fqdn\": \"web-1.example.com\"}"), 0);
+
+        content = hosts_content(state);
+        assert_string_equal(content, admin_hosts);
+        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
+        assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
+}
+
+static void etc_hosts_kiln_hostname_managed(void **state) {
+        _cleanup_free_ char *content = NULL;
+
+        put_file(state, "/var/lib/kiln/previous-hostname", "web-1\n", 0644);
+        put_file(state, "/etc/hostname", "web-1\n", 0644);
+        put_file(state, "/etc/hosts", "127.0.1.1 admin.example.com admin-name\n", 0644);
+
+        assert_int_equal(run(state, "{\"manage_etc_hosts\": true, \"hostname\": \"web-1\", "
+                                    "\"fqdn\": \"web-1.example.com\"}"), 1);
+
+        content = hosts_content(state);
+        assert_non_null(strstr(content, "127.0.1.1 web-1.example.com web-1\n"));
+        assert_null(strstr(content, "admin-name"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -404,6 +436,8 @@ int main(void) {
                 T(etc_hosts_number_error),
                 T(etc_hosts_no_hostname_warns),
                 T(etc_hosts_invalid_hostname_error),
+                T(etc_hosts_administrator_rename_left_alone),
+                T(etc_hosts_kiln_hostname_managed),
                 T(validate_agrees_with_run),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,12 +17,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hostname.h"
 #include "lib/fileio.h"
 #include "lib/macro.h"
 #include "module.h"
 #include "test-helpers.h"
 
 #define PREVIOUS "/var/lib/kiln/previous-hostname"
+#define PREVIOUS_INSTANCE "/var/lib/kiln/previous-hostname-instance"
 
 typedef struct HostnameTest {
         TestRoot *root;
@@ -405,6 +407,59 @@ static void hostname_administrator_rename_kept(void **state) {
         assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
 }
 
+/* Give the context an instance with this id and no metadata. */
+static void set_instance_id(void **state, const char *id) {
+        HostnameTest *t = *state;
+
+        t->instance.instance_id = (char *) id;
+        t->root->ctx.instance = &t->instance;
+}
+
+static void hostname_rename_kept_on_same_instance(void **state) {
+        set_instance_id(state, "i-1");
+        put_file(state, PREVIOUS, "web-1\n");
+        put_file(state, PREVIOUS_INSTANCE, "i-1\n");
+        put_file(state, "/etc/hostname", "custom\n");
+
+        assert_int_equal(run(state, "{\"hostname\": \"web-2\"}"), 0);
+
+        assert_file(state, "/etc/hostname", "custom\n");
+        assert_file(state, PREVIOUS, "web-1\n");
+}
+
+static void hostname_new_instance_applies_name(void **state) {
+        set_instance_id(state, "i-2");
+        put_file(state, PREVIOUS, "web-1\n");
+        put_file(state, PREVIOUS_INSTANCE, "i-1\n");
+        put_file(state, "/etc/hostname", "custom\n");
+
+        assert_int_equal(run(state, "{\"hostname\": \"web-2\"}"), 1);
+
+        assert_file(state, "/etc/hostname", "web-2\n");
+        assert_file(state, PREVIOUS, "web-2\n");
+        assert_file(state, PREVIOUS_INSTANCE, "i-2\n");
+}
+
+static void hostname_kept_by_administrator_names(void **state) {
+        _cleanup_free_ char *current = NULL, *previous = NULL;
+
+        set_instance_id(state, "i-1");
+        put_file(state, PREVIOUS, "web-1\n");
+        put_file(state, PREVIOUS_INSTANCE, "i-1\n");
+        put_file(state, "/etc/hostname", "custom\n");
+
+        assert_int_equal(hostname_kept_by_administrator(ctx_of(state), &current, &previous), 1);
+        assert_string_equal(current, "custom");
+        assert_string_equal(previous, "web-1");
+}
+
+static void hostname_kept_by_administrator_kiln_name(void **state) {
+        put_file(state, PREVIOUS, "web-1\n");
+        put_file(state, "/etc/hostname", "web-1\n");
+
+        assert_int_equal(hostname_kept_by_administrator(ctx_of(state), NULL, NULL), 0);
+}
+
 static void hostname_kiln_name_updated(void **state) {
         put_file(state, PREVIOUS, "web-1\n");
         put_file(state, "/etc/hostname", "web-1\n");
@@ -534,6 +589,10 @@ int main(void) {
                 T(hostname_long_metadata_fqdn_short_name),
                 T(hostname_invalid_metadata_error),
                 T(hostname_administrator_rename_kept),
+                T(hostname_rename_kept_on_same_instance),
+                T(hostname_new_instance_applies_name),
+                T(hostname_kept_by_administrator_names),
+                T(hostname_kept_by_administrator_kiln_name),
                 T(hostname_kiln_name_updated),
                 T(hostname_first_run_replaces_image_name),
                 T(hostname_comments_ignored),
