@@ -21,10 +21,13 @@
 /* cloud-init's defaults: 10 attempts in all, 3 seconds apart. */
 #define PHONE_HOME_TRIES_DEFAULT 10
 #define PHONE_HOME_RETRY_PAUSE_USEC (3 * USEC_PER_SEC)
-/* Maximum attempts that phone_home.tries accepts. */
+/* Maximum attempts. A larger phone_home.tries is capped with a warning. */
 #define PHONE_HOME_TRIES_MAX 100
-/* Time for one attempt, connection included. */
+/* Time for one attempt, connection and redirects included. */
 #define PHONE_HOME_ATTEMPT_TIMEOUT_MSEC 10000L
+/* Maximum redirects that one attempt follows. python-requests, which cloud-init posts with,
+ * follows up to 30. */
+#define PHONE_HOME_REDIRECTS_MAX 10L
 /* Cap on an SSH host public key file and on /etc/hostname. */
 #define PHONE_HOME_FILE_MAX (64U * 1024U)
 /* The value sent for a requested name that has none, as in cloud-init. */
@@ -231,17 +234,56 @@ static size_t discard_body(char *data, size_t size, size_t n, void *userdata) {
         return size * n;
 }
 
-/* One POST. Returns 0 for a status below 400, or -EIO with a description in reason. */
-static int post_once(const char *url, const char *body, char *reason, size_t size) {
+/* Describe a failed transfer in reason. A redirect that kiln does not follow names its target, without
+ * user information and query. curl stores that target as the effective URL when its scheme is not
+ * allowed, and as the redirect URL when the redirects exceed the maximum. */
+static void transfer_failure_describe(CURL *curl, CURLcode code, const char *error_buffer, char *reason,
+                                      size_t size) {
+        _cleanup_free_ char *target = NULL;
+        const char *redirect = NULL;
+        long redirects = 0;
+
+        (void) curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
+        if (code == CURLE_UNSUPPORTED_PROTOCOL && redirects > 0)
+                (void) curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &redirect);
+        if (code == CURLE_TOO_MANY_REDIRECTS)
+                (void) curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect);
+        if (redirect)
+                target = phone_home_url_for_message(redirect);
+
+        if (code == CURLE_TOO_MANY_REDIRECTS)
+                (void) snprintf(reason, size, "more than %ld redirects%s%s%s", PHONE_HOME_REDIRECTS_MAX,
+                                target ? ", the next to '" : "", target ?: "", target ? "'" : "");
+        else if (code == CURLE_UNSUPPORTED_PROTOCOL && target)
+                (void) snprintf(reason, size, "redirected to '%s', which is not an http:// or https:// URL", target);
+        else
+                (void) snprintf(reason, size, "%s", error_buffer[0] ? error_buffer : curl_easy_strerror(code));
+}
+
+/* One POST, following up to PHONE_HOME_REDIRECTS_MAX redirects to http:// and https:// URLs. curl
+ * turns the POST into a GET without body after 301, 302 and 303, and repeats it after 307 and 308,
+ * as python-requests does for cloud-init. Only a final 2xx status counts as posted. cloud-init
+ * also counts a 3xx that has no Location header to follow, but then the data reached no handler.
+ * Returns 0 with the number of redirects followed in *ret_redirects, or -EIO with a description
+ * in reason, or -ENOMEM. */
+static int post_once(const char *url, const char *body, long *ret_redirects, char *reason, size_t size) {
         char error_buffer[CURL_ERROR_SIZE] = "";
         CURL *curl = curl_easy_init();
-        long status = 0;
+        long status = 0, redirects = 0;
         CURLcode code;
 
         if (!curl)
                 return -ENOMEM;
         (void) curl_easy_setopt(curl, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 deprecated the bitmask options */
         (void) curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        (void) curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+        (void) curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        (void) curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+        (void) curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+        (void) curl_easy_setopt(curl, CURLOPT_MAXREDIRS, PHONE_HOME_REDIRECTS_MAX);
         (void) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
         (void) curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
         (void) curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -249,32 +291,40 @@ static int post_once(const char *url, const char *body, char *reason, size_t siz
         (void) curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
         (void) curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
         code = curl_easy_perform(curl);
-        if (code == CURLE_OK)
+        if (code == CURLE_OK) {
                 (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+                (void) curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
+        } else
+                transfer_failure_describe(curl, code, error_buffer, reason, size);
         curl_easy_cleanup(curl);
 
-        if (code != CURLE_OK) {
-                (void) snprintf(reason, size, "%s", error_buffer[0] ? error_buffer : curl_easy_strerror(code));
+        if (code != CURLE_OK)
+                return -EIO;
+        if (status >= 300 && status < 400) {
+                (void) snprintf(reason, size, "HTTP status %ld without a Location header to follow", status);
                 return -EIO;
         }
-        if (status >= 400) {
+        if (status < 200 || status >= 300) {
                 (void) snprintf(reason, size, "HTTP status %ld", status);
                 return -EIO;
         }
+        *ret_redirects = redirects;
         return 0;
 }
 
 static int post_with_tries(Context *ctx, const char *url, const char *body, unsigned tries) {
         _cleanup_free_ char *shown = phone_home_url_for_message(url);
-        char reason[CURL_ERROR_SIZE + 64] = "";
+        char reason[CURL_ERROR_SIZE + 128] = "";
+        long redirects = 0;
         int r = -EIO;
 
         for (unsigned attempt = 1; attempt <= tries; attempt++) {
                 if (attempt > 1)
                         sleep_until_usec(clock_monotonic_usec() + PHONE_HOME_RETRY_PAUSE_USEC);
-                r = post_once(url, body, reason, sizeof(reason));
+                r = post_once(url, body, &redirects, reason, sizeof(reason));
                 if (r == 0) {
-                        log_info("Posted the phone_home data to '%s' (attempt %u of %u).", shown ?: "?", attempt, tries);
+                        log_info("Posted the phone_home data to '%s' (attempt %u of %u, %ld redirects).",
+                                 shown ?: "?", attempt, tries, redirects);
                         return 0;
                 }
                 if (r == -ENOMEM)
@@ -286,35 +336,46 @@ static int post_with_tries(Context *ctx, const char *url, const char *body, unsi
                             tries, r == -ENOMEM ? strerror(ENOMEM) : reason);
 }
 
-/* phone_home.tries: an integer, default 10. cloud-init also takes digits in a string. */
-static int tries_parse(Context *ctx, const json_t *v, unsigned *ret) {
+/* phone_home.tries: the number of attempts, default 10. cloud-init makes max(tries, 1) attempts,
+ * reads a string of digits as a number and falls back to 10 for anything else. kiln does the same,
+ * with a warning for each value it changes, and caps the number at PHONE_HOME_TRIES_MAX. */
+static void tries_parse(Context *ctx, const json_t *v, unsigned *ret) {
         _cleanup_free_ char *shown = NULL;
         long long n;
         char *end;
 
         *ret = PHONE_HOME_TRIES_DEFAULT;
         if (!v || json_is_null(v))
-                return 0;
+                return;
         if (json_is_integer(v))
                 n = json_integer_value(v);
         else if (json_is_string(v)) {
                 errno = 0;
                 n = strtoll(json_string_value(v), &end, 10);
-                if (errno != 0 || end == json_string_value(v) || *end != '\0')
-                        return report_error(ctx, -1, 0, "phone_home.tries must be an integer, not '%.80s'.",
-                                            json_string_value(v));
+                if (errno != 0 || end == json_string_value(v) || *end != '\0') {
+                        report_warning(ctx, -1, "phone_home.tries must be an integer, not '%.80s', so kiln makes "
+                                       "%d tries.", json_string_value(v), PHONE_HOME_TRIES_DEFAULT);
+                        return;
+                }
                 report_warning(ctx, -1, "phone_home.tries is the string '%s', read as %lld. Write it without quotes.",
                                json_string_value(v), n);
         } else {
                 shown = json_to_message(v, 80);
-                return report_error(ctx, -1, 0, "phone_home.tries must be an integer, not %s.", shown ?: "?");
+                report_warning(ctx, -1, "phone_home.tries must be an integer, not %s, so kiln makes %d tries.",
+                               shown ?: "?", PHONE_HOME_TRIES_DEFAULT);
+                return;
         }
 
-        if (n < 1 || n > PHONE_HOME_TRIES_MAX)
-                return report_error(ctx, -1, 0, "phone_home.tries must be from 1 to %d, not %lld.",
-                                    PHONE_HOME_TRIES_MAX, n);
+        if (n < 1) {
+                report_warning(ctx, -1, "phone_home.tries is %lld, so kiln makes 1 try.", n);
+                n = 1;
+        }
+        if (n > PHONE_HOME_TRIES_MAX) {
+                report_warning(ctx, -1, "phone_home.tries is %lld, more than the maximum %d, so kiln makes %d tries.",
+                               n, PHONE_HOME_TRIES_MAX, PHONE_HOME_TRIES_MAX);
+                n = PHONE_HOME_TRIES_MAX;
+        }
         *ret = (unsigned) n;
-        return 0;
 }
 
 /* phone_home.post: "all" or a list of names. */
@@ -365,9 +426,7 @@ static int phone_home_run(Context *ctx, const json_t *config) {
                 return report_error(ctx, -1, 0, "phone_home.url is %s: set it to the http:// or https:// URL to "
                                     "post to.", url ? "not a string" : "missing");
 
-        r = tries_parse(ctx, json_object_get(ph, "tries"), &tries);
-        if (r < 0)
-                return r;
+        tries_parse(ctx, json_object_get(ph, "tries"), &tries);
         r = post_parse(ctx, json_object_get(ph, "post"), &post);
         if (r < 0)
                 return r;
@@ -398,12 +457,40 @@ static int phone_home_run(Context *ctx, const json_t *config) {
 static const char *const phone_home_config_keys[] = { "phone_home", NULL };
 
 static int tries_check(const json_t *v, const char *source_text, char *message, size_t size) {
-        if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= PHONE_HOME_TRIES_MAX)
-                return 0;
+        const char *text = json_string_value(v);
+        long long n;
+        char *end;
+
         if (json_is_null(v))
                 return 0;
-        (void) snprintf(message, size, "must be an integer from 1 to %d.", PHONE_HOME_TRIES_MAX);
-        return -EINVAL;
+        if (json_is_integer(v))
+                n = json_integer_value(v);
+        else if (text) {
+                errno = 0;
+                n = strtoll(text, &end, 10);
+                if (errno != 0 || end == text || *end != '\0') {
+                        (void) snprintf(message, size, "must be an integer, so kiln makes %d tries.",
+                                        PHONE_HOME_TRIES_DEFAULT);
+                        return SHAPE_CHECK_WARNING;
+                }
+                (void) snprintf(message, size, "is a string, read as %lld. Write it without quotes.", n);
+                return SHAPE_CHECK_WARNING;
+        } else {
+                (void) snprintf(message, size, "must be an integer, so kiln makes %d tries.",
+                                PHONE_HOME_TRIES_DEFAULT);
+                return SHAPE_CHECK_WARNING;
+        }
+
+        if (n < 1) {
+                (void) snprintf(message, size, "is less than 1, so kiln makes 1 try.");
+                return SHAPE_CHECK_WARNING;
+        }
+        if (n > PHONE_HOME_TRIES_MAX) {
+                (void) snprintf(message, size, "is more than the maximum %d, so kiln makes %d tries.",
+                                PHONE_HOME_TRIES_MAX, PHONE_HOME_TRIES_MAX);
+                return SHAPE_CHECK_WARNING;
+        }
+        return 0;
 }
 
 static int post_check(const json_t *v, const char *source_text, char *message, size_t size) {
@@ -440,8 +527,14 @@ static const KeyField phone_home_subfields[] = {
                                      .check = post_check },
           .description = "'all', or a list of pub_key_rsa, pub_key_ecdsa, pub_key_ed25519, instance_id, hostname "
                          "and fqdn. Default: all." },
-        { .name = "tries", .shape = { .types = SHAPE_INTEGER | SHAPE_NULL, .check = tries_check },
-          .description = "Attempts in all, 3 seconds apart. Default: 10." },
+        /* Every type is declared because kiln accepts any value here with a warning, as cloud-init
+         * does, and the schema reports a check's warning for an undeclared type as an error too. */
+        { .name = "tries", .shape = { .types = SHAPE_INTEGER | SHAPE_STRING | SHAPE_NUMBER | SHAPE_BOOLEAN |
+                                               SHAPE_NULL | SHAPE_LIST | SHAPE_MAPPING,
+                                      .check = tries_check },
+          .description = "Attempts in all, 3 seconds apart, from 1 to 100. Each attempt may take up to 10 "
+                         "seconds, redirects included, so the module may take up to 13 seconds per try. "
+                         "Default: 10." },
         {}
 };
 

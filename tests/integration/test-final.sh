@@ -166,25 +166,33 @@ check_contains "status.json has the error" "$(diagnostics errors)" "power_state:
 check_eq "result.json has the error" error "$(json_get "$ROOT/run/kiln/result.json" 'd["status"]')"
 check_eq "the shutdown saw the earlier result" done "$(json_get "$ROOT/tmp/shutdown-result.json" 'd["status"]' 2>&1)"
 
-# start_http FAILURES: an HTTP server on 127.0.0.1 that answers 503 to the first FAILURES POSTs and
-# 200 after, and appends each request as a JSON line {path, type, body} to $HTTP_LOG. Sets HTTP_PORT.
+# start_http FAILURES [ROUTES]: an HTTP server on 127.0.0.1 that answers 503 to the first FAILURES
+# requests and 200 after, and appends each request as a JSON line {method, path, type, body} to
+# $HTTP_LOG. ROUTES is a JSON object from a path without query to [STATUS, LOCATION]: a request for it gets
+# STATUS, with a Location header unless LOCATION is null. Sets HTTP_PORT, HTTP_PID and HTTP_LOG.
 start_http() {
         HTTP_LOG=$(mktemp "$WORK/http-log-XXXXXX")
-        local ready=$WORK/http-ready-$$
+        local ready=$WORK/http-ready-$$ routes='{}'
+        [ $# -ge 2 ] && routes=$2
         rm -f "$ready"
-        /usr/bin/python3 - "$1" "$HTTP_LOG" "$ready" <<'PYTHON' &
+        /usr/bin/python3 - "$1" "$routes" "$HTTP_LOG" "$ready" <<'PYTHON' &
 import http.server, json, sys
-failures, log, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+failures, routes, log, ready = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 class Handler(http.server.BaseHTTPRequestHandler):
     count = 0
-    def do_POST(self):
+    def answer(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         with open(log, "a") as f:
-            f.write(json.dumps({"path": self.path, "type": self.headers.get("Content-Type"), "body": body}) + "\n")
+            f.write(json.dumps({"method": self.command, "path": self.path,
+                                "type": self.headers.get("Content-Type"), "body": body}) + "\n")
         Handler.count += 1
-        self.send_response(503 if Handler.count <= failures else 200)
+        status, location = routes.get(self.path.split("?")[0], [503 if Handler.count <= failures else 200, None])
+        self.send_response(status)
+        if location is not None:
+            self.send_header("Location", location)
         self.send_header("Content-Length", "0")
         self.end_headers()
+    do_GET = do_POST = answer
     def log_message(self, *args):
         pass
 server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
@@ -196,9 +204,10 @@ PYTHON
         HTTP_PORT=$(cat "$ready")
 }
 
+# stop_http [PID]: stop the server started last, or the one with PID.
 stop_http() {
-        kill "$HTTP_PID" 2>/dev/null
-        wait "$HTTP_PID" 2>/dev/null
+        kill "${1:-$HTTP_PID}" 2>/dev/null
+        wait "${1:-$HTTP_PID}" 2>/dev/null
 }
 
 # http_get PYTHON_EXPRESSION: an expression over the server's requests (list of dicts, form is
@@ -271,3 +280,88 @@ nocloud_seed "$ROOT" iid-phone-5 < <(printf '#cloud-config\nphone_home:\n  post:
 run_kiln "$ROOT"
 check_run_result 1 error 1
 check_contains "a missing url is an error" "$(diagnostics errors)" "phone_home.url is missing"
+
+# phone_run INSTANCE_ID PATH [YAML]: a fresh root whose user data posts to PATH on $HTTP_PORT, with
+# the lines YAML after the url (default "  tries: 1\n", escapes as in printf %b), then `kiln run`.
+phone_run() {
+        ROOT=$(new_root)
+        nocloud_seed "$ROOT" "$1" < <(printf '#cloud-config\nphone_home:\n  url: http://127.0.0.1:%s%s\n%b' \
+                "$HTTP_PORT" "$2" "${3:-  tries: 1\n}")
+        run_kiln "$ROOT"
+}
+
+# start_redirect STATUS: a target server, then a server that answers /x with STATUS and a Location
+# of the target's /final?token=s3cret. Sets TARGET_PID and TARGET_LOG for the target.
+start_redirect() {
+        start_http 0
+        TARGET_PID=$HTTP_PID TARGET_LOG=$HTTP_LOG
+        start_http 0 "{\"/x\": [$1, \"http://127.0.0.1:$HTTP_PORT/final?token=s3cret\"]}"
+}
+
+case_begin "phone_home redirect to file"
+start_http 0 '{"/x": [302, "file:///etc/shadow"]}'
+phone_run iid-phone-file '/x?token=s3cret' '  tries: 1\nruncmd:\n  - [touch, /tmp/runcmd-ran]\n'
+stop_http
+check_run_result 1 error 1
+check_eq "one POST" 1 "$(http_get 'len(requests)')"
+check_contains "the error names the redirect target" "$(diagnostics errors)" "phone_home: Failed to post the phone_home data to 'http://127.0.0.1:$HTTP_PORT/x' in 1 tries: redirected to 'file:///etc/shadow', which is not an http:// or https:// URL"
+check "the log does not say posted" bash -c "! grep -q 'Posted the phone_home data' '$ROOT.out'"
+check "the token is not logged" bash -c "! grep -q s3cret '$ROOT.out'"
+check_exists "runcmd still ran" "$ROOT/tmp/runcmd-ran"
+
+case_begin "phone_home 307 repeats the POST"
+start_redirect 307
+phone_run iid-phone-307 /x '  post: [instance_id]\n  tries: 1\n'
+stop_http
+stop_http "$TARGET_PID"
+check_run_result 0 done 0
+check_eq "the first server gets one POST" POST "$(http_get '" ".join(r["method"] for r in requests)')"
+HTTP_LOG=$TARGET_LOG
+check_eq "the target gets one POST" POST "$(http_get '" ".join(r["method"] for r in requests)')"
+check_eq "the target gets the path" "/final?token=s3cret" "$(http_get 'requests[0]["path"]')"
+check_eq "the target gets the form" "iid-phone-307" "$(http_get 'form["instance_id"]')"
+check_grep "the log says posted after one redirect" "Posted the phone_home data to 'http://127.0.0.1:[0-9]+/x' \\(attempt 1 of 1, 1 redirects\\)" "$ROOT.out"
+check "the token of the target is not logged" bash -c "! grep -q s3cret '$ROOT.out'"
+
+case_begin "phone_home 303 becomes a GET"
+start_redirect 303
+phone_run iid-phone-303 /x
+stop_http
+stop_http "$TARGET_PID"
+check_run_result 0 done 0
+HTTP_LOG=$TARGET_LOG
+check_eq "the target gets one GET" GET "$(http_get '" ".join(r["method"] for r in requests)')"
+check_eq "the GET has no body" "" "$(http_get 'requests[0]["body"]')"
+
+case_begin "phone_home redirect loop"
+start_http 0 '{"/loop": [302, "/loop"]}'
+phone_run iid-phone-loop /loop
+stop_http
+check_run_result 1 error 1
+check_eq "the first request and 10 redirects" 11 "$(http_get 'len(requests)')"
+check_contains "the error names the cap" "$(diagnostics errors)" "in 1 tries: more than 10 redirects, the next to 'http://127.0.0.1:$HTTP_PORT/loop'"
+
+case_begin "phone_home 3xx without Location"
+start_http 0 '{"/x": [302, null]}'
+phone_run iid-phone-noloc /x
+stop_http
+check_run_result 1 error 1
+check_contains "the error names the status" "$(diagnostics errors)" "in 1 tries: HTTP status 302 without a Location header to follow"
+
+case_begin "phone_home tries 0, invalid and too many"
+start_http 0
+phone_run iid-phone-tries0 /x '  tries: 0\n'
+check_run_result 0 degraded 2
+check_eq "tries 0 posts once" 1 "$(http_get 'len(requests)')"
+check_contains "tries 0 is a warning" "$(diagnostics warnings)" "phone_home.tries is 0, so kiln makes 1 try."
+: > "$HTTP_LOG"
+phone_run iid-phone-triesx /x '  tries: many\n'
+check_run_result 0 degraded 2
+check_eq "tries many posts" 1 "$(http_get 'len(requests)')"
+check_contains "tries many is a warning" "$(diagnostics warnings)" "phone_home.tries must be an integer, not 'many', so kiln makes 10 tries."
+: > "$HTTP_LOG"
+phone_run iid-phone-tries1k /x '  tries: 1000\n'
+stop_http
+check_run_result 0 degraded 2
+check_eq "tries 1000 posts" 1 "$(http_get 'len(requests)')"
+check_contains "tries 1000 is a warning" "$(diagnostics warnings)" "phone_home.tries is 1000, more than the maximum 100, so kiln makes 100 tries."
