@@ -51,24 +51,6 @@ static int setup(void **state) {
         return 0;
 }
 
-static int teardown(void **state) {
-        test_root_free(*state);
-        return 0;
-}
-
-static Context *ctx_of(void **state) {
-        return &((TestRoot *) *state)->ctx;
-}
-
-static void put_file_mode(void **state, const char *path, const char *content, mode_t mode) {
-        assert_int_equal(write_file_atomic(ctx_of(state)->root_fd, path, content, strlen(content), mode,
-                                           (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
-}
-
-static void put_file(void **state, const char *path, const char *content) {
-        put_file_mode(state, path, content, 0644);
-}
-
 /* Install the host's busybox in the root and a script at path that appends its name and arguments
  * to /run/calls. */
 static void put_command(void **state, const char *path) {
@@ -78,19 +60,14 @@ static void put_command(void **state, const char *path) {
 
         assert_true(host_root >= 0);
         assert_int_equal(read_file_at(host_root, "/bin/busybox", BUSYBOX_SIZE_MAX, &busybox, &size), 0);
-        assert_int_equal(write_file_atomic(ctx_of(state)->root_fd, "/bin/busybox", busybox, size, 0755,
+        assert_int_equal(write_file_atomic(test_root_context(state)->root_fd, "/bin/busybox", busybox, size, 0755,
                                            (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
         assert_true(asprintf(&script, "#!/bin/busybox sh\necho \"%s $*\" >> " CALLS "\n", strrchr(path, '/') + 1) > 0);
-        put_file_mode(state, path, script, 0755);
+        test_root_write_mode(state, path, script, 0755);
 }
 
 static int run_json(void **state, json_t *config) {
-        Context *ctx = ctx_of(state);
-
-        json_decref(ctx->config);
-        ctx->config = config;
-        assert_non_null(ctx->config);
-        return module_ca_certs.run(ctx, ctx->config);
+        return module_ca_certs.run(test_root_context(state), test_root_set_config(state, config));
 }
 
 /* Run the module with ca_certs: {trusted: [items...]} and remove_defaults when given. */
@@ -98,29 +75,13 @@ static int run_trusted(void **state, const char *item) {
         return run_json(state, json_pack("{s:{s:[s]}}", "ca_certs", "trusted", item));
 }
 
-static void assert_file(void **state, const char *path, const char *expected) {
-        _cleanup_free_ char *data = NULL;
-        size_t size = 0;
-
-        assert_int_equal(read_file_at(ctx_of(state)->root_fd, path, 1024 * 1024, &data, &size), 0);
-        assert_string_equal(data, expected);
-}
-
-static void assert_absent(void **state, const char *path) {
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, path), 0);
-}
-
-static const char *last_message(const json_t *list) {
-        return json_string_value(json_object_get(json_array_get(list, json_array_size(list) - 1), "message"));
-}
-
 static int last_item(const json_t *list) {
         return (int) json_integer_value(json_object_get(json_array_get(list, json_array_size(list) - 1), "item"));
 }
 
 static void debian_root(void **state) {
-        put_file(state, "/etc/debian_version", "12.0\n");
-        put_file(state, CA_CONF, "mozilla/A.crt\nmozilla/B.crt\n");
+        test_root_write(state, "/etc/debian_version", "12.0\n");
+        test_root_write(state, CA_CONF, "mozilla/A.crt\nmozilla/B.crt\n");
         put_command(state, "/usr/sbin/update-ca-certificates");
 }
 
@@ -131,13 +92,13 @@ static void ca_certs_debian_layout_writes_crt(void **state) {
         debian_root(state);
         assert_int_equal(run_trusted(state, CERT), 1);
 
-        assert_file(state, DEBIAN_CERT, CERT);
-        fd = root_open(ctx_of(state)->root_fd, DEBIAN_CERT, O_RDONLY | O_CLOEXEC, 0);
+        test_root_assert_file(state, DEBIAN_CERT, CERT);
+        fd = root_open(test_root_context(state)->root_fd, DEBIAN_CERT, O_RDONLY | O_CLOEXEC, 0);
         assert_true(fd >= 0);
         assert_int_equal(fstat(fd, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0644);
-        assert_file(state, CALLS, "update-ca-certificates \n");
-        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
+        test_root_assert_file(state, CALLS, "update-ca-certificates \n");
+        assert_int_equal(json_array_size(test_root_context(state)->errors), 0);
 }
 
 static void ca_certs_second_run_unchanged(void **state) {
@@ -145,15 +106,15 @@ static void ca_certs_second_run_unchanged(void **state) {
         assert_int_equal(run_trusted(state, CERT), 1);
         assert_int_equal(run_trusted(state, CERT), 0);
 
-        assert_file(state, CALLS, "update-ca-certificates \n");
+        test_root_assert_file(state, CALLS, "update-ca-certificates \n");
 }
 
 static void ca_certs_items_numbered_from_one(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:{s:[s,s]}}", "ca_certs", "trusted", CERT, CERT CERT)), 1);
 
-        assert_file(state, "/usr/local/share/ca-certificates/cloud-init-ca-cert-1.crt", CERT);
-        assert_file(state, "/usr/local/share/ca-certificates/cloud-init-ca-cert-2.crt", CERT CERT);
+        test_root_assert_file(state, "/usr/local/share/ca-certificates/cloud-init-ca-cert-1.crt", CERT);
+        test_root_assert_file(state, "/usr/local/share/ca-certificates/cloud-init-ca-cert-2.crt", CERT CERT);
 }
 
 static void ca_certs_final_newline_added(void **state) {
@@ -163,61 +124,61 @@ static void ca_certs_final_newline_added(void **state) {
         cert[strlen(cert) - 1] = '\0';
         assert_int_equal(run_trusted(state, cert), 1);
 
-        assert_file(state, DEBIAN_CERT, CERT);
+        test_root_assert_file(state, DEBIAN_CERT, CERT);
 }
 
 static void ca_certs_rhel_layout_writes_anchor(void **state) {
         put_command(state, "/usr/bin/update-ca-trust");
         assert_int_equal(run_trusted(state, CERT), 1);
 
-        assert_file(state, RHEL_CERT, CERT);
-        assert_file(state, CALLS, "update-ca-trust \n");
-        assert_absent(state, DEBIAN_CERT);
+        test_root_assert_file(state, RHEL_CERT, CERT);
+        test_root_assert_file(state, CALLS, "update-ca-trust \n");
+        test_root_assert_absent(state, DEBIAN_CERT);
 }
 
 static void ca_certs_rhel_layout_from_pki_dir(void **state) {
-        assert_int_equal(root_mkdir_p(ctx_of(state)->root_fd, "/etc/pki/ca-trust", 0755, (uid_t) -1, (gid_t) -1), 1);
+        assert_int_equal(root_mkdir_p(test_root_context(state)->root_fd, "/etc/pki/ca-trust", 0755, (uid_t) -1, (gid_t) -1), 1);
         assert_int_equal(run_trusted(state, CERT), -EINVAL);
 
-        assert_file(state, RHEL_CERT, CERT);
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "update-ca-trust is not in the image"));
+        test_root_assert_file(state, RHEL_CERT, CERT);
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "update-ca-trust is not in the image"));
 }
 
 static void ca_certs_rhel_remove_defaults_keeps_anchors(void **state) {
         put_command(state, "/usr/bin/update-ca-trust");
-        put_file(state, "/usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit", "bundle\n");
-        put_file(state, "/etc/pki/ca-trust/source/blocklist/old.pem", "old\n");
-        put_file(state, "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "extracted\n");
+        test_root_write(state, "/usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit", "bundle\n");
+        test_root_write(state, "/etc/pki/ca-trust/source/blocklist/old.pem", "old\n");
+        test_root_write(state, "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "extracted\n");
         assert_int_equal(run_json(state, json_pack("{s:{s:b,s:[s]}}", "ca_certs", "remove_defaults", 1,
                                                    "trusted", CERT)), 1);
 
-        assert_absent(state, "/usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit");
-        assert_absent(state, "/etc/pki/ca-trust/source/blocklist/old.pem");
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, "/etc/pki/ca-trust/source/blocklist"), 1);
-        assert_file(state, "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "extracted\n");
-        assert_file(state, RHEL_CERT, CERT);
+        test_root_assert_absent(state, "/usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit");
+        test_root_assert_absent(state, "/etc/pki/ca-trust/source/blocklist/old.pem");
+        assert_int_equal(root_exists(test_root_context(state)->root_fd, "/etc/pki/ca-trust/source/blocklist"), 1);
+        test_root_assert_file(state, "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "extracted\n");
+        test_root_assert_file(state, RHEL_CERT, CERT);
 }
 
 static void ca_certs_alpine_layout_skips_debconf(void **state) {
-        put_file(state, "/etc/alpine-release", "3.20.0\n");
-        put_file(state, CA_CONF, "mozilla/A.crt\n");
+        test_root_write(state, "/etc/alpine-release", "3.20.0\n");
+        test_root_write(state, CA_CONF, "mozilla/A.crt\n");
         put_command(state, "/usr/sbin/update-ca-certificates");
         put_command(state, "/usr/bin/debconf-set-selections");
         assert_int_equal(run_json(state, json_pack("{s:{s:b}}", "ca_certs", "remove_defaults", 1)), 1);
 
-        assert_file(state, CALLS, "update-ca-certificates \n");
-        assert_file(state, CA_CONF, "# Modified by kiln to deselect certs due to user-data\n!mozilla/A.crt\n");
+        test_root_assert_file(state, CALLS, "update-ca-certificates \n");
+        test_root_assert_file(state, CA_CONF, "# Modified by kiln to deselect certs due to user-data\n!mozilla/A.crt\n");
 }
 
 static void ca_certs_debian_remove_defaults_deselects(void **state) {
         debian_root(state);
-        put_file(state, CA_CONF, "# comment\n\nmozilla/A.crt\n!mozilla/B.crt\nmozilla/C.crt\n");
+        test_root_write(state, CA_CONF, "# comment\n\nmozilla/A.crt\n!mozilla/B.crt\nmozilla/C.crt\n");
         put_command(state, "/usr/bin/debconf-set-selections");
         assert_int_equal(run_json(state, json_pack("{s:{s:b}}", "ca_certs", "remove_defaults", 1)), 1);
 
-        assert_file(state, CA_CONF, "# comment\n\n# Modified by kiln to deselect certs due to user-data\n"
+        test_root_assert_file(state, CA_CONF, "# comment\n\n# Modified by kiln to deselect certs due to user-data\n"
                                     "!mozilla/A.crt\n!mozilla/B.crt\n!mozilla/C.crt\n");
-        assert_file(state, CALLS, "debconf-set-selections -\nupdate-ca-certificates \n");
+        test_root_assert_file(state, CALLS, "debconf-set-selections -\nupdate-ca-certificates \n");
 }
 
 static void ca_certs_remove_defaults_twice_unchanged(void **state) {
@@ -225,42 +186,42 @@ static void ca_certs_remove_defaults_twice_unchanged(void **state) {
         assert_int_equal(run_json(state, json_pack("{s:{s:b}}", "ca_certs", "remove_defaults", 1)), 1);
         assert_int_equal(run_json(state, json_pack("{s:{s:b}}", "ca_certs", "remove_defaults", 1)), 0);
 
-        assert_file(state, CA_CONF, "# Modified by kiln to deselect certs due to user-data\n"
+        test_root_assert_file(state, CA_CONF, "# Modified by kiln to deselect certs due to user-data\n"
                                     "!mozilla/A.crt\n!mozilla/B.crt\n");
 }
 
 static void ca_certs_no_layout_is_error(void **state) {
         assert_int_equal(run_trusted(state, CERT), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "neither update-ca-certificates nor update-ca-trust"));
-        assert_absent(state, DEBIAN_CERT);
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "neither update-ca-certificates nor update-ca-trust"));
+        test_root_assert_absent(state, DEBIAN_CERT);
 }
 
 static void ca_certs_garbage_item_names_index(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:{s:[s,s]}}", "ca_certs", "trusted", CERT, "garbage")), -EINVAL);
 
-        assert_int_equal(last_item(ctx_of(state)->errors), 1);
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "ca_certs.trusted[1] contains no PEM certificate"));
-        assert_file(state, DEBIAN_CERT, CERT);
-        assert_absent(state, "/usr/local/share/ca-certificates/cloud-init-ca-cert-2.crt");
-        assert_file(state, CALLS, "update-ca-certificates \n");
+        assert_int_equal(last_item(test_root_context(state)->errors), 1);
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "ca_certs.trusted[1] contains no PEM certificate"));
+        test_root_assert_file(state, DEBIAN_CERT, CERT);
+        test_root_assert_absent(state, "/usr/local/share/ca-certificates/cloud-init-ca-cert-2.crt");
+        test_root_assert_file(state, CALLS, "update-ca-certificates \n");
 }
 
 static void ca_certs_private_key_rejected(void **state) {
         debian_root(state);
         assert_int_equal(run_trusted(state, CERT PRIVATE_KEY), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "type 'PRIVATE KEY', not a certificate"));
-        assert_null(strstr(last_message(ctx_of(state)->errors), KEY_BODY));
-        assert_absent(state, DEBIAN_CERT);
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "type 'PRIVATE KEY', not a certificate"));
+        assert_null(strstr(test_last_message(test_root_context(state)->errors), KEY_BODY));
+        test_root_assert_absent(state, DEBIAN_CERT);
 }
 
 static void ca_certs_truncated_pem_rejected(void **state) {
         debian_root(state);
         assert_int_equal(run_trusted(state, "-----BEGIN CERTIFICATE-----\nMIIBiTCCAS+gAwIBAgIU\n"), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "truncated"));
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "truncated"));
 }
 
 static void ca_certs_bad_der_rejected(void **state) {
@@ -268,30 +229,30 @@ static void ca_certs_bad_der_rejected(void **state) {
         assert_int_equal(run_trusted(state, "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n"),
                          -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "not a valid X.509 certificate"));
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "not a valid X.509 certificate"));
 }
 
 static void ca_certs_number_item_rejected(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:{s:[i]}}", "ca_certs", "trusted", 42)), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "ca_certs.trusted[0] is 42"));
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "ca_certs.trusted[0] is 42"));
 }
 
 static void ca_certs_trusted_string_warns(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:{s:s}}", "ca_certs", "trusted", CERT)), 1);
 
-        assert_int_equal(json_array_size(ctx_of(state)->warnings), 1);
-        assert_file(state, DEBIAN_CERT, CERT);
+        assert_int_equal(json_array_size(test_root_context(state)->warnings), 1);
+        test_root_assert_file(state, DEBIAN_CERT, CERT);
 }
 
 static void ca_certs_remove_defaults_string_warns(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:{s:s}}", "ca_certs", "remove_defaults", "yes")), 1);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->warnings), "read as true"));
-        assert_file(state, CA_CONF, "# Modified by kiln to deselect certs due to user-data\n"
+        assert_non_null(strstr(test_last_message(test_root_context(state)->warnings), "read as true"));
+        test_root_assert_file(state, CA_CONF, "# Modified by kiln to deselect certs due to user-data\n"
                                     "!mozilla/A.crt\n!mozilla/B.crt\n");
 }
 
@@ -299,14 +260,14 @@ static void ca_certs_remove_defaults_junk_is_error(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:{s:s}}", "ca_certs", "remove_defaults", "maybe")), -EINVAL);
 
-        assert_file(state, CA_CONF, "mozilla/A.crt\nmozilla/B.crt\n");
+        test_root_assert_file(state, CA_CONF, "mozilla/A.crt\nmozilla/B.crt\n");
 }
 
 static void ca_certs_list_value_is_error(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:[s]}", "ca_certs", CERT)), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "not a mapping"));
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "not a mapping"));
 }
 
 static void ca_certs_both_spellings_use_modern(void **state) {
@@ -314,90 +275,67 @@ static void ca_certs_both_spellings_use_modern(void **state) {
         assert_int_equal(run_json(state, json_pack("{s:{s:[s]}, s:{s:[s]}}", "ca_certs", "trusted", CERT,
                                                    "ca-certs", "trusted", "garbage")), 1);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->warnings), "ignoring ca-certs"));
-        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
+        assert_non_null(strstr(test_last_message(test_root_context(state)->warnings), "ignoring ca-certs"));
+        assert_int_equal(json_array_size(test_root_context(state)->errors), 0);
 }
 
 static void ca_certs_deprecated_spelling_applied(void **state) {
         debian_root(state);
         assert_int_equal(run_json(state, json_pack("{s:{s:[s]}}", "ca-certs", "trusted", CERT)), 1);
 
-        assert_file(state, DEBIAN_CERT, CERT);
+        test_root_assert_file(state, DEBIAN_CERT, CERT);
 }
 
 static void ca_certs_missing_update_command_is_error(void **state) {
-        put_file(state, "/etc/debian_version", "12.0\n");
+        test_root_write(state, "/etc/debian_version", "12.0\n");
         assert_int_equal(run_trusted(state, CERT), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "update-ca-certificates is not in the image"));
-        assert_file(state, DEBIAN_CERT, CERT);
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "update-ca-certificates is not in the image"));
+        test_root_assert_file(state, DEBIAN_CERT, CERT);
 }
 
 static void ca_certs_update_failure_is_error(void **state) {
         debian_root(state);
-        put_file_mode(state, "/usr/sbin/update-ca-certificates", "#!/bin/busybox sh\nexit 3\n", 0755);
+        test_root_write_mode(state, "/usr/sbin/update-ca-certificates", "#!/bin/busybox sh\nexit 3\n", 0755);
         assert_int_equal(run_trusted(state, CERT), -EIO);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "exited with 3"));
-}
-
-typedef struct SchemaCount {
-        unsigned errors;
-        unsigned warnings;
-} SchemaCount;
-
-static void schema_count(const SchemaDiagnostic *d, void *userdata) {
-        SchemaCount *c = userdata;
-
-        if (d->problem == SCHEMA_ERROR)
-                c->errors++;
-        else
-                c->warnings++;
-}
-
-static SchemaCount validate(json_t *config) {
-        SchemaCount count = {};
-
-        assert_non_null(config);
-        assert_true(schema_check(config, NULL, 0, schema_count, &count) >= 0);
-        json_decref(config);
-        return count;
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "exited with 3"));
 }
 
 static void validate_accepts_certificate(void **state) {
-        SchemaCount c = validate(json_pack("{s:{s:[s], s:b}}", "ca_certs", "trusted", CERT, "remove_defaults", 0));
+        TestSchemaCount c = test_schema_check(json_pack("{s:{s:[s], s:b}}", "ca_certs", "trusted", CERT, "remove_defaults", 0));
 
         assert_int_equal(c.errors, 0);
         assert_int_equal(c.warnings, 0);
 }
 
 static void validate_rejects_bad_certificate(void **state) {
-        SchemaCount c = validate(json_pack("{s:{s:[s,s]}}", "ca_certs", "trusted", CERT, "garbage"));
+        TestSchemaCount c = test_schema_check(json_pack("{s:{s:[s,s]}}", "ca_certs", "trusted", CERT, "garbage"));
 
         assert_int_equal(c.errors, 1);
 }
 
 static void validate_rejects_private_key(void **state) {
-        SchemaCount c = validate(json_pack("{s:{s:[s]}}", "ca_certs", "trusted", PRIVATE_KEY));
+        TestSchemaCount c = test_schema_check(json_pack("{s:{s:[s]}}", "ca_certs", "trusted", PRIVATE_KEY));
 
         assert_int_equal(c.errors, 1);
 }
 
 static void validate_warns_trusted_string(void **state) {
-        SchemaCount c = validate(json_pack("{s:{s:s}}", "ca_certs", "trusted", CERT));
+        TestSchemaCount c = test_schema_check(json_pack("{s:{s:s}}", "ca_certs", "trusted", CERT));
 
         assert_int_equal(c.errors, 0);
         assert_int_equal(c.warnings, 1);
 }
 
 static void validate_warns_deprecated_spelling(void **state) {
-        SchemaCount c = validate(json_pack("{s:{s:b}}", "ca-certs", "remove-defaults", 1));
+        TestSchemaCount c = test_schema_check(json_pack("{s:{s:b}}", "ca-certs", "remove-defaults", 1));
 
         assert_int_equal(c.errors, 0);
         assert_int_equal(c.warnings, 2);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, test_root_teardown)
 
 int main(void) {
         const struct CMUnitTest tests[] = {

@@ -1,14 +1,30 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Helpers for unit tests: a scratch target root and a Context around it. */
+/* Helpers for unit tests: a scratch target root, a Context around it, files in the root, the
+ * config of the Context and counts of schema diagnostics. The helpers that take void **state
+ * expect a TestRoot in *state, as test_root_setup() leaves it. */
 #pragma once
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
 
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "context.h"
+#include "lib/fileio.h"
+#include "lib/macro.h"
+#include "schema.h"
+
+/* Maximum size of a file that test_root_assert_file() reads back. */
+#define TEST_FILE_MAX (1024U * 1024U)
 
 typedef struct TestRoot {
         char path[64];
@@ -49,4 +65,98 @@ static inline void test_root_free(TestRoot *t) {
         snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", t->path);
         (void) !system(cmd);
         free(t);
+}
+
+/* A cmocka setup function that puts a fresh TestRoot in *state. */
+static inline int test_root_setup(void **state) {
+        *state = test_root_new();
+        return 0;
+}
+
+/* A cmocka teardown function that frees the TestRoot in *state. */
+static inline int test_root_teardown(void **state) {
+        test_root_free(*state);
+        return 0;
+}
+
+/* The Context of the TestRoot in *state (borrowed). */
+static inline Context *test_root_context(void **state) {
+        return &((TestRoot *) *state)->ctx;
+}
+
+/* Write content to path in the root with mode, creating parent directories. Fails the test on error. */
+static inline void test_root_write_mode(void **state, const char *path, const char *content, mode_t mode) {
+        assert_int_equal(write_file_atomic(test_root_context(state)->root_fd, path, content, strlen(content), mode,
+                                           (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
+}
+
+/* Write content to path in the root with mode 0644, creating parent directories. */
+static inline void test_root_write(void **state, const char *path, const char *content) {
+        test_root_write_mode(state, path, content, 0644);
+}
+
+/* Fail the test unless path in the root exists and contains exactly expected. */
+static inline void test_root_assert_file(void **state, const char *path, const char *expected) {
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0;
+
+        assert_int_equal(read_file_at(test_root_context(state)->root_fd, path, TEST_FILE_MAX, &data, &size), 0);
+        assert_string_equal(data, expected);
+}
+
+/* Fail the test unless path is absent from the root. */
+static inline void test_root_assert_absent(void **state, const char *path) {
+        assert_int_equal(root_exists(test_root_context(state)->root_fd, path), 0);
+}
+
+/* Replace the config of the Context with config, which it takes. Fails the test when config is NULL,
+ * as it is when json_pack() fails. Returns the new config (borrowed). */
+static inline json_t *test_root_set_config(void **state, json_t *config) {
+        Context *ctx = test_root_context(state);
+
+        assert_non_null(config);
+        json_decref(ctx->config);
+        ctx->config = config;
+        return config;
+}
+
+/* Replace the config of the Context with the JSON text. Fails the test on invalid JSON. */
+static inline json_t *test_root_load_config(void **state, const char *json) {
+        json_error_t error;
+        json_t *config = json_loads(json, 0, &error);
+
+        if (!config)
+                fail_msg("Invalid test JSON at line %d: %s", error.line, error.text);
+        return test_root_set_config(state, config);
+}
+
+/* The message of the last entry of a report list such as ctx->errors, or NULL when it is empty. */
+static inline const char *test_last_message(const json_t *list) {
+        return json_string_value(json_object_get(json_array_get(list, json_array_size(list) - 1), "message"));
+}
+
+/* Counts of the diagnostics of schema_check(). Everything but SCHEMA_ERROR counts as a warning. */
+typedef struct TestSchemaCount {
+        unsigned errors;
+        unsigned warnings;
+} TestSchemaCount;
+
+/* A schema_check() callback that adds d to the TestSchemaCount in userdata. */
+static inline void test_schema_count(const SchemaDiagnostic *d, void *userdata) {
+        TestSchemaCount *count = userdata;
+
+        if (d->problem == SCHEMA_ERROR)
+                count->errors++;
+        else
+                count->warnings++;
+}
+
+/* Check config, which this takes, as `kiln validate` does and count the diagnostics. */
+static inline TestSchemaCount test_schema_check(json_t *config) {
+        TestSchemaCount count = {};
+
+        assert_non_null(config);
+        assert_true(schema_check(config, /* positions= */ NULL, 0, test_schema_count, &count) >= 0);
+        json_decref(config);
+        return count;
 }

@@ -16,58 +16,22 @@
 #include "module.h"
 #include "test-helpers.h"
 
-static int setup(void **state) {
-        *state = test_root_new();
-        return 0;
-}
-
-static int teardown(void **state) {
-        test_root_free(*state);
-        return 0;
-}
-
-static Context *ctx_of(void **state) {
-        return &((TestRoot *) *state)->ctx;
-}
-
 static int run(void **state, json_t *config) {
-        Context *ctx = ctx_of(state);
-
-        assert_non_null(config);
-        json_decref(ctx->config);
-        ctx->config = config;
-        return module_locale.run(ctx, ctx->config);
-}
-
-static void put_file(void **state, const char *path, const char *content) {
-        assert_int_equal(write_file_atomic(ctx_of(state)->root_fd, path, content, strlen(content), 0644,
-                                           (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
-}
-
-static void assert_file(void **state, const char *path, const char *expected) {
-        _cleanup_free_ char *data = NULL;
-        size_t size = 0;
-
-        assert_int_equal(read_file_at(ctx_of(state)->root_fd, path, 4096, &data, &size), 0);
-        assert_string_equal(data, expected);
-}
-
-static const char *last_message(const json_t *list) {
-        return json_string_value(json_object_get(json_array_get(list, json_array_size(list) - 1), "message"));
+        return module_locale.run(test_root_context(state), test_root_set_config(state, config));
 }
 
 static void locale_debian_writes_lang(void **state) {
         assert_int_equal(run(state, json_pack("{s:s}", "locale", "C.UTF-8")), 1);
 
-        assert_file(state, "/etc/default/locale", "LANG=C.UTF-8\n");
-        assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
+        test_root_assert_file(state, "/etc/default/locale", "LANG=C.UTF-8\n");
+        assert_int_equal(json_array_size(test_root_context(state)->warnings), 0);
 }
 
 static void locale_keeps_other_lines(void **state) {
-        put_file(state, "/etc/default/locale", "# set by the image\nLANG=\"en_US.UTF-8\"\nLC_TIME=C\n");
+        test_root_write(state, "/etc/default/locale", "# set by the image\nLANG=\"en_US.UTF-8\"\nLC_TIME=C\n");
         assert_int_equal(run(state, json_pack("{s:s}", "locale", "POSIX")), 1);
 
-        assert_file(state, "/etc/default/locale", "# set by the image\nLANG=POSIX\nLC_TIME=C\n");
+        test_root_assert_file(state, "/etc/default/locale", "# set by the image\nLANG=POSIX\nLC_TIME=C\n");
 }
 
 static void locale_second_run_unchanged(void **state) {
@@ -76,64 +40,64 @@ static void locale_second_run_unchanged(void **state) {
 }
 
 static void locale_quoted_same_value_unchanged(void **state) {
-        put_file(state, "/etc/default/locale", "LANG=\"C.UTF-8\"\n");
+        test_root_write(state, "/etc/default/locale", "LANG=\"C.UTF-8\"\n");
         assert_int_equal(run(state, json_pack("{s:s}", "locale", "C.UTF-8")), 0);
 
-        assert_file(state, "/etc/default/locale", "LANG=\"C.UTF-8\"\n");
+        test_root_assert_file(state, "/etc/default/locale", "LANG=\"C.UTF-8\"\n");
 }
 
 static void locale_without_locale_gen_warns(void **state) {
         assert_int_equal(run(state, json_pack("{s:s}", "locale", "de_DE.UTF-8")), 1);
 
-        assert_file(state, "/etc/default/locale", "LANG=de_DE.UTF-8\n");
-        assert_non_null(strstr(last_message(ctx_of(state)->warnings), "locale-gen is not in the image"));
+        test_root_assert_file(state, "/etc/default/locale", "LANG=de_DE.UTF-8\n");
+        assert_non_null(strstr(test_last_message(test_root_context(state)->warnings), "locale-gen is not in the image"));
 }
 
 static void locale_compiled_dir_needs_no_warning(void **state) {
-        assert_int_equal(root_mkdir_p(ctx_of(state)->root_fd, "/usr/lib/locale/de_DE.utf8@euro", 0755, (uid_t) -1,
+        assert_int_equal(root_mkdir_p(test_root_context(state)->root_fd, "/usr/lib/locale/de_DE.utf8@euro", 0755, (uid_t) -1,
                                       (gid_t) -1), 1);
         assert_int_equal(run(state, json_pack("{s:s}", "locale", "de_DE.UTF-8@euro")), 1);
 
-        assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
+        assert_int_equal(json_array_size(test_root_context(state)->warnings), 0);
 }
 
 static void locale_rhel_writes_locale_conf(void **state) {
-        put_file(state, "/etc/system-release", "Amazon Linux release 2023\n");
+        test_root_write(state, "/etc/system-release", "Amazon Linux release 2023\n");
         assert_int_equal(run(state, json_pack("{s:s}", "locale", "en_GB.UTF-8")), 1);
 
-        assert_file(state, "/etc/locale.conf", "LANG=en_GB.UTF-8\n");
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, "/etc/default/locale"), 0);
-        assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
+        test_root_assert_file(state, "/etc/locale.conf", "LANG=en_GB.UTF-8\n");
+        assert_int_equal(root_exists(test_root_context(state)->root_fd, "/etc/default/locale"), 0);
+        assert_int_equal(json_array_size(test_root_context(state)->warnings), 0);
 }
 
 static void locale_configfile_used(void **state) {
         assert_int_equal(run(state, json_pack("{s:s,s:s}", "locale", "C", "locale_configfile", "/etc/env.d/lang")), 1);
 
-        assert_file(state, "/etc/env.d/lang", "LANG=C\n");
+        test_root_assert_file(state, "/etc/env.d/lang", "LANG=C\n");
 }
 
 static void locale_configfile_relative_rejected(void **state) {
         assert_int_equal(run(state, json_pack("{s:s,s:s}", "locale", "C", "locale_configfile", "etc/lang")), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "not an absolute path"));
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "not an absolute path"));
 }
 
 static void locale_false_skips(void **state) {
         assert_int_equal(run(state, json_pack("{s:b}", "locale", 0)), 0);
 
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, "/etc/default/locale"), 0);
+        assert_int_equal(root_exists(test_root_context(state)->root_fd, "/etc/default/locale"), 0);
 }
 
 static void locale_false_string_skips(void **state) {
         assert_int_equal(run(state, json_pack("{s:s}", "locale", "off")), 0);
 
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, "/etc/default/locale"), 0);
+        assert_int_equal(root_exists(test_root_context(state)->root_fd, "/etc/default/locale"), 0);
 }
 
 static void locale_true_rejected(void **state) {
         assert_int_equal(run(state, json_pack("{s:b}", "locale", 1)), -EINVAL);
 
-        assert_non_null(strstr(last_message(ctx_of(state)->errors), "locale is true"));
+        assert_non_null(strstr(test_last_message(test_root_context(state)->errors), "locale is true"));
 }
 
 static void locale_names_checked(void **state) {
@@ -143,10 +107,10 @@ static void locale_names_checked(void **state) {
                                                "toolonglang_US", "en_US@", "en-US" };
 
         for (size_t i = 0; i < ELEMENTSOF(valid); i++) {
-                size_t errors = json_array_size(ctx_of(state)->errors);
+                size_t errors = json_array_size(test_root_context(state)->errors);
 
                 (void) run(state, json_pack("{s:s,s:s}", "locale", valid[i], "locale_configfile", "/tmp/lang"));
-                if (json_array_size(ctx_of(state)->errors) != errors)
+                if (json_array_size(test_root_context(state)->errors) != errors)
                         fail_msg("'%s' was rejected", valid[i]);
         }
         for (size_t i = 0; i < ELEMENTSOF(invalid); i++)
@@ -154,27 +118,8 @@ static void locale_names_checked(void **state) {
                         fail_msg("'%s' was accepted", invalid[i]);
 }
 
-typedef struct SchemaCount {
-        unsigned errors;
-        unsigned warnings;
-} SchemaCount;
-
-static void schema_count(const SchemaDiagnostic *d, void *userdata) {
-        SchemaCount *c = userdata;
-
-        if (d->problem == SCHEMA_ERROR)
-                c->errors++;
-        else
-                c->warnings++;
-}
-
 static unsigned validate_errors(json_t *config) {
-        SchemaCount count = {};
-
-        assert_non_null(config);
-        assert_true(schema_check(config, NULL, 0, schema_count, &count) >= 0);
-        json_decref(config);
-        return count.errors;
+        return test_schema_check(config).errors;
 }
 
 static void validate_agrees_with_run(void **state) {
@@ -185,7 +130,7 @@ static void validate_agrees_with_run(void **state) {
         assert_int_equal(validate_errors(json_pack("{s:s}", "locale_configfile", "etc/lang")), 1);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, test_root_setup, test_root_teardown)
 
 int main(void) {
         const struct CMUnitTest tests[] = {

@@ -25,57 +25,19 @@
         "logdir /var/log/chrony\nmaxupdateskew 100.0\nrtcsync\nmakestep 1 3\n"
 #define CHRONY_HEAD "# Written by kiln from the ntp key of the cloud-config.\n# See chrony.conf(5).\n"
 
-static int setup(void **state) {
-        *state = test_root_new();
-        return 0;
-}
-
-static int teardown(void **state) {
-        test_root_free(*state);
-        return 0;
-}
-
-static Context *ctx_of(void **state) {
-        return &((TestRoot *) *state)->ctx;
-}
-
-static void put_file(void **state, const char *path, const char *content, mode_t mode) {
-        assert_int_equal(write_file_atomic(ctx_of(state)->root_fd, path, content, strlen(content), mode,
-                                           (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
-}
-
 static void set_distro(void **state, const char *id) {
         char text[128];
 
         (void) snprintf(text, sizeof(text), "ID=%s\nVERSION_ID=\"1\"\n", id);
-        put_file(state, "/etc/os-release", text, 0644);
+        test_root_write_mode(state, "/etc/os-release", text, 0644);
 }
 
 static void put_executable(void **state, const char *path) {
-        put_file(state, path, "#!/bin/sh\nexit 0\n", 0755);
+        test_root_write_mode(state, path, "#!/bin/sh\nexit 0\n", 0755);
 }
 
 static int run(void **state, const char *json) {
-        Context *ctx = ctx_of(state);
-        json_error_t error;
-
-        json_decref(ctx->config);
-        ctx->config = json_loads(json, 0, &error);
-        if (!ctx->config)
-                fail_msg("bad test JSON at %d: %s", error.line, error.text);
-        return module_ntp.run(ctx, ctx->config);
-}
-
-static void assert_file(void **state, const char *path, const char *expected) {
-        _cleanup_free_ char *data = NULL;
-        size_t size = 0;
-
-        assert_int_equal(read_file_at(ctx_of(state)->root_fd, path, 65536, &data, &size), 0);
-        assert_string_equal(data, expected);
-}
-
-static void assert_absent(void **state, const char *path) {
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, path), 0);
+        return module_ntp.run(test_root_context(state), test_root_load_config(state, json));
 }
 
 static bool has_message(const json_t *list, const char *needle) {
@@ -100,11 +62,11 @@ static void chrony_debian_renders_all_lists(void **state) {
                                     "\"pools\": [\"pool.example.com\"], \"peers\": [\"peer.example.com\"], "
                                     "\"allow\": [\"10.0.0.0/8\", \"all\"]}}"), 1);
 
-        assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD
+        test_root_assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD
                     "pool pool.example.com iburst\nserver ntp1.example.com iburst\nserver 10.0.0.1 iburst\n"
                     "peer peer.example.com\nallow 10.0.0.0/8\nallow all\n" CHRONY_DEBIAN_TAIL);
-        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
-        assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
+        assert_int_equal(json_array_size(test_root_context(state)->errors), 0);
+        assert_int_equal(json_array_size(test_root_context(state)->warnings), 0);
 }
 
 static void chrony_default_pools_debian(void **state) {
@@ -113,7 +75,7 @@ static void chrony_default_pools_debian(void **state) {
 
         assert_int_equal(run(state, "{\"ntp\": null}"), 1);
 
-        assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD
+        test_root_assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD
                     "pool 0.debian.pool.ntp.org iburst\npool 1.debian.pool.ntp.org iburst\n"
                     "pool 2.debian.pool.ntp.org iburst\npool 3.debian.pool.ntp.org iburst\n" CHRONY_DEBIAN_TAIL);
 }
@@ -124,7 +86,7 @@ static void chrony_rhel_path_and_layout(void **state) {
 
         assert_int_equal(run(state, "{\"ntp\": {\"servers\": [\"169.254.169.123\"]}}"), 1);
 
-        assert_file(state, "/etc/chrony.conf", CHRONY_HEAD "server 169.254.169.123 iburst\n\n"
+        test_root_assert_file(state, "/etc/chrony.conf", CHRONY_HEAD "server 169.254.169.123 iburst\n\n"
                     "driftfile /var/lib/chrony/drift\nmakestep 1.0 3\nrtcsync\nlogdir /var/log/chrony\n");
 }
 
@@ -135,7 +97,7 @@ static void ntp_rhel_servers_iburst(void **state) {
         assert_int_equal(run(state, "{\"ntp\": {\"ntp_client\": \"ntp\", \"servers\": [\"ntp.example.com\"], "
                                     "\"peers\": [\"fd00::1\"]}}"), 1);
 
-        assert_file(state, "/etc/ntp.conf",
+        test_root_assert_file(state, "/etc/ntp.conf",
                     "# Written by kiln from the ntp key of the cloud-config.\n# See ntp.conf(5).\n\n"
                     "driftfile /var/lib/ntp/drift\nrestrict default kod nomodify notrap nopeer noquery\n"
                     "restrict -6 default kod nomodify notrap nopeer noquery\nrestrict 127.0.0.1\n"
@@ -146,15 +108,15 @@ static void ntp_rhel_servers_iburst(void **state) {
 static void ntpsec_debian_own_directory(void **state) {
         set_distro(state, "debian");
         put_executable(state, "/usr/sbin/ntpd");
-        assert_int_equal(root_mkdir_p(ctx_of(state)->root_fd, "/etc/ntpsec", 0755, (uid_t) -1, (gid_t) -1), 1);
+        assert_int_equal(root_mkdir_p(test_root_context(state)->root_fd, "/etc/ntpsec", 0755, (uid_t) -1, (gid_t) -1), 1);
 
         assert_int_equal(run(state, "{\"ntp\": {\"ntp_client\": \"ntp\", \"pools\": [\"pool.example.com\"]}}"), 1);
 
-        assert_file(state, "/etc/ntpsec/ntp.conf",
+        test_root_assert_file(state, "/etc/ntpsec/ntp.conf",
                     "# Written by kiln from the ntp key of the cloud-config.\n# See ntp.conf(5).\n\n"
                     "driftfile /var/lib/ntpsec/ntp.drift\n\npool pool.example.com iburst\n\n"
                     "restrict default kod nomodify nopeer noquery limited\nrestrict 127.0.0.1\nrestrict ::1\n");
-        assert_absent(state, "/etc/ntp.conf");
+        test_root_assert_absent(state, "/etc/ntp.conf");
 }
 
 static void timesyncd_auto_chosen_when_installed(void **state) {
@@ -164,10 +126,10 @@ static void timesyncd_auto_chosen_when_installed(void **state) {
         assert_int_equal(run(state, "{\"ntp\": {\"servers\": [\"a.example.com\"], \"pools\": [\"b.example.com\"]}}"),
                          1);
 
-        assert_file(state, "/etc/systemd/timesyncd.conf.d/kiln.conf",
+        test_root_assert_file(state, "/etc/systemd/timesyncd.conf.d/kiln.conf",
                     "# Written by kiln from the ntp key of the cloud-config.\n# See timesyncd.conf(5).\n\n"
                     "[Time]\nNTP=a.example.com b.example.com\n");
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void timesyncd_peers_ignored_warning(void **state) {
@@ -177,11 +139,11 @@ static void timesyncd_peers_ignored_warning(void **state) {
         assert_int_equal(run(state, "{\"ntp\": {\"ntp_client\": \"systemd-timesyncd\", "
                                     "\"peers\": [\"p.example.com\"]}}"), 1);
 
-        assert_file(state, "/etc/systemd/timesyncd.conf.d/kiln.conf",
+        test_root_assert_file(state, "/etc/systemd/timesyncd.conf.d/kiln.conf",
                     "# Written by kiln from the ntp key of the cloud-config.\n# See timesyncd.conf(5).\n\n"
                     "[Time]\nNTP=0.ubuntu.pool.ntp.org 1.ubuntu.pool.ntp.org 2.ubuntu.pool.ntp.org "
                     "3.ubuntu.pool.ntp.org\n");
-        assert_true(has_message(ctx_of(state)->warnings, "ntp.peers: the configuration of the NTP client "
+        assert_true(has_message(test_root_context(state)->warnings, "ntp.peers: the configuration of the NTP client "
                                                          "'systemd-timesyncd' has no setting for them"));
 }
 
@@ -191,7 +153,7 @@ static void busybox_ntpd_default_servers(void **state) {
 
         assert_int_equal(run(state, "{\"ntp\": {}}"), 1);
 
-        assert_file(state, "/etc/ntp.conf", "# Written by kiln from the ntp key of the cloud-config.\n"
+        test_root_assert_file(state, "/etc/ntp.conf", "# Written by kiln from the ntp key of the cloud-config.\n"
                     "server 0.pool.ntp.org\nserver 1.pool.ntp.org\nserver 2.pool.ntp.org\nserver 3.pool.ntp.org\n");
 }
 
@@ -200,9 +162,9 @@ static void auto_missing_client_is_error(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"servers\": [\"ntp.example.com\"]}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "The NTP client 'chrony' is not installed in the image"));
-        assert_true(has_message(ctx_of(state)->errors, "Install the package 'chrony'"));
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_true(has_message(test_root_context(state)->errors, "The NTP client 'chrony' is not installed in the image"));
+        assert_true(has_message(test_root_context(state)->errors, "Install the package 'chrony'"));
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void chosen_missing_client_names_package(void **state) {
@@ -211,9 +173,9 @@ static void chosen_missing_client_names_package(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"ntp_client\": \"ntp\"}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "Install the package 'ntpsec'"));
-        assert_absent(state, "/etc/ntp.conf");
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_true(has_message(test_root_context(state)->errors, "Install the package 'ntpsec'"));
+        test_root_assert_absent(state, "/etc/ntp.conf");
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void server_newline_rejected(void **state) {
@@ -222,10 +184,10 @@ static void server_newline_rejected(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"servers\": [\"ok.example.com\", \"a.example.com\\nallow all\"]}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "ntp.servers.1 is 'a.example.com\\nallow all', which is not "
+        assert_true(has_message(test_root_context(state)->errors, "ntp.servers.1 is 'a.example.com\\nallow all', which is not "
                                                        "a host name or address: it contains a line break"));
-        assert_int_equal(first_item(ctx_of(state)->errors), 1);
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_int_equal(first_item(test_root_context(state)->errors), 1);
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void pool_with_option_rejected(void **state) {
@@ -234,9 +196,9 @@ static void pool_with_option_rejected(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"pools\": [\"pool.ntp.org iburst\"]}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "ntp.pools.0 is 'pool.ntp.org iburst'"));
-        assert_true(has_message(ctx_of(state)->errors, "it contains a space"));
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_true(has_message(test_root_context(state)->errors, "ntp.pools.0 is 'pool.ntp.org iburst'"));
+        assert_true(has_message(test_root_context(state)->errors, "it contains a space"));
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void allow_bad_prefix_rejected(void **state) {
@@ -245,8 +207,8 @@ static void allow_bad_prefix_rejected(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"allow\": [\"10.0.0.0/33\"]}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "ntp.allow.0 is '10.0.0.0/33'"));
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_true(has_message(test_root_context(state)->errors, "ntp.allow.0 is '10.0.0.0/33'"));
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void server_number_rejected(void **state) {
@@ -255,7 +217,7 @@ static void server_number_rejected(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"servers\": [123]}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "ntp.servers.0 must be a string"));
+        assert_true(has_message(test_root_context(state)->errors, "ntp.servers.0 must be a string"));
 }
 
 static void duplicate_server_warned_once(void **state) {
@@ -264,8 +226,8 @@ static void duplicate_server_warned_once(void **state) {
 
         assert_int_equal(run(state, "{\"ntp\": {\"servers\": [\"a.example.com\", \"a.example.com\"]}}"), 1);
 
-        assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD "server a.example.com iburst\n" CHRONY_DEBIAN_TAIL);
-        assert_true(has_message(ctx_of(state)->warnings, "ntp.servers lists 'a.example.com' more than once"));
+        test_root_assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD "server a.example.com iburst\n" CHRONY_DEBIAN_TAIL);
+        assert_true(has_message(test_root_context(state)->warnings, "ntp.servers lists 'a.example.com' more than once"));
 }
 
 static void disabled_writes_nothing(void **state) {
@@ -274,8 +236,8 @@ static void disabled_writes_nothing(void **state) {
 
         assert_int_equal(run(state, "{\"ntp\": {\"enabled\": false}}"), 0);
 
-        assert_absent(state, "/etc/chrony/chrony.conf");
-        assert_int_equal(json_array_size(ctx_of(state)->warnings), 0);
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_int_equal(json_array_size(test_root_context(state)->warnings), 0);
 }
 
 static void disabled_string_warns(void **state) {
@@ -284,8 +246,8 @@ static void disabled_string_warns(void **state) {
 
         assert_int_equal(run(state, "{\"ntp\": {\"enabled\": \"no\"}}"), 0);
 
-        assert_absent(state, "/etc/chrony/chrony.conf");
-        assert_true(has_message(ctx_of(state)->warnings, "ntp.enabled is the string 'no'"));
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_true(has_message(test_root_context(state)->warnings, "ntp.enabled is the string 'no'"));
 }
 
 static void second_run_changes_nothing(void **state) {
@@ -296,19 +258,19 @@ static void second_run_changes_nothing(void **state) {
 
         assert_int_equal(run(state, config), 1);
         assert_int_equal(run(state, config), 0);
-        assert_absent(state, "/etc/chrony/chrony.conf.dist");
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf.dist");
 }
 
 static void original_kept_as_dist(void **state) {
         set_distro(state, "debian");
         put_executable(state, "/usr/sbin/chronyd");
-        put_file(state, "/etc/chrony/chrony.conf", "pool 2.debian.pool.ntp.org iburst\n", 0644);
+        test_root_write_mode(state, "/etc/chrony/chrony.conf", "pool 2.debian.pool.ntp.org iburst\n", 0644);
 
         assert_int_equal(run(state, "{\"ntp\": {\"servers\": [\"a.example.com\"]}}"), 1);
         assert_int_equal(run(state, "{\"ntp\": {\"servers\": [\"b.example.com\"]}}"), 1);
 
-        assert_file(state, "/etc/chrony/chrony.conf.dist", "pool 2.debian.pool.ntp.org iburst\n");
-        assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD "server b.example.com iburst\n" CHRONY_DEBIAN_TAIL);
+        test_root_assert_file(state, "/etc/chrony/chrony.conf.dist", "pool 2.debian.pool.ntp.org iburst\n");
+        test_root_assert_file(state, "/etc/chrony/chrony.conf", CHRONY_HEAD "server b.example.com iburst\n" CHRONY_DEBIAN_TAIL);
 }
 
 static void config_overrides_confpath(void **state) {
@@ -319,7 +281,7 @@ static void config_overrides_confpath(void **state) {
                                     "\"config\": {\"confpath\": \"/opt/chrony/chrony.conf\", "
                                     "\"check_exe\": \"/opt/chrony/sbin/chronyd\"}}}"), 1);
 
-        assert_file(state, "/opt/chrony/chrony.conf", CHRONY_HEAD "server a.example.com iburst\n" CHRONY_DEBIAN_TAIL);
+        test_root_assert_file(state, "/opt/chrony/chrony.conf", CHRONY_HEAD "server a.example.com iburst\n" CHRONY_DEBIAN_TAIL);
 }
 
 static void jinja_template_rendered(void **state) {
@@ -330,7 +292,7 @@ static void jinja_template_rendered(void **state) {
                                     "\"config\": {\"template\": \"## template: jinja\\n{% for s in servers %}"
                                     "server {{ s }} prefer\\n{% endfor %}makestep 1 3\\n\"}}}"), 1);
 
-        assert_file(state, "/etc/chrony/chrony.conf",
+        test_root_assert_file(state, "/etc/chrony/chrony.conf",
                     "server a.example.com prefer\nserver b.example.com prefer\nmakestep 1 3\n");
 }
 
@@ -340,8 +302,8 @@ static void basic_template_variables_rejected(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"config\": {\"template\": \"server $servers\\n\"}}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "basic templates"));
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_true(has_message(test_root_context(state)->errors, "basic templates"));
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void unknown_client_needs_config(void **state) {
@@ -350,8 +312,8 @@ static void unknown_client_needs_config(void **state) {
 
         assert_true(run(state, "{\"ntp\": {\"ntp_client\": \"ptpd\"}}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "names the NTP client 'ptpd', which kiln does not know"));
-        assert_absent(state, "/etc/chrony/chrony.conf");
+        assert_true(has_message(test_root_context(state)->errors, "names the NTP client 'ptpd', which kiln does not know"));
+        test_root_assert_absent(state, "/etc/chrony/chrony.conf");
 }
 
 static void ntp_not_mapping_rejected(void **state) {
@@ -360,35 +322,35 @@ static void ntp_not_mapping_rejected(void **state) {
 
         assert_true(run(state, "{\"ntp\": [\"pool.ntp.org\"]}") < 0);
 
-        assert_true(has_message(ctx_of(state)->errors, "ntp must be"));
+        assert_true(has_message(test_root_context(state)->errors, "ntp must be"));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(chrony_debian_renders_all_lists, setup, teardown),
-                cmocka_unit_test_setup_teardown(chrony_default_pools_debian, setup, teardown),
-                cmocka_unit_test_setup_teardown(chrony_rhel_path_and_layout, setup, teardown),
-                cmocka_unit_test_setup_teardown(ntp_rhel_servers_iburst, setup, teardown),
-                cmocka_unit_test_setup_teardown(ntpsec_debian_own_directory, setup, teardown),
-                cmocka_unit_test_setup_teardown(timesyncd_auto_chosen_when_installed, setup, teardown),
-                cmocka_unit_test_setup_teardown(timesyncd_peers_ignored_warning, setup, teardown),
-                cmocka_unit_test_setup_teardown(busybox_ntpd_default_servers, setup, teardown),
-                cmocka_unit_test_setup_teardown(auto_missing_client_is_error, setup, teardown),
-                cmocka_unit_test_setup_teardown(chosen_missing_client_names_package, setup, teardown),
-                cmocka_unit_test_setup_teardown(server_newline_rejected, setup, teardown),
-                cmocka_unit_test_setup_teardown(pool_with_option_rejected, setup, teardown),
-                cmocka_unit_test_setup_teardown(allow_bad_prefix_rejected, setup, teardown),
-                cmocka_unit_test_setup_teardown(server_number_rejected, setup, teardown),
-                cmocka_unit_test_setup_teardown(duplicate_server_warned_once, setup, teardown),
-                cmocka_unit_test_setup_teardown(disabled_writes_nothing, setup, teardown),
-                cmocka_unit_test_setup_teardown(disabled_string_warns, setup, teardown),
-                cmocka_unit_test_setup_teardown(second_run_changes_nothing, setup, teardown),
-                cmocka_unit_test_setup_teardown(original_kept_as_dist, setup, teardown),
-                cmocka_unit_test_setup_teardown(config_overrides_confpath, setup, teardown),
-                cmocka_unit_test_setup_teardown(jinja_template_rendered, setup, teardown),
-                cmocka_unit_test_setup_teardown(basic_template_variables_rejected, setup, teardown),
-                cmocka_unit_test_setup_teardown(unknown_client_needs_config, setup, teardown),
-                cmocka_unit_test_setup_teardown(ntp_not_mapping_rejected, setup, teardown),
+                cmocka_unit_test_setup_teardown(chrony_debian_renders_all_lists, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(chrony_default_pools_debian, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(chrony_rhel_path_and_layout, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(ntp_rhel_servers_iburst, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(ntpsec_debian_own_directory, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(timesyncd_auto_chosen_when_installed, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(timesyncd_peers_ignored_warning, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(busybox_ntpd_default_servers, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(auto_missing_client_is_error, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(chosen_missing_client_names_package, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(server_newline_rejected, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(pool_with_option_rejected, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(allow_bad_prefix_rejected, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(server_number_rejected, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(duplicate_server_warned_once, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(disabled_writes_nothing, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(disabled_string_warns, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(second_run_changes_nothing, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(original_kept_as_dist, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(config_overrides_confpath, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(jinja_template_rendered, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(basic_template_variables_rejected, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(unknown_client_needs_config, test_root_setup, test_root_teardown),
+                cmocka_unit_test_setup_teardown(ntp_not_mapping_rejected, test_root_setup, test_root_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

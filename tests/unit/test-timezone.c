@@ -30,49 +30,22 @@ static int setup(void **state) {
         return 0;
 }
 
-static int teardown(void **state) {
-        test_root_free(*state);
-        return 0;
-}
-
-static Context *ctx_of(void **state) {
-        return &((TestRoot *) *state)->ctx;
-}
-
 static int run(void **state, json_t *config) {
-        Context *ctx = ctx_of(state);
-
-        assert_non_null(config);
-        json_decref(ctx->config);
-        ctx->config = config;
-        return module_timezone.run(ctx, ctx->config);
-}
-
-static void put_file(void **state, const char *path, const char *content) {
-        assert_int_equal(write_file_atomic(ctx_of(state)->root_fd, path, content, strlen(content), 0644,
-                                           (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
-}
-
-static void assert_file(void **state, const char *path, const char *expected) {
-        _cleanup_free_ char *data = NULL;
-        size_t size = 0;
-
-        assert_int_equal(read_file_at(ctx_of(state)->root_fd, path, 4096, &data, &size), 0);
-        assert_string_equal(data, expected);
+        return module_timezone.run(test_root_context(state), test_root_set_config(state, config));
 }
 
 static void assert_link(void **state, const char *expected) {
         char target[PATH_MAX];
         ssize_t n;
 
-        n = readlinkat(ctx_of(state)->root_fd, "etc/localtime", target, sizeof(target) - 1);
+        n = readlinkat(test_root_context(state)->root_fd, "etc/localtime", target, sizeof(target) - 1);
         assert_true(n > 0);
         target[n] = '\0';
         assert_string_equal(target, expected);
 }
 
 static const char *last_error(void **state) {
-        const json_t *errors = ctx_of(state)->errors;
+        const json_t *errors = test_root_context(state)->errors;
 
         return json_string_value(json_object_get(json_array_get(errors, json_array_size(errors) - 1), "message"));
 }
@@ -81,7 +54,7 @@ static void timezone_debian_writes_both(void **state) {
         assert_int_equal(run(state, json_pack("{s:s}", "timezone", "Europe/Berlin")), 1);
 
         assert_link(state, "/usr/share/zoneinfo/Europe/Berlin");
-        assert_file(state, "/etc/timezone", "Europe/Berlin\n");
+        test_root_assert_file(state, "/etc/timezone", "Europe/Berlin\n");
 }
 
 static void timezone_second_run_unchanged(void **state) {
@@ -90,7 +63,7 @@ static void timezone_second_run_unchanged(void **state) {
 }
 
 static void timezone_replaces_regular_file(void **state) {
-        put_file(state, "/etc/localtime", "old zone data");
+        test_root_write(state, "/etc/localtime", "old zone data");
         assert_int_equal(run(state, json_pack("{s:s}", "timezone", "UTC")), 1);
 
         assert_link(state, "/usr/share/zoneinfo/UTC");
@@ -101,17 +74,17 @@ static void timezone_replaces_other_link(void **state) {
         assert_int_equal(run(state, json_pack("{s:s}", "timezone", "Europe/Paris")), 1);
 
         assert_link(state, "/usr/share/zoneinfo/Europe/Paris");
-        assert_file(state, "/etc/timezone", "Europe/Paris\n");
+        test_root_assert_file(state, "/etc/timezone", "Europe/Paris\n");
 }
 
 static void timezone_rhel_skips_timezone_file(void **state) {
-        put_file(state, "/etc/redhat-release", "Red Hat Enterprise Linux release 9.4\n");
-        put_file(state, "/etc/sysconfig/clock", "UTC=true\nZONE=\"America/New_York\"\n");
+        test_root_write(state, "/etc/redhat-release", "Red Hat Enterprise Linux release 9.4\n");
+        test_root_write(state, "/etc/sysconfig/clock", "UTC=true\nZONE=\"America/New_York\"\n");
         assert_int_equal(run(state, json_pack("{s:s}", "timezone", "Europe/Berlin")), 1);
 
         assert_link(state, "/usr/share/zoneinfo/Europe/Berlin");
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, "/etc/timezone"), 0);
-        assert_file(state, "/etc/sysconfig/clock", "UTC=true\nZONE=Europe/Berlin\n");
+        assert_int_equal(root_exists(test_root_context(state)->root_fd, "/etc/timezone"), 0);
+        test_root_assert_file(state, "/etc/sysconfig/clock", "UTC=true\nZONE=Europe/Berlin\n");
 }
 
 static void timezone_unknown_suggests_nearest(void **state) {
@@ -119,7 +92,7 @@ static void timezone_unknown_suggests_nearest(void **state) {
 
         assert_non_null(strstr(last_error(state), "unknown zone 'Europe/Berln'"));
         assert_non_null(strstr(last_error(state), "Did you mean 'Europe/Berlin'?"));
-        assert_int_equal(root_exists(ctx_of(state)->root_fd, "/etc/localtime"), 0);
+        assert_int_equal(root_exists(test_root_context(state)->root_fd, "/etc/localtime"), 0);
 }
 
 static void timezone_unknown_without_suggestion(void **state) {
@@ -155,7 +128,7 @@ static void timezone_number_rejected(void **state) {
 static void timezone_empty_warns(void **state) {
         assert_int_equal(run(state, json_pack("{s:s}", "timezone", "")), 0);
 
-        assert_int_equal(json_array_size(ctx_of(state)->warnings), 1);
+        assert_int_equal(json_array_size(test_root_context(state)->warnings), 1);
 }
 
 static void timezone_without_zoneinfo_is_error(void **state) {
@@ -169,7 +142,7 @@ static void timezone_without_zoneinfo_is_error(void **state) {
         test_root_free(t);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, test_root_teardown)
 
 int main(void) {
         const struct CMUnitTest tests[] = {
