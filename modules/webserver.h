@@ -6,7 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "lib/macro.h"
+#include "schema.h"
 
 /* Maximum number of sites, and of domains in one site. */
 #define WEB_SITES_MAX 256U
@@ -69,3 +72,14 @@ int web_proxy_check(const char *url, char *reason, size_t size);
 /* The proxy URL as the site file uses it: a URL with a path gets a final '/' so that request paths
  * append to it. Caller owns the result; NULL on allocation failure. */
 char *web_proxy_normalize(const char *url);
+
+/* The declaration of the webserver key, which the run checks the whole key against first. */
+extern const KeyField webserver_fields[];
+
+/* Report one problem of that check (a SchemaReportFn whose userdata is the Context) against the
+ * site that its path names. */
+void web_report_diagnostic(const SchemaDiagnostic *d, void *userdata);
+
+/* The value of a boolean field, also from the strings that the declarations accept with a
+ * warning ("yes", "off"), or fallback when it is absent or neither. */
+bool web_boolean_value_or(const json_t *v, bool fallback);
