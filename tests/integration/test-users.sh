@@ -285,9 +285,15 @@ EOF
         check_grep "a password is locked by default" '^locked:!\$' "$ROOT/etc/shadow"
         check_contains "lock_passwd: false without a password is a warning" "$(diagnostics warnings)" \
                 "users[3] 'nopassword': lock_passwd is false, but the account has no password to unlock"
+        # instance-data-sensitive.json is root's alone (0600) and carries the whole configuration,
+        # as cloud-init's file of the same name does.
         check_eq "no password is in kiln's output, report or command log" "" \
-                "$(grep -rlE 'kiln-(plain|locked)-secret|kilnsalt' "$ROOT.out" "$ROOT.status.json" \
-                        "$ROOT/var/log/kiln-output.log" "$ROOT/run/kiln" 2>/dev/null)"
+                "$(grep -rlE --exclude=instance-data-sensitive.json 'kiln-(plain|locked)-secret|kilnsalt' \
+                        "$ROOT.out" "$ROOT.status.json" "$ROOT/var/log/kiln-output.log" "$ROOT/run/kiln" 2>/dev/null)"
+        if [ -e "$ROOT/run/kiln/instance-data-sensitive.json" ]; then
+                check_eq "the sensitive instance data is root's alone" "600 0" \
+                        "$(stat -c '%a %u' "$ROOT/run/kiln/instance-data-sensitive.json")"
+        fi
 }
 
 
