@@ -334,7 +334,7 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                 } else if (o->command == COMMAND_QUERY && optind + 1 < argc) {
                         o->query_key = argv[optind + 1];
                         if (optind + 2 < argc) {
-                                fprintf(stderr, "kiln: query takes one KEY, got also '%s'.\n", argv[optind + 2]);
+                                fprintf(stderr, "kiln: unexpected argument '%s': query takes one KEY.\n", argv[optind + 2]);
                                 return -EINVAL;
                         }
                 } else if (optind + 1 < argc) {
@@ -606,7 +606,8 @@ static int final_unit_pending(char ret_state[static 32]) {
 
 /* A status for a boot where kiln will not run, so that --wait returns instead of waiting for a
  * status file that nothing writes. Only the host's own systemd can tell, so this is NULL for
- * another root, and NULL when kiln runs or will run. */
+ * another root, and NULL when kiln runs or will run.
+ * NOTE: only a booted system reaches the systemd query; the tests use --root and never do. */
 static json_t *status_will_not_run(bool root_is_host) {
 #if HAVE_LIBSYSTEMD
         char state[32] = "", message[160];
