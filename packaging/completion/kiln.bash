@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# bash completion for kiln(1): commands, their options, and the v1 keys of 'kiln query'.
+# bash completion for kiln(1): commands, their options, and the keys of 'kiln query'.
 
 # Complete a KEY of 'kiln query': the keys of the current instance data, from
 # 'kiln query --list-keys', or the static list below when kiln has no instance data.
