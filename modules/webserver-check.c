@@ -265,7 +265,7 @@ static const KeyField site_fields[] = {
           .description = "The site's name, unique among the sites. Its file is kiln-NAME.conf." },
         { .name = "domains",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING, .items = &domain_shape, .check = domains_shape_check },
-          /* NOTE: a shape check sees only the site, not the top-level domains, so `kiln validate`
+          /* NOTE: a shape check receives only the site, not the top-level domains, so `kiln validate`
            * accepts a site without domains that `kiln run` rejects when the top-level list is empty. */
           .description = "Host names the site answers for; the first is the primary name. A leading '*.' "
                          "matches any one label. Default: the top-level domains list. A site without "
