@@ -133,13 +133,34 @@ static int source_name_check(const char *name, char *reason, size_t reason_size)
         return 0;
 }
 
-/* Add "[signed-by=KEY] " after "deb" or "deb-src" on every source line without options, so that
- * apt trusts the key for this source only. Returns a new string or NULL. */
-static char *source_add_signed_by(const char *lines, const char *key_path) {
+/* Returns whether the options between '[' and ']' (apt's "[name=value ...]") set signed-by. */
+static bool source_options_have_signed_by(const char *options, size_t n) {
+        for (size_t i = 0; i < n;) {
+                size_t start;
+
+                while (i < n && isspace((unsigned char) options[i]))
+                        i++;
+                start = i;
+                while (i < n && !isspace((unsigned char) options[i]))
+                        i++;
+                /* apt accepts signed-by=, signed-by+= and signed-by-= */
+                if (i - start > strlen("signed-by") && strneq(options + start, "signed-by", strlen("signed-by")) &&
+                    strchr("=+-", options[start + strlen("signed-by")]))
+                        return true;
+        }
+        return false;
+}
+
+/* Give every "deb" or "deb-src" line signed-by=KEY, so that apt trusts the key for this source
+ * only: a line without options gets "[signed-by=KEY]", and a line with options gets it added
+ * inside its brackets. A line whose options already set signed-by is kept as written, and
+ * *ret_kept is set then. Returns a new string or NULL. */
+static char *source_add_signed_by(const char *lines, const char *key_path, bool *ret_kept) {
         _cleanup_free_ char *out = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t size = 0;
 
+        *ret_kept = false;
         f = open_memstream(&out, &size);
         if (!f)
                 return NULL;
@@ -147,11 +168,27 @@ static char *source_add_signed_by(const char *lines, const char *key_path) {
                 const char *next = strchr(line, '\n');
                 size_t n = next ? (size_t) (next - line) + 1 : strlen(line);
                 size_t type = strneq(line, "deb ", 4) ? 3 : strneq(line, "deb-src ", 8) ? 7 : 0;
+                size_t open = type, close;
 
-                if (type > 0 && line[type + 1] != '[')
-                        fprintf(f, "%.*s [signed-by=%s]%.*s", (int) type, line, key_path, (int) (n - type), line + type);
-                else
+                while (open < n && (line[open] == ' ' || line[open] == '\t'))
+                        open++;
+                close = open;
+                if (type > 0 && open < n && line[open] == '[')
+                        while (close < n && line[close] != ']' && line[close] != '\n')
+                                close++;
+
+                if (type == 0)
                         fwrite(line, 1, n, f);
+                else if (open >= n || line[open] != '[')
+                        fprintf(f, "%.*s [signed-by=%s]%.*s", (int) type, line, key_path, (int) (n - type), line + type);
+                else if (close >= n || line[close] != ']')
+                        /* apt_sources_lines_check accepted the line, so this is not reached; keep it unchanged. */
+                        fwrite(line, 1, n, f);
+                else if (source_options_have_signed_by(line + open + 1, close - open - 1)) {
+                        *ret_kept = true;
+                        fwrite(line, 1, n, f);
+                } else
+                        fprintf(f, "%.*s signed-by=%s%.*s", (int) close, line, key_path, (int) (n - close), line + close);
                 line += n;
         }
         if (ferror(f) || fclose(TAKE_PTR(f)) != 0)
@@ -326,9 +363,14 @@ static int source_apply(Context *ctx, size_t index, const char *name, const json
         if (r < 0)
                 return report_error(ctx, (int) index, 0, "apt.sources.%s.source %s, so it is not added.", name, reason);
         if (key_path && !strstr(json_string_value(source), "KEY_FILE")) {
-                signed_lines = source_add_signed_by(lines, key_path);
+                bool kept = false;
+
+                signed_lines = source_add_signed_by(lines, key_path, &kept);
                 if (!signed_lines)
                         return report_error(ctx, (int) index, -ENOMEM, "Failed to add apt source '%s': %m", name);
+                if (kept)
+                        report_warning(ctx, (int) index, "apt.sources.%s.source sets its own signed-by, so apt does "
+                                       "not use the key written to '%s' for it, ignoring.", name, key_path);
                 free(lines);
                 lines = TAKE_PTR(signed_lines);
         }

@@ -86,6 +86,27 @@ if debian_root && apt_repo_start; then
         check_eq "the source line is not repeated" "1" "$(grep -c . "$ROOT/etc/apt/sources.list.d/kiln-test.list")"
 fi
 
+case_begin "apt source with options and its key"
+if debian_root && apt_repo_start; then
+        rm -f "$ROOT/etc/apt/sources.list"
+        cat <<EOF_USER_DATA | nocloud_seed "$ROOT" iid-apt-options
+#cloud-config
+apt:
+  preserve_sources_list: true
+  sources:
+    mine:
+      source: "deb [arch=amd64] $APT_REPO_URL kiln main"
+      key: |
+$(sed 's/^/        /' "$APT_REPO_DIR/key.asc")
+packages: [hello]
+EOF_USER_DATA
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check_file "signed-by joins the options" "$ROOT/etc/apt/sources.list.d/mine.list" \
+                "deb [arch=amd64 signed-by=/etc/apt/keyrings/kiln-mine.asc] ${APT_REPO_URL} kiln main\n"
+        check "hello from the signed source runs" in_root hello
+fi
+
 case_begin "apt source with a wrong key"
 if debian_root && apt_repo_start; then
         rm -f "$ROOT/etc/apt/sources.list"

@@ -97,6 +97,24 @@ static void run_keeps_options(void **state) {
                     "deb [arch=amd64 signed-by=/etc/apt/keyrings/kiln-extra.asc] http://mirror.example/debian bookworm main\n");
 }
 
+static void run_adds_signed_by_to_options(void **state) {
+        assert_int_equal(run_source(state, "extra", "deb [arch=amd64] $MIRROR $RELEASE main\n"
+                                    "deb-src [ arch=amd64 ] $MIRROR $RELEASE main", KEY), 1);
+        assert_file(state, "/etc/apt/sources.list.d/extra.list",
+                    "deb [arch=amd64 signed-by=/etc/apt/keyrings/kiln-extra.asc] http://mirror.example/debian bookworm main\n"
+                    "deb-src [ arch=amd64  signed-by=/etc/apt/keyrings/kiln-extra.asc] http://mirror.example/debian bookworm main\n");
+}
+
+static void run_keeps_user_signed_by(void **state) {
+        assert_int_equal(run_source(state, "extra", "deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] $MIRROR $RELEASE main",
+                                    KEY), 1);
+        assert_file(state, "/etc/apt/sources.list.d/extra.list",
+                    "deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] http://mirror.example/debian bookworm main\n");
+        assert_int_equal(json_array_size(ctx_of(state)->warnings), 1);
+        assert_non_null(strstr(json_string_value(json_object_get(json_array_get(ctx_of(state)->warnings, 0), "message")),
+                               "sets its own signed-by"));
+}
+
 static void run_second_time_changes_nothing(void **state) {
         assert_int_equal(run_source(state, "extra", "deb $MIRROR $RELEASE main", KEY), 1);
         assert_int_equal(run_source(state, "extra", "deb $MIRROR $RELEASE main", KEY), 0);
@@ -382,6 +400,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(run_substitutes_variables, setup, teardown),
                 cmocka_unit_test_setup_teardown(run_adds_signed_by, setup, teardown),
+                cmocka_unit_test_setup_teardown(run_adds_signed_by_to_options, setup, teardown),
+                cmocka_unit_test_setup_teardown(run_keeps_user_signed_by, setup, teardown),
                 cmocka_unit_test_setup_teardown(run_keeps_options, setup, teardown),
                 cmocka_unit_test_setup_teardown(run_second_time_changes_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(run_rejects_broken_key, setup, teardown),
