@@ -71,6 +71,7 @@ typedef struct PackageRequest {
         int item;                /* index in packages */
         PackageResult result;
         char *message;           /* the package manager's reason for a failure, or NULL */
+        char *installed_version; /* the version that the package database reported, or NULL */
 } PackageRequest;
 
 typedef struct PackagesPlan {
@@ -78,6 +79,7 @@ typedef struct PackagesPlan {
         PackageRequest *requests;
         size_t n_requests;
         bool update, upgrade, reboot_if_required;
+        bool conflicts;          /* two items request different versions of one package */
         usec_t lock_timeout_usec;
         int output_fd;
 } PackagesPlan;
@@ -86,6 +88,7 @@ static void packages_plan_done(PackagesPlan *p) {
         for (size_t i = 0; i < p->n_requests; i++) {
                 free(p->requests[i].version);
                 free(p->requests[i].message);
+                free(p->requests[i].installed_version);
         }
         free(p->requests);
         if (p->output_fd >= 0)
@@ -426,6 +429,62 @@ static int packages_collect(Context *ctx, const json_t *packages, PackagesPlan *
         return 0;
 }
 
+/* Merge requests for one package name: an exact duplicate, or a request without a version next to
+ * one with a version, is dropped with a warning. Two different versions of one name are an error
+ * naming both items, and every request of that name fails, so nothing of that name is installed.
+ * Returns 0, or -ENOMEM. */
+static int packages_merge(Context *ctx, PackagesPlan *plan) {
+        size_t kept = 0;
+
+        for (size_t i = 0; i < plan->n_requests; i++) {
+                PackageRequest *req = &plan->requests[i];
+                PackageRequest *earlier = NULL;
+
+                for (size_t j = 0; j < kept && !earlier; j++)
+                        if (streq(plan->requests[j].spec.name, req->spec.name))
+                                earlier = &plan->requests[j];
+
+                if (!earlier) {
+                        plan->requests[kept++] = *req;
+                        continue;
+                }
+
+                if (req->spec.version && earlier->spec.version && !streq(req->spec.version, earlier->spec.version)) {
+                        _cleanup_free_ char *message = NULL;
+
+                        if (asprintf(&message, "packages[%d] requests version '%s' and packages[%d] version '%s' "
+                                     "of the package '%s', so neither is installed.", earlier->item,
+                                     earlier->spec.version, req->item, req->spec.version, req->spec.name) < 0)
+                                return -ENOMEM;
+                        (void) report_error(ctx, req->item, 0, "%s", message);
+                        plan->conflicts = true;
+                        if (earlier->result != PACKAGE_RESULT_FAILED) {
+                                earlier->result = PACKAGE_RESULT_FAILED;
+                                free(earlier->message);
+                                earlier->message = strdup(message);
+                        }
+                        req->result = PACKAGE_RESULT_FAILED;
+                        req->message = TAKE_PTR(message);
+                        plan->requests[kept++] = *req;
+                        continue;
+                }
+
+                report_warning(ctx, req->item, "packages[%d]: the package '%s' is also requested by packages[%d], "
+                               "ignoring the duplicate.", req->item, req->spec.name, earlier->item);
+                if (!earlier->spec.version && req->spec.version) {
+                        /* The request with a version replaces the one without. */
+                        free(earlier->version);
+                        earlier->version = TAKE_PTR(req->version);
+                        earlier->spec.version = earlier->version;
+                }
+                free(req->version);
+                free(req->message);
+                free(req->installed_version);
+        }
+        plan->n_requests = kept;
+        return 0;
+}
+
 /* The command name of process pid, from /proc, into buf ("?" when unknown). */
 static void process_comm(pid_t pid, char *buf, size_t size) {
         _cleanup_fclose_ FILE *f = NULL;
@@ -674,13 +733,15 @@ static int packages_query_batch(Context *ctx, PackagesPlan *plan, const size_t *
                 if (r < 0)
                         return report_error(ctx, req->item, r, "Failed to read the output of '%s' for the package "
                                             "'%s': %m", argv[0], req->spec.name);
-                if (r > 0 && (!req->spec.version || b->version_matches(installed, req->spec.version))) {
+                free(req->installed_version);
+                req->installed_version = r > 0 ? TAKE_PTR(installed) : NULL;
+                if (r > 0 && (!req->spec.version || b->version_matches(req->installed_version, req->spec.version))) {
                         req->result = found;
                         continue;
                 }
                 if (r > 0)
                         log_info("The package '%s' is installed at version '%s', not '%s'.", req->spec.name,
-                                 installed, req->spec.version);
+                                 req->installed_version, req->spec.version);
                 missing++;
         }
         return missing;
@@ -719,6 +780,8 @@ static int packages_query(Context *ctx, PackagesPlan *plan, PackageResult found)
         return missing;
 }
 
+static void packages_fail_pending(PackagesPlan *plan, const char *message);
+
 /* Install every pending request in one package manager call. When it fails, a second query shows
  * which packages are still missing, and each of them fails with the package manager's reason.
  * Returns 1 when all were installed, or -errno after reporting. */
@@ -748,10 +811,28 @@ static int packages_install(Context *ctx, PackagesPlan *plan) {
         if (result.exit_code == 0) {
                 log_info("Installed %zu package(s) in %llu ms.", n,
                          (unsigned long long) (result.duration_usec / USEC_PER_MSEC));
-                for (size_t i = 0; i < plan->n_requests; i++)
-                        if (plan->requests[i].result == PACKAGE_RESULT_PENDING)
-                                plan->requests[i].result = PACKAGE_RESULT_INSTALLED;
-                return 1;
+                /* The exit code alone does not prove the result: the package database does. */
+                r = packages_query(ctx, plan, PACKAGE_RESULT_INSTALLED);
+                if (r < 0)
+                        return packages_fail_pending(plan, "The installed packages could not be queried."), r;
+                for (size_t i = 0; i < plan->n_requests; i++) {
+                        PackageRequest *req = &plan->requests[i];
+
+                        if (req->result != PACKAGE_RESULT_PENDING)
+                                continue;
+                        req->result = PACKAGE_RESULT_FAILED;
+                        if (req->installed_version)
+                                (void) asprintf(&req->message, "%s exited 0, but the package database has version "
+                                                "'%s' installed, not '%s'.", argv[0], req->installed_version,
+                                                req->spec.version ?: "any");
+                        else
+                                (void) asprintf(&req->message, "%s exited 0, but the package database does not "
+                                                "have the package installed.", argv[0]);
+                        (void) report_error(ctx, req->item, 0, "Failed to install the package '%s%s%s': %s",
+                                            req->spec.name, req->spec.version ? "' version '" : "",
+                                            req->spec.version ?: "", req->message ?: "out of memory");
+                }
+                return r > 0 ? -EIO : 1;
         }
 
         /* Some packages may have been installed before the failure. */
@@ -823,9 +904,10 @@ static void packages_record(Context *ctx, const PackagesPlan *plan) {
         for (size_t i = 0; list && i < plan->n_requests; i++) {
                 const PackageRequest *req = &plan->requests[i];
 
-                if (json_array_append_new(list, json_pack("{s:s, s:s?, s:s, s:s?}",
+                if (json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:s, s:s?}",
                                                           "name", req->spec.name,
                                                           "version", req->spec.version,
+                                                          "installed_version", req->installed_version,
                                                           "result", package_result_table[req->result],
                                                           "message", req->message)) < 0)
                         return;
@@ -861,7 +943,7 @@ static int packages_apply(Context *ctx, const json_t *config, PackagesPlan *plan
                         if (r < 0)
                                 return r;
                 }
-                return 0;
+                return plan->conflicts ? -EINVAL : 0;
         }
 
         r = packages_wait_for_locks(ctx, plan);
@@ -889,6 +971,8 @@ static int packages_apply(Context *ctx, const json_t *config, PackagesPlan *plan
                 r = packages_request_reboot(ctx, config, plan);
                 failed = failed || r < 0;
         }
+        if (plan->conflicts)
+                return -EINVAL;
         return failed ? -EIO : changed;
 }
 
@@ -917,6 +1001,8 @@ static int packages_run(Context *ctx, const json_t *config) {
         plan.lock_timeout_usec = packages_lock_timeout(ctx, config);
 
         r = packages_collect(ctx, packages, &plan);
+        if (r >= 0)
+                r = packages_merge(ctx, &plan);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to read the packages list: %m");
         log_debug("Using %s for %zu package(s).", plan.backend->name, plan.n_requests);

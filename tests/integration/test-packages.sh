@@ -102,6 +102,32 @@ EOF
         check_eq "status.json records the version" "kiln-test 1.0-1" "$(detail version)"
 fi
 
+case_begin "conflicting pins and a duplicate"
+if debian_root && apt_repo_start; then
+        prepare
+        apt_repo_use "$ROOT"
+        nocloud_seed "$ROOT" iid-pkg-conflict <<EOF
+#cloud-config
+packages:
+  - [kiln-test, "1.0-1"]
+  - hello
+  - [kiln-test, "2.0-1"]
+  - hello
+EOF
+        run_kiln "$ROOT"
+        check_run_result 1 error 1
+        check_contains "the error names both items" "$(diagnostics errors)" \
+                "packages[2]: packages[0] requests version '1.0-1' and packages[2] version '2.0-1' of the package 'kiln-test', so neither is installed."
+        check_contains "the duplicate gets a warning" "$(diagnostics warnings)" \
+                "packages[3]: packages[3]: the package 'hello' is also requested by packages[1], ignoring the duplicate."
+        check_eq "kiln-test is not installed" "" "$(installed kiln-test)"
+        check_eq "hello is installed" "ii 2.10-3" "$(installed hello)"
+        check_eq "status.json records each package once" \
+                "$(printf 'kiln-test failed\nhello installed\nkiln-test failed')" "$(detail result)"
+        check_eq "status.json records the installed version" "hello 2.10-3" \
+                "$(detail installed_version | grep -v None)"
+fi
+
 case_begin "packages that are installed already"
 if debian_root; then
         prepare
@@ -246,13 +272,18 @@ check_contains "run rejects it with the same message" "$(diagnostics errors)" \
 case_begin "rpm queries of 40 missing packages"
 # rpm -q exits with the number of names that are not installed (at most 254), so one query of 40
 # missing names would exit 40. The stand-in dnf and rpm record their argv in /run/package-calls,
-# and the stand-in rpm knows no package at all.
+# and the stand-in rpm reports no package as installed until the stand-in dnf has installed them.
 ROOT=$(new_root)
-printf '#!/bin/sh\necho "$0 $*" >> /run/package-calls\nexit 0\n' > "$ROOT/usr/bin/dnf"
+printf '#!/bin/sh\necho "$0 $*" >> /run/package-calls\n[ "$2" = install ] && touch /run/installed\nexit 0\n' \
+        > "$ROOT/usr/bin/dnf"
 cat > "$ROOT/usr/bin/rpm" <<'RPM'
 #!/bin/sh
 echo "$0 $1 $2 $3 ($(($# - 3)) names)" >> /run/package-calls
 shift 3
+if [ -e /run/installed ]; then
+        printf '%s\t1.0-1\n' "$@"
+        exit 0
+fi
 for name in "$@"; do
         echo "package $name is not installed"
 done
@@ -269,8 +300,10 @@ chmod 0755 "$ROOT/usr/bin/dnf" "$ROOT/usr/bin/rpm"
 } | nocloud_seed "$ROOT" iid-pkg-10
 run_kiln "$ROOT"
 check_run_result 0 done 0
-check_eq "two queries of 31 and 9 names, then one install" \
+check_eq "two queries of 31 and 9 names, one install, two queries again" \
         "/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (31 names)
 /usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (9 names)
 /usr/bin/dnf -y makecache
-/usr/bin/dnf -y install $(seq -f 'pkg%g' -s ' ' 40)" "$(cat "$ROOT/run/package-calls")"
+/usr/bin/dnf -y install $(seq -f 'pkg%g' -s ' ' 40)
+/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (31 names)
+/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (9 names)" "$(cat "$ROOT/run/package-calls")"
