@@ -593,33 +593,58 @@ static int packages_exec(Context *ctx, const PackagesPlan *plan, const char *nam
         return r;
 }
 
+/* apt's complaint when it runs without a terminal device, as it does in a chroot without /dev/pts:
+ * it says nothing about why a package failed. */
+#define APT_PTY_NOISE "E: Can not write log (Is /dev/pts mounted?)"
+#define DPKG_ERROR_PREFIX "dpkg: error processing package "
+
+/* Whether line is dpkg's "dpkg: error processing package NAME (...)" for the package name, which
+ * dpkg may write with ":ARCH". */
+static bool dpkg_error_names(const char *line, size_t length, const char *name) {
+        size_t prefix = strlen(DPKG_ERROR_PREFIX), n = name ? strlen(name) : 0;
+
+        if (!name || length < prefix + n + 1 || !strneq(line, DPKG_ERROR_PREFIX, prefix) ||
+            !strneq(line + prefix, name, n))
+                return false;
+        return strchr(" :", line[prefix + n]) != NULL;
+}
+
 char *packages_failure_reason(const char *stderr_text, const char *name) {
         char reason[PACKAGES_REASON_MAX] = "";
         size_t n = 0;
 
-        for (int pass = 0; pass < 3; pass++)
+        for (int pass = 0; pass < 4; pass++)
                 for (const char *line = stderr_text ?: ""; *line;) {
                         size_t length = strcspn(line, "\n");
-                        bool error_line = strneq(line, "E: ", 3) || strneq(line, "Error: ", 7) ||
-                                          strneq(line, "ERROR: ", 7);
-                        _cleanup_free_ char *text = strndup(line, length);
+                        const char *next = line[length] ? line + length + 1 : line + length;
+                        bool error_line = (strneq(line, "E: ", 3) || strneq(line, "Error: ", 7) ||
+                                           strneq(line, "ERROR: ", 7)) && !strneq(line, APT_PTY_NOISE, strlen(APT_PTY_NOISE));
+                        bool dpkg_error = dpkg_error_names(line, length, name);
+                        _cleanup_free_ char *text = NULL;
                         bool mentions;
 
-                        if (!text)
-                                return NULL;
+                        /* dpkg writes the detail of its error on the next line, indented by a blank. */
+                        if (dpkg_error && *next == ' ') {
+                                size_t detail = strcspn(next, "\n");
+
+                                if (asprintf(&text, "%.*s %.*s", (int) length, line, (int) detail - 1, next + 1) < 0)
+                                        return NULL;
+                        } else {
+                                text = strndup(line, length);
+                                if (!text)
+                                        return NULL;
+                        }
                         mentions = name && strstr(text, name);
-                        /* Pass 0: error lines that name the package; 1: the other error lines;
-                         * 2: the first line, when no error line was found. */
-                        if ((pass == 0 && error_line && mentions) || (pass == 1 && error_line && !mentions) ||
-                            (pass == 2 && n == 0 && length > 0)) {
+                        /* Pass 0: dpkg's error for the package; 1: error lines that name the package;
+                         * 2: the other error lines; 3: the first line, when nothing was found. */
+                        if ((pass == 0 && dpkg_error) || (pass == 1 && error_line && mentions) ||
+                            (pass == 2 && error_line && !mentions) || (pass == 3 && n == 0 && length > 0)) {
                                 int k = snprintf(reason + n, sizeof(reason) - n, "%s%s", n ? "; " : "", text);
 
                                 if (k > 0)
                                         n = MIN(n + (size_t) k, sizeof(reason) - 1);
                         }
-                        line += length;
-                        if (*line)
-                                line++;
+                        line = next;
                 }
         return strdup(reason);
 }

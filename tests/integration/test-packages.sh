@@ -102,6 +102,29 @@ EOF
         check_eq "status.json records the version" "kiln-test 1.0-1" "$(detail version)"
 fi
 
+case_begin "a package whose postinst fails"
+if debian_root && apt_repo_start; then
+        prepare
+        apt_repo_use "$ROOT"
+        nocloud_seed "$ROOT" iid-pkg-postinst <<EOF
+#cloud-config
+packages: [hello, kiln-fail]
+runcmd:
+  - touch /var/lib/runcmd-ran
+EOF
+        run_kiln "$ROOT"
+        check_run_result 1 error 1
+        check_contains "the error carries dpkg's reason" "$(diagnostics errors)" \
+                "packages[1]: Failed to install the package 'kiln-fail': /usr/bin/apt-get exited with 100: dpkg: error processing package kiln-fail (--configure): installed kiln-fail package post-installation script subprocess returned error exit status 1"
+        check_eq "the error has no /dev/pts noise" 0 "$(diagnostics errors | grep -c 'dev/pts')"
+        check_eq "status.json records hello installed and kiln-fail failed" \
+                "$(printf 'hello installed\nkiln-fail failed')" "$(detail result)"
+        check_eq "hello is installed" "ii 2.10-3" "$(installed hello)"
+        check_grep "the postinst's own message went to kiln-output.log" 'kiln-fail: /etc/kiln-fail.conf is missing' \
+                "$ROOT/var/log/kiln-output.log"
+        check_exists "runcmd still ran" "$ROOT/var/lib/runcmd-ran"
+fi
+
 case_begin "conflicting pins and a duplicate"
 if debian_root && apt_repo_start; then
         prepare

@@ -240,6 +240,31 @@ static void packages_failure_reason_names_package_first(void **state) {
         assert_string_equal(reason, "E: Unable to locate package wrold; E: Unable to locate package helo");
 }
 
+static const char dpkg_stderr[] =
+        "E: Can not write log (Is /dev/pts mounted?) - posix_openpt (19: No such device)\n"
+        "kiln-fail: /etc/kiln-fail.conf is missing\n"
+        "dpkg: error processing package kiln-fail (--configure):\n"
+        " installed kiln-fail package post-installation script subprocess returned error exit status 1\n"
+        "Errors were encountered while processing:\n"
+        " kiln-fail\n"
+        "E: Sub-process /usr/bin/dpkg returned an error code (1)\n";
+
+static void packages_failure_reason_dpkg_error_first(void **state) {
+        _cleanup_free_ char *reason = packages_failure_reason(dpkg_stderr, "kiln-fail");
+
+        (void) state;
+        assert_string_equal(reason, "dpkg: error processing package kiln-fail (--configure): installed kiln-fail "
+                            "package post-installation script subprocess returned error exit status 1; "
+                            "E: Sub-process /usr/bin/dpkg returned an error code (1)");
+}
+
+static void packages_failure_reason_other_package_without_dpkg_error(void **state) {
+        _cleanup_free_ char *reason = packages_failure_reason(dpkg_stderr, "hello");
+
+        (void) state;
+        assert_string_equal(reason, "E: Sub-process /usr/bin/dpkg returned an error code (1)");
+}
+
 static void packages_failure_reason_without_error_lines(void **state) {
         _cleanup_free_ char *reason = packages_failure_reason("\nsomething broke\nmore\n", NULL);
 
@@ -422,6 +447,8 @@ int main(void) {
                 cmocka_unit_test(package_version_valid_accepts_debian_versions),
                 cmocka_unit_test(package_version_valid_rejects_leading_dash),
                 cmocka_unit_test(packages_failure_reason_names_package_first),
+                cmocka_unit_test(packages_failure_reason_dpkg_error_first),
+                cmocka_unit_test(packages_failure_reason_other_package_without_dpkg_error),
                 cmocka_unit_test(packages_failure_reason_without_error_lines),
                 cmocka_unit_test(packages_failure_reason_empty_stderr),
                 cmocka_unit_test_setup_teardown(packages_lock_holder_missing_file, setup, teardown),
