@@ -108,7 +108,7 @@ static bool apt_query_name_matches(const char *line, const char *name) {
 }
 
 /* Grammar of one line: NAME TAB STATUS TAB VERSION, where STATUS is three characters (desired
- * action, package state, error flag; "ii " for an installed package). A name that dpkg does not
+ * action, package state, error flag; "ii " or "hi " for an installed package). A name that dpkg does not
  * know gives no line. Several lines may name one package, one per architecture, so the first
  * installed one wins. */
 static int apt_query_parse(const char *output, const char *name, char **ret_version) {
@@ -123,7 +123,8 @@ static int apt_query_parse(const char *output, const char *name, char **ret_vers
                         version = memchr(status, '\t', (size_t) (end - status));
                         if (!version || version - status != 3)
                                 understood = false;
-                        else if (status[0] == 'i' && status[1] == 'i') {
+                        /* "hi ": installed and on hold, which only stops upgrades. */
+                        else if ((status[0] == 'i' || status[0] == 'h') && status[1] == 'i') {
                                 char *v = strndup(version + 1, (size_t) (end - version - 1));
 
                                 if (!v)

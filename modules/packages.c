@@ -177,8 +177,11 @@ static int package_spec_check(const json_t *v, const char *source_text, char *me
         if (r == -ENOMEM)
                 return r;
         if (r < 0 || !package_version_valid(version)) {
-                (void) snprintf(message, size, "has an invalid version for '%s'. A version starts with a letter "
-                                "or digit and contains only letters, digits and '.+~:_^-'.", json_string_value(name));
+                _cleanup_free_ char *shown = version ? NULL : json_to_message(json_array_get(v, 1), 80);
+
+                (void) snprintf(message, size, "has an invalid version '%.80s' for '%s'. A version starts with a "
+                                "letter or digit and contains only letters, digits and '.+~:_^-'.",
+                                version ?: shown ?: "?", json_string_value(name));
                 return -EINVAL;
         }
         return 0;
@@ -554,10 +557,9 @@ static int packages_wait_for_locks(Context *ctx, const PackagesPlan *plan) {
                         (void) snprintf(comm, sizeof(comm), "an open file description lock");
                 now = now_monotonic();
                 if (now >= deadline)
-                        return report_error(ctx, -1, -ETIMEDOUT, "Failed to get the lock '%s' of %s within %llu s, it "
-                                            "is held by process %d (%s); no package was installed: %m", held,
-                                            b->name, (unsigned long long) (plan->lock_timeout_usec / USEC_PER_SEC),
-                                            (int) pid, comm);
+                        return report_error(ctx, -1, -ETIMEDOUT, "Failed to get the lock '%s' of %s within %g s, it "
+                                            "is held by process %d (%s), so no package was installed.", held,
+                                            b->name, (double) plan->lock_timeout_usec / USEC_PER_SEC, (int) pid, comm);
                 if (!waited || !streq(waited, held))
                         log_info("Waiting for '%s', held by process %d (%s), for up to %llu s.", held, (int) pid,
                                  comm, (unsigned long long) ((deadline - now + USEC_PER_SEC - 1) / USEC_PER_SEC));
@@ -623,8 +625,9 @@ char *packages_failure_reason(const char *stderr_text, const char *name) {
                         _cleanup_free_ char *text = NULL;
                         bool mentions;
 
-                        /* dpkg writes the detail of its error on the next line, indented by a blank. */
-                        if (dpkg_error && *next == ' ') {
+                        /* dpkg writes the detail of an error that ends in ':' on the next line,
+                         * indented by a blank. */
+                        if ((dpkg_error || (length > 0 && line[length - 1] == ':')) && *next == ' ') {
                                 size_t detail = strcspn(next, "\n");
 
                                 if (asprintf(&text, "%.*s %.*s", (int) length, line, (int) detail - 1, next + 1) < 0)
@@ -662,8 +665,9 @@ static int packages_add_lock_option(const PackagesPlan *plan, char ***argv) {
                 return -ENOMEM;
         *argv = grown;
         memmove(grown + 2, grown + 1, n * sizeof(char *));
-        if (asprintf(&grown[1], "%s%u", plan->backend->lock_timeout_option,
-                     (unsigned) (plan->lock_timeout_usec / USEC_PER_SEC)) < 0) {
+        /* Rounded up, so that a timeout below one second does not become "do not wait". */
+        if (asprintf(&grown[1], "%s%llu", plan->backend->lock_timeout_option,
+                     (unsigned long long) ((plan->lock_timeout_usec + USEC_PER_SEC - 1) / USEC_PER_SEC)) < 0) {
                 memmove(grown + 1, grown + 2, n * sizeof(char *));
                 return -ENOMEM;
         }

@@ -222,7 +222,7 @@ if debian_root && apt_repo_start; then
         prepare
         apt_repo_use "$ROOT"
         mkdir -p "$ROOT/etc/kiln"
-        printf 'system_info:\n  package_lock_timeout: 1\n' > "$ROOT/etc/kiln/kiln.yaml"
+        printf 'system_info:\n  package_lock_timeout: 0.5\n' > "$ROOT/etc/kiln/kiln.yaml"
         nocloud_seed "$ROOT" iid-pkg-6 <<EOF
 #cloud-config
 packages: [hello]
@@ -235,9 +235,24 @@ EOF
         wait "$HOLDER" 2>/dev/null
         check_run_result 1 error 1
         check_contains "the error names the lock and its holder" "$(diagnostics errors)" \
-                "packages: Failed to get the lock '/var/lib/dpkg/lock' of apt within 1 s, it is held by process $HOLDER (python3); no package was installed"
+                "packages: Failed to get the lock '/var/lib/dpkg/lock' of apt within 0.5 s, it is held by process $HOLDER (python3), so no package was installed."
         check_absent "apt-get was not called" "$ROOT/var/log/apt-get-calls"
         check_exists "runcmd still ran" "$ROOT/var/lib/runcmd-ran"
+fi
+
+case_begin "a package on hold"
+if debian_root; then
+        prepare
+        echo "sudo hold" | chroot "$ROOT" dpkg --set-selections
+        check_eq "dpkg marks sudo on hold" "hi " "$(chroot "$ROOT" dpkg-query --show --showformat='${db:Status-Abbrev}' sudo)"
+        nocloud_seed "$ROOT" iid-pkg-hold <<EOF
+#cloud-config
+packages: [sudo]
+EOF
+        run_kiln "$ROOT"
+        check_run_result 0 done 0
+        check_eq "status.json records sudo as present" "sudo present" "$(detail result)"
+        check_absent "apt-get was not called" "$ROOT/var/log/apt-get-calls"
 fi
 
 case_begin "a reboot that a package requires"

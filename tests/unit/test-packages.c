@@ -103,6 +103,14 @@ static const char dpkg_query_output[] =
         "nginx-common\trc \t1.22.1-9\n"
         "libc6:amd64\tii \t2.36-9+deb12u4\n";
 
+static void apt_query_parse_held_is_installed(void **state) {
+        _cleanup_free_ char *version = NULL;
+
+        (void) state;
+        assert_int_equal(package_backend_apt.query_parse("sudo\thi \t1.9.13p3-1+deb12u1\n", "sudo", &version), 1);
+        assert_string_equal(version, "1.9.13p3-1+deb12u1");
+}
+
 static void apt_query_parse_installed_version(void **state) {
         _cleanup_free_ char *version = NULL;
 
@@ -265,6 +273,16 @@ static void packages_failure_reason_other_package_without_dpkg_error(void **stat
         assert_string_equal(reason, "E: Sub-process /usr/bin/dpkg returned an error code (1)");
 }
 
+static void packages_failure_reason_joins_detail_line(void **state) {
+        _cleanup_free_ char *reason = packages_failure_reason(
+                "dpkg-query: error: parsing file '/var/lib/dpkg/status' near line 5 package 'hello':\n"
+                " missing 'Version' field\n", NULL);
+
+        (void) state;
+        assert_string_equal(reason, "dpkg-query: error: parsing file '/var/lib/dpkg/status' near line 5 package "
+                            "'hello': missing 'Version' field");
+}
+
 static void packages_failure_reason_without_error_lines(void **state) {
         _cleanup_free_ char *reason = packages_failure_reason("\nsomething broke\nmore\n", NULL);
 
@@ -364,6 +382,8 @@ static void packages_run_pair_with_three_items_is_invalid(void **state) {
 static void packages_run_invalid_version_is_invalid(void **state) {
         assert_int_equal(run(state, "{\"packages\": [{\"apt\": [[\"hello\", \"1 ; rm\"]]}]}"), -EINVAL);
         assert_int_equal(first_error_item(state), 0);
+        assert_non_null(strstr(json_string_value(json_object_get(json_array_get(ctx_of(state)->errors, 0), "message")),
+                               "invalid version '1 ; rm' for 'hello'"));
 }
 
 static void packages_run_boolean_item_is_invalid(void **state) {
@@ -428,6 +448,7 @@ int main(void) {
                 cmocka_unit_test(apt_query_argv_names_every_package),
                 cmocka_unit_test(apt_query_exit_codes_zero_and_one_are_answers),
                 cmocka_unit_test(apt_query_parse_installed_version),
+                cmocka_unit_test(apt_query_parse_held_is_installed),
                 cmocka_unit_test(apt_query_parse_removed_is_missing),
                 cmocka_unit_test(apt_query_parse_unknown_is_missing),
                 cmocka_unit_test(apt_query_parse_prefix_name_is_missing),
@@ -449,6 +470,7 @@ int main(void) {
                 cmocka_unit_test(packages_failure_reason_names_package_first),
                 cmocka_unit_test(packages_failure_reason_dpkg_error_first),
                 cmocka_unit_test(packages_failure_reason_other_package_without_dpkg_error),
+                cmocka_unit_test(packages_failure_reason_joins_detail_line),
                 cmocka_unit_test(packages_failure_reason_without_error_lines),
                 cmocka_unit_test(packages_failure_reason_empty_stderr),
                 cmocka_unit_test_setup_teardown(packages_lock_holder_missing_file, setup, teardown),
