@@ -30,8 +30,12 @@
 #define PACKAGES_LOCK_TIMEOUT_MAX_SEC (24U * 60U * 60U)
 /* Interval between two checks of a held lock. */
 #define PACKAGES_LOCK_RECHECK_USEC (200U * USEC_PER_MSEC)
-/* Time limit of one update, upgrade or install command. */
-#define PACKAGES_COMMAND_TIMEOUT_USEC (60U * 60U * USEC_PER_SEC)
+/* Time limit of one update, upgrade or install command unless system_info.package_command_timeout
+ * sets it, in seconds. A dist-upgrade of a stale image from a slow mirror can take tens of
+ * minutes, but a hung mirror must not hold the boot for longer than half an hour. */
+#define PACKAGES_COMMAND_TIMEOUT_DEFAULT_SEC (30U * 60U)
+/* Maximum system_info.package_command_timeout: one day. */
+#define PACKAGES_COMMAND_TIMEOUT_MAX_SEC (24U * 60U * 60U)
 /* Time limit of the query of the package database, and the most output kept from it. */
 #define PACKAGES_QUERY_TIMEOUT_USEC (60U * USEC_PER_SEC)
 #define PACKAGES_QUERY_OUTPUT_MAX (4U * 1024U * 1024U)
@@ -81,6 +85,7 @@ typedef struct PackagesPlan {
         bool update, upgrade, reboot_if_required;
         bool conflicts;          /* two items request different versions of one package */
         usec_t lock_timeout_usec;
+        usec_t command_timeout_usec;
         int output_fd;
 } PackagesPlan;
 
@@ -313,27 +318,27 @@ static bool packages_bool(const json_t *config, const char *key) {
         return json_is_true(v);
 }
 
-/* system_info.package_lock_timeout from the cloud-config or else the image's kiln.yaml: seconds,
- * an integer or a real. An invalid value gets a warning and the default. */
-static usec_t packages_lock_timeout(Context *ctx, const json_t *config) {
+/* system_info.KEY from the cloud-config or else the image's kiln.yaml: seconds, an integer or a
+ * real, from 0 to max_sec. An invalid value gets a warning and default_sec. */
+static usec_t packages_seconds_setting(Context *ctx, const json_t *config, const char *key, unsigned default_sec,
+                                       unsigned max_sec) {
         const json_t *sources[] = { config, ctx->system_config };
 
         for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
-                const json_t *v = json_get_path(sources[i], "system_info", "package_lock_timeout", NULL);
+                const json_t *v = json_get_path(sources[i], "system_info", key, NULL);
                 _cleanup_free_ char *shown = NULL;
                 uint64_t usec;
 
                 if (!v || json_is_null(v))
                         continue;
-                if (json_seconds_to_usec(v, &usec) >= 0 && usec <= PACKAGES_LOCK_TIMEOUT_MAX_SEC * USEC_PER_SEC)
+                if (json_seconds_to_usec(v, &usec) >= 0 && usec <= max_sec * USEC_PER_SEC)
                         return usec;
                 shown = json_to_message(v, 80);
-                report_warning(ctx, -1, "system_info.package_lock_timeout must be a number of seconds from 0 to %u, "
-                               "not %s; waiting %u s, ignoring.", PACKAGES_LOCK_TIMEOUT_MAX_SEC, shown ?: "?",
-                               PACKAGES_LOCK_TIMEOUT_DEFAULT_SEC);
+                report_warning(ctx, -1, "system_info.%s must be a number of seconds from 0 to %u, not %s; using "
+                               "%u s, ignoring.", key, max_sec, shown ?: "?", default_sec);
                 break;
         }
-        return PACKAGES_LOCK_TIMEOUT_DEFAULT_SEC * USEC_PER_SEC;
+        return default_sec * USEC_PER_SEC;
 }
 
 /* The first backend whose executable the root has, or NULL. */
@@ -578,7 +583,7 @@ static char *const *backend_env(const PackageBackend *b) {
 /* Run argv inside the root with its output appended to the module's output and the journal. */
 static int packages_exec(Context *ctx, const PackagesPlan *plan, const char *name, char *const argv[],
                          ExecResult *ret) {
-        const ExecLimits limits = { .timeout_usec = PACKAGES_COMMAND_TIMEOUT_USEC, .kill_grace_usec =
+        const ExecLimits limits = { .timeout_usec = plan->command_timeout_usec, .kill_grace_usec =
                                     COMMAND_KILL_GRACE_USEC };
         LogRelay relay = { .write_fd = -EBADF, .control_fd = -EBADF };
         int r;
@@ -674,12 +679,22 @@ static int packages_add_lock_option(const PackagesPlan *plan, char ***argv) {
         return 0;
 }
 
+/* How a package manager command ended, for a message: its exit code or signal, or the time limit
+ * that stopped it. */
+static void packages_format_termination(const PackagesPlan *plan, const ExecResult *result, char *buf, size_t size) {
+        if (result->timed_out)
+                (void) snprintf(buf, size, "timed out after %g s (system_info.package_command_timeout)",
+                                (double) plan->command_timeout_usec / USEC_PER_SEC);
+        else
+                exec_result_format_termination(result, buf, size);
+}
+
 /* Run one update or upgrade command. Returns 1, or -errno after reporting. */
 static int packages_run_step(Context *ctx, const PackagesPlan *plan, const char *what, char **(*build)(void)) {
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_strv_free_ char **argv = build ? build() : NULL;
         _cleanup_free_ char *reason = NULL;
-        char name[64], how[64];
+        char name[64], how[128];
         int r;
 
         (void) snprintf(name, sizeof(name), "%s %s", plan->backend->name, what);
@@ -695,7 +710,7 @@ static int packages_run_step(Context *ctx, const PackagesPlan *plan, const char 
                 return 1;
         }
 
-        exec_result_format_termination(&result, how, sizeof(how));
+        packages_format_termination(plan, &result, how, sizeof(how));
         reason = packages_failure_reason(result.stderr_head, /* name= */ NULL);
         return report_error(ctx, -1, 0, "Failed to run the package %s: %s %s%s%s", what, argv[0], how,
                             reason && *reason ? ": " : ".", reason ?: "");
@@ -818,7 +833,7 @@ static int packages_install(Context *ctx, PackagesPlan *plan) {
         _cleanup_(exec_result_done) ExecResult result = {};
         _cleanup_free_ PackageSpec *specs = NULL;
         _cleanup_strv_free_ char **argv = NULL;
-        char name[64], how[64];
+        char name[64], how[128];
         size_t n = 0;
         int r;
 
@@ -866,7 +881,7 @@ static int packages_install(Context *ctx, PackagesPlan *plan) {
 
         /* Some packages may have been installed before the failure. */
         r = packages_query(ctx, plan, PACKAGE_RESULT_INSTALLED);
-        exec_result_format_termination(&result, how, sizeof(how));
+        packages_format_termination(plan, &result, how, sizeof(how));
         for (size_t i = 0; i < plan->n_requests; i++) {
                 PackageRequest *req = &plan->requests[i];
 
@@ -1027,7 +1042,12 @@ static int packages_run(Context *ctx, const json_t *config) {
         if (!plan.backend)
                 return report_error(ctx, -1, -ENOENT, "Failed to find a package manager in the image (apt-get, dnf, "
                                     "yum, zypper or apk), so no package was installed: %m");
-        plan.lock_timeout_usec = packages_lock_timeout(ctx, config);
+        plan.lock_timeout_usec = packages_seconds_setting(ctx, config, "package_lock_timeout",
+                                                          PACKAGES_LOCK_TIMEOUT_DEFAULT_SEC,
+                                                          PACKAGES_LOCK_TIMEOUT_MAX_SEC);
+        plan.command_timeout_usec = packages_seconds_setting(ctx, config, "package_command_timeout",
+                                                             PACKAGES_COMMAND_TIMEOUT_DEFAULT_SEC,
+                                                             PACKAGES_COMMAND_TIMEOUT_MAX_SEC);
 
         r = packages_collect(ctx, packages, &plan);
         if (r >= 0)

@@ -180,6 +180,27 @@ check_run_result 1 error 1
 check_contains "the error says the database lacks the package" "$(diagnostics errors)" \
         "Failed to install the package 'nginx': /usr/bin/dnf exited 0, but the package database does not have the package installed."
 
+case_begin "package command past its time limit"
+# A stand-in apt-get whose update hangs, as on an unreachable mirror, and a dpkg-query that knows
+# no package, as the real one answers for unknown names.
+ROOT=$(new_root)
+printf '#!/bin/sh\necho "$0 $*" >> /run/package-calls\nexec sleep 60\n' > "$ROOT/usr/bin/apt-get"
+printf '#!/bin/sh\nexit 1\n' > "$ROOT/usr/bin/dpkg-query"
+chmod 0755 "$ROOT/usr/bin/apt-get" "$ROOT/usr/bin/dpkg-query"
+nocloud_seed "$ROOT" iid-apt-hang <<'EOF'
+#cloud-config
+packages: [hello]
+system_info:
+  package_command_timeout: 2
+EOF
+START=$(now)
+run_kiln "$ROOT"
+ELAPSED=$(seconds_since "$START")
+check_run_result 1 error 1
+check_contains "the error names the command and the limit" "$(diagnostics errors)" \
+        "packages: Failed to run the package update: /usr/bin/apt-get timed out after 2 s (system_info.package_command_timeout)."
+check_le "kiln stopped the update within 10 s" "$ELAPSED" 10
+
 case_begin "apk installs the missing packages with pins"
 apk_root
 nocloud_seed "$ROOT" iid-apk-1 <<'EOF'
