@@ -36,9 +36,10 @@
 #define YUM_PATH "/usr/bin/yum"
 #define ZYPPER_PATH "/usr/bin/zypper"
 
-/* The line that rpm -q prints for each installed package it was asked about. rpm expands the
- * backslash escapes itself. */
-#define RPM_QUERY_FORMAT "%{NAME}\\t%{VERSION}-%{RELEASE}\\n"
+/* The line that rpm -q prints for each installed package it was asked about, once per installed
+ * architecture. The architecture lets a request name one ("glibc.i686"), which rpm -q accepts.
+ * rpm expands the backslash escapes itself. */
+#define RPM_QUERY_FORMAT "%{NAME}.%{ARCH}\\t%{VERSION}-%{RELEASE}\\n"
 
 /* Append "NAME", or "NAME<pin_separator>VERSION" when the spec has a version; a NULL
  * pin_separator leaves every version out. Returns 0 or -ENOMEM. */
@@ -108,20 +109,33 @@ static bool rpm_evr_is_valid(const char *v, size_t len) {
         return true;
 }
 
-/* Read rpm -q's output for name. rpm prints one line per name it was given, on stdout, in order:
- * "NAME\tVERSION-RELEASE" in RPM_QUERY_FORMAT, or "package NAME is not installed". A package
- * installed for two architectures gives two lines, and the first one counts. Any other output
- * (an error about the rpm database, say) is not understood. */
-static int rpm_query_parse(const char *output, const char *name, char **ret_version) {
+/* Whether the "NAME.ARCH" field (of length len) answers the request name: it is name, which then
+ * names an architecture too, or name followed by ".ARCH". Architectures contain no '.'. */
+static bool rpm_field_matches(const char *field, size_t len, const char *name) {
         size_t name_len = strlen(name);
+
+        if (len < name_len || !strneq(field, name, name_len))
+                return false;
+        if (len == name_len)
+                return true;
+        return field[name_len] == '.' && len > name_len + 1 &&
+                !memchr(field + name_len + 1, '.', len - name_len - 1);
+}
+
+/* Read rpm -q's output for name. rpm prints one line per installed architecture of each name it
+ * was given, on stdout, in order: "NAME.ARCH\tVERSION-RELEASE" in RPM_QUERY_FORMAT, or "package
+ * NAME is not installed". Of two lines for one package, the first counts. Any other output (an
+ * error about the rpm database, say) is not understood. */
+static int rpm_query_parse(const char *output, const char *name, char **ret_version) {
         const char *line = output;
 
         while (*line) {
                 const char *end = strchrnul(line, '\n');
                 size_t len = (size_t) (end - line);
+                size_t field = strcspn(line, "\t\n");
 
-                if (len > name_len && strneq(line, name, name_len) && line[name_len] == '\t') {
-                        const char *version = line + name_len + 1;
+                if (field < len && rpm_field_matches(line, field, name)) {
+                        const char *version = line + field + 1;
                         size_t version_len = (size_t) (end - version);
 
                         if (!rpm_evr_is_valid(version, version_len))

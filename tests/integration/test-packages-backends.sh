@@ -3,7 +3,7 @@
 # The packages module with the dnf, yum, zypper and apk backends, on busybox roots with stand-in
 # package managers, because no RHEL, SUSE or Alpine root is available here. Each stand-in records
 # its argv in /run/package-calls. The stand-in rpm prints what real rpm 4.18 prints for
-# `rpm -q --queryformat ...` (one "NAME<TAB>VERSION-RELEASE" line or "package NAME is not
+# `rpm -q --queryformat ...` (a "NAME.ARCH<TAB>VERSION-RELEASE" line per architecture or "package NAME is not
 # installed" per name, exit code the number missing), and the stand-in apk prints `apk info -v`.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,7 +24,7 @@ case "$0 $1 $2" in
         shift 3
         missing=0
         for name in "$@"; do
-                line=$(grep "^$name	" /etc/fake-db)
+                line=$(grep -E "^$name(\.[^.	]+)?	" /etc/fake-db)
                 if [ -n "$line" ]; then
                         printf '%s\n' "$line"
                 else
@@ -54,11 +54,11 @@ for a in "$@"; do
                 */apk\ *) name=$a version=1.0-r0 ;;
                 *) name=$a version=1.0-1 ;;
                 esac
-                grep -v "^$name[	-][0-9]" /etc/fake-db > /etc/fake-db.new
-                case "$0" in
-                */apk) printf '%s-%s\n' "$name" "$version" ;;
-                *) printf '%s\t%s\n' "$name" "$version" ;;
-                esac >> /etc/fake-db.new
+                case "$0 $name" in
+                */apk\ *) grep -v "^$name-[0-9]" /etc/fake-db; printf '%s-%s\n' "$name" "$version" ;;
+                *\ *.*) grep -v "^$name	" /etc/fake-db; printf '%s\t%s\n' "$name" "$version" ;;
+                *) grep -v "^$name.x86_64	" /etc/fake-db; printf '%s.x86_64\t%s\n' "$name" "$version" ;;
+                esac > /etc/fake-db.new
                 mv /etc/fake-db.new /etc/fake-db
         fi
         case "$a" in install|add) recording=1 ;; esac
@@ -69,12 +69,12 @@ EOF
 }
 
 # rpm_root TOOL: ROOT becomes a busybox root whose package manager is /usr/bin/TOOL, with an rpm
-# database holding bash 5.1.8-9.el9 and httpd 2.4.57-5.el9.
+# database holding bash 5.1.8-9.el9, httpd 2.4.57-5.el9 and glibc 2.34-100.el9 for x86_64.
 rpm_root() {
         ROOT=$(new_root)
         fake_tool "$ROOT" "/usr/bin/$1"
         fake_tool "$ROOT" /usr/bin/rpm
-        printf 'bash\t5.1.8-9.el9\nhttpd\t2.4.57-5.el9\n' > "$ROOT/etc/fake-db"
+        printf 'bash.x86_64\t5.1.8-9.el9\nhttpd.x86_64\t2.4.57-5.el9\nglibc.x86_64\t2.34-100.el9\n' > "$ROOT/etc/fake-db"
 }
 
 apk_root() {
@@ -88,7 +88,7 @@ calls() {
         cat "$ROOT/$CALLS" 2>/dev/null
 }
 
-RPM_QUERY='/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n'
+RPM_QUERY='/usr/bin/rpm -q --queryformat %{NAME}.%{ARCH}\t%{VERSION}-%{RELEASE}\n'
 
 # pinned_case TOOL UPDATE INSTALL_PREFIX PIN: packages nginx, bash (installed, any version), httpd
 # pinned to its installed version by version only, and vim pinned with PIN syntax. The module
@@ -152,6 +152,19 @@ EOF
 run_kiln "$ROOT"
 check_run_result 0 done 0
 check_eq "only the query ran" "$RPM_QUERY bash httpd" "$(calls)"
+
+case_begin "dnf with architecture-qualified names"
+rpm_root dnf
+nocloud_seed "$ROOT" iid-dnf-arch <<'EOF'
+#cloud-config
+packages: [bash.x86_64, glibc.i686]
+EOF
+run_kiln "$ROOT"
+check_run_result 0 done 0
+check_eq "only glibc.i686 is installed, then queried again" "$RPM_QUERY bash.x86_64 glibc.i686
+/usr/bin/dnf -y makecache
+/usr/bin/dnf -y install glibc.i686
+$RPM_QUERY glibc.i686" "$(calls)"
 
 case_begin "failed dnf install is an error and runcmd still runs"
 rpm_root dnf

@@ -319,7 +319,7 @@ cat > "$ROOT/usr/bin/rpm" <<'RPM'
 echo "$0 $1 $2 $3 ($(($# - 3)) names)" >> /run/package-calls
 shift 3
 if [ -e /run/installed ]; then
-        printf '%s\t1.0-1\n' "$@"
+        printf '%s.noarch\t1.0-1\n' "$@"
         exit 0
 fi
 for name in "$@"; do
@@ -339,9 +339,9 @@ chmod 0755 "$ROOT/usr/bin/dnf" "$ROOT/usr/bin/rpm"
 run_kiln "$ROOT"
 check_run_result 0 done 0
 check_eq "two queries of 31 and 9 names, one install, two queries again" \
-        "/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (31 names)
-/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (9 names)
+        "/usr/bin/rpm -q --queryformat %{NAME}.%{ARCH}\t%{VERSION}-%{RELEASE}\n (31 names)
+/usr/bin/rpm -q --queryformat %{NAME}.%{ARCH}\t%{VERSION}-%{RELEASE}\n (9 names)
 /usr/bin/dnf -y makecache
 /usr/bin/dnf -y install $(seq -f 'pkg%g' -s ' ' 40)
-/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (31 names)
-/usr/bin/rpm -q --queryformat %{NAME}\t%{VERSION}-%{RELEASE}\n (9 names)" "$(cat "$ROOT/run/package-calls")"
+/usr/bin/rpm -q --queryformat %{NAME}.%{ARCH}\t%{VERSION}-%{RELEASE}\n (31 names)
+/usr/bin/rpm -q --queryformat %{NAME}.%{ARCH}\t%{VERSION}-%{RELEASE}\n (9 names)" "$(cat "$ROOT/run/package-calls")"

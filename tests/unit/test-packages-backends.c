@@ -21,7 +21,7 @@
 /* Maximum size of a recorded query output. */
 #define RECORDING_SIZE_MAX (64U * 1024U)
 
-#define RPM_QUERY "/usr/bin/rpm -q --queryformat %{NAME}\\t%{VERSION}-%{RELEASE}\\n"
+#define RPM_QUERY "/usr/bin/rpm -q --queryformat %{NAME}.%{ARCH}\\t%{VERSION}-%{RELEASE}\\n"
 
 static const PackageSpec specs[] = {
         { .name = "nginx" },
@@ -247,6 +247,27 @@ static void rpm_query_parse_installed(void **state) {
         assert_string_equal(vim, "8.2.2637-20.el9_1");
 }
 
+static void rpm_query_parse_arch_qualified(void **state) {
+        _cleanup_free_ char *output = recording("rpm-query.txt");
+        _cleanup_free_ char *i686 = NULL, *aarch64 = NULL;
+
+        (void) state;
+        assert_int_equal(parse(&package_backend_dnf, output, "glibc.i686", &i686), 1);
+        assert_string_equal(i686, "2.34-100.el9_4.2");
+        assert_int_equal(parse(&package_backend_dnf, output, "glibc.aarch64", &aarch64), 0);
+        assert_null(aarch64);
+}
+
+static void rpm_query_parse_dotted_name(void **state) {
+        _cleanup_free_ char *version = NULL, *other = NULL;
+
+        (void) state;
+        assert_int_equal(parse(&package_backend_dnf, "python3.11.x86_64\t3.11.7-1.el9\n", "python3.11", &version), 1);
+        assert_string_equal(version, "3.11.7-1.el9");
+        /* "python3" is a prefix of the name, and ".11.x86_64" is not one architecture. */
+        assert_int_equal(parse(&package_backend_dnf, "python3.11.x86_64\t3.11.7-1.el9\n", "python3", &other), -EINVAL);
+}
+
 static void rpm_query_parse_not_installed(void **state) {
         _cleanup_free_ char *output = recording("rpm-query.txt");
         _cleanup_free_ char *version = NULL;
@@ -271,12 +292,13 @@ static void rpm_query_parse_rejects_other_output(void **state) {
         static const char *const outputs[] = {
                 "",
                 "error: cannot open Packages database in /var/lib/rpm\n",
-                "bash\t5.1.8\n",                  /* no release */
-                "bash\t5.1.8-9-el9\n",            /* two dashes */
-                "bash\t\n",
-                "bash\t5.1.8 -9.el9\n",
+                "bash.x86_64\t5.1.8\n",           /* no release */
+                "bash.x86_64\t5.1.8-9-el9\n",     /* two dashes */
+                "bash.x86_64\t\n",
+                "bash.x86_64\t5.1.8 -9.el9\n",
                 "package bash is not installed yet\n",
-                "bash 5.1.8-9.el9\n",
+                "bash.x86_64 5.1.8-9.el9\n",
+                "bash.\t5.1.8-9.el9\n",            /* empty architecture */
         };
 
         (void) state;
@@ -293,8 +315,8 @@ static void rpm_query_parse_first_line_wins(void **state) {
 
         (void) state;
         /* A package installed for x86_64 and i686 gives a line for each. */
-        assert_int_equal(parse(&package_backend_yum, "glibc\t2.34-100.el9\nglibc\t2.34-99.el9\n", "glibc",
-                               &version), 1);
+        assert_int_equal(parse(&package_backend_yum, "glibc.x86_64\t2.34-100.el9\nglibc.i686\t2.34-99.el9\n",
+                               "glibc", &version), 1);
         assert_string_equal(version, "2.34-100.el9");
 }
 
@@ -302,8 +324,8 @@ static void rpm_query_parse_last_line_without_newline(void **state) {
         _cleanup_free_ char *version = NULL;
 
         (void) state;
-        assert_int_equal(parse(&package_backend_yum, "package a is not installed\nbash\t5.2-1", "bash", &version),
-                         1);
+        assert_int_equal(parse(&package_backend_yum, "package a is not installed\nbash.noarch\t5.2-1", "bash",
+                               &version), 1);
         assert_string_equal(version, "5.2-1");
 }
 
@@ -464,6 +486,8 @@ int main(void) {
                 cmocka_unit_test(rpm_query_exit_ok_allows_missing_counts),
                 cmocka_unit_test(apk_query_exit_ok_only_zero),
                 cmocka_unit_test(rpm_query_parse_installed),
+                cmocka_unit_test(rpm_query_parse_arch_qualified),
+                cmocka_unit_test(rpm_query_parse_dotted_name),
                 cmocka_unit_test(rpm_query_parse_not_installed),
                 cmocka_unit_test(rpm_query_parse_unqueried_name),
                 cmocka_unit_test(rpm_query_parse_rejects_other_output),
