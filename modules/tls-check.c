@@ -25,6 +25,11 @@
 /* The maximum common name length of X.509 (ub-common-name). Longer names go in the SANs only. */
 #define TLS_COMMON_NAME_MAX 64U
 #define SECONDS_PER_DAY (24 * 60 * 60)
+/* The bits of security that OpenSSL's default security level 2 requires of every key and of every
+ * signature that is not self-signed: nginx and apache reject weaker ones when they load the
+ * certificate ("ee key too small", "ca md too weak"). RSA, DSA and DH keys below 2048 bits and SHA-1
+ * signatures fall short. Debian 12's OpenSSL 3.0 uses level 2 by default. */
+#define TLS_SECURITY_BITS_MIN 112
 static void x509_freep(X509 **p) {
         X509_free(*p);
 }
@@ -170,6 +175,41 @@ static int validity_check(X509 *leaf, time_t now, char *reason, size_t rsize) {
         return 0;
 }
 
+/* Check that every key and every signature that is not self-signed in the chain has at least
+ * TLS_SECURITY_BITS_MIN bits of security, as a TLS server library loading it requires. */
+static int strength_check(STACK_OF(X509) *chain, char *reason, size_t rsize) {
+        for (int i = 0; i < sk_X509_num(chain); i++) {
+                X509 *x = sk_X509_value(chain, i);
+                EVP_PKEY *pub = X509_get0_pubkey(x);
+                int bits = pub ? EVP_PKEY_get_security_bits(pub) : -1;
+
+                if (bits < TLS_SECURITY_BITS_MIN) {
+                        (void) snprintf(reason, rsize,
+                                        "the %s key of certificate %d has %d bits of security, fewer than the %d "
+                                        "that OpenSSL requires by default (RSA needs at least 2048 bits)",
+                                        pub ? EVP_PKEY_get0_type_name(pub) : "unknown", i + 1, bits,
+                                        TLS_SECURITY_BITS_MIN);
+                        ERR_clear_error();
+                        return -EKEYREJECTED;
+                }
+
+                /* OpenSSL does not check the signature of a self-signed certificate. */
+                if (X509_get_extension_flags(x) & EXFLAG_SS)
+                        continue;
+                if (X509_get_signature_info(x, /* mdnid= */ NULL, /* pknid= */ NULL, &bits, /* flags= */ NULL) != 1)
+                        bits = -1;
+                ERR_clear_error();
+                if (bits < TLS_SECURITY_BITS_MIN) {
+                        (void) snprintf(reason, rsize,
+                                        "the signature of certificate %d has %d bits of security, fewer than the %d "
+                                        "that OpenSSL requires by default (SHA-1 is too weak)",
+                                        i + 1, bits, TLS_SECURITY_BITS_MIN);
+                        return -EKEYREJECTED;
+                }
+        }
+        return 0;
+}
+
 /* Append a warning to reason, separated by "; ". */
 static void reason_append(char *reason, size_t rsize, const char *text) {
         size_t n = strlen(reason);
@@ -202,6 +242,10 @@ int tls_pair_check(const char *fullchain, size_t fullchain_size, const char *key
                 (void) snprintf(reason, size, "the key does not match the certificate");
                 return -EKEYREJECTED;
         }
+
+        r = strength_check(chain, reason, size);
+        if (r < 0)
+                return r;
 
         for (size_t i = 0; domains && domains[i]; i++)
                 if (!cert_covers(leaf, domains[i])) {

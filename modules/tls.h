@@ -36,11 +36,13 @@ int tls_certificate_paths(const char *name, char **ret_fullchain, char **ret_pri
  * warning); key is one PEM private key that matches the leaf; now lies within the leaf's validity
  * (expiring within TLS_EXPIRY_WARNING_DAYS is a warning); the leaf's subject alternative names
  * (or its common name when it has none) cover every name of domains (NULL-terminated, may be NULL),
- * with the wildcard rules of RFC 6125. The reason never contains key material.
+ * with the wildcard rules of RFC 6125; every key, and every signature that is not self-signed, has
+ * the 112 bits of security that OpenSSL's default security level 2 requires, so nginx and apache
+ * load the pair. The reason never contains key material.
  * Returns 0 when all holds, 1 when it holds with warnings in reason, or an error with the reason in
- * reason: -EBADMSG for text that does not parse, -EKEYREJECTED for a key that does not match,
- * -EKEYEXPIRED for a certificate outside its validity, -EINVAL for a name that is not covered, or
- * -ENOMEM. */
+ * reason: -EBADMSG for text that does not parse, -EKEYREJECTED for a key that does not match or a
+ * key or signature that is too weak, -EKEYEXPIRED for a certificate outside its validity, -EINVAL
+ * for a name that is not covered, or -ENOMEM. */
 int tls_pair_check(const char *fullchain, size_t fullchain_size, const char *key, size_t key_size,
                    char *const *domains, time_t now, char *reason, size_t size);
 

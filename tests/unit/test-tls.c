@@ -55,13 +55,16 @@ static char *bio_text(BIO *bio) {
 }
 
 /* Make a certificate with these SANs (NULL-terminated, may be NULL) and common name, valid from
- * now + from to now + to seconds, signed by issuer (NULL: self-signed). */
-static Pem make_cert(const char *cn, const char *const *sans, long from, long to, const Pem *issuer) {
+ * now + from to now + to seconds, signed by issuer (NULL: self-signed) with md. rsa_bits 0 means
+ * an EC P-256 key, otherwise an RSA key of that size. */
+static Pem make_cert_with(const char *cn, const char *const *sans, long from, long to, const Pem *issuer,
+                          size_t rsa_bits, const EVP_MD *md) {
         Pem p = {};
         BIO *bio;
         time_t now = time(NULL);
 
-        p.pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        p.pkey = rsa_bits > 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", rsa_bits) :
+                                EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
         p.x509 = X509_new();
         assert_non_null(p.pkey);
         assert_non_null(p.x509);
@@ -95,7 +98,7 @@ static Pem make_cert(const char *cn, const char *const *sans, long from, long to
                 assert_int_equal(X509_add_ext(p.x509, ext, -1), 1);
                 X509_EXTENSION_free(ext);
         }
-        assert_true(X509_sign(p.x509, issuer ? issuer->pkey : p.pkey, EVP_sha256()) > 0);
+        assert_true(X509_sign(p.x509, issuer ? issuer->pkey : p.pkey, md) > 0);
 
         bio = BIO_new(BIO_s_mem());
         assert_int_equal(PEM_write_bio_X509(bio, p.x509), 1);
@@ -104,6 +107,10 @@ static Pem make_cert(const char *cn, const char *const *sans, long from, long to
         assert_int_equal(PEM_write_bio_PrivateKey(bio, p.pkey, NULL, NULL, 0, NULL, NULL), 1);
         p.key = bio_text(bio);
         return p;
+}
+
+static Pem make_cert(const char *cn, const char *const *sans, long from, long to, const Pem *issuer) {
+        return make_cert_with(cn, sans, from, to, issuer, /* rsa_bits= */ 0, EVP_sha256());
 }
 
 static const char *const shop_sans[] = { "shop.example.com", "www.example.com", NULL };
@@ -224,6 +231,53 @@ static void tls_pair_check_chain_out_of_order_warns(void **state) {
         assert_int_equal(tls_pair_check(chain, strlen(chain), leaf.key, strlen(leaf.key), shop_domains, time(NULL),
                                         reason, sizeof(reason)), 1);
         assert_non_null(strstr(reason, "chain certificate 2 did not issue certificate 1"));
+}
+
+static void tls_pair_check_rsa_1024_rejected(void **state) {
+        _cleanup_(pem_done) Pem p = make_cert_with("shop.example.com", shop_sans, -DAY, 90 * DAY, NULL, 1024,
+                                                   EVP_sha256());
+        char reason[512];
+
+        (void) state;
+        assert_int_equal(check(&p, shop_domains, reason, sizeof(reason)), -EKEYREJECTED);
+        assert_string_equal(reason, "the RSA key of certificate 1 has 80 bits of security, fewer than the 112 that "
+                                    "OpenSSL requires by default (RSA needs at least 2048 bits)");
+}
+
+static void tls_pair_check_rsa_2048_accepted(void **state) {
+        _cleanup_(pem_done) Pem p = make_cert_with("shop.example.com", shop_sans, -DAY, 90 * DAY, NULL, 2048,
+                                                   EVP_sha256());
+        char reason[512];
+
+        (void) state;
+        assert_int_equal(check(&p, shop_domains, reason, sizeof(reason)), 0);
+}
+
+static void tls_pair_check_sha1_signature_rejected(void **state) {
+        _cleanup_(pem_done) Pem ca = make_cert("kiln test CA", NULL, -DAY, 365 * DAY, NULL);
+        _cleanup_(pem_done) Pem leaf = make_cert_with("shop.example.com", shop_sans, -DAY, 90 * DAY, &ca, 0,
+                                                      EVP_sha1());
+        _cleanup_free_ char *chain = NULL;
+        char reason[512];
+
+        (void) state;
+        assert_true(asprintf(&chain, "%s%s", leaf.cert, ca.cert) > 0);
+        assert_int_equal(tls_pair_check(chain, strlen(chain), leaf.key, strlen(leaf.key), shop_domains, time(NULL),
+                                        reason, sizeof(reason)), -EKEYREJECTED);
+        assert_non_null(strstr(reason, "the signature of certificate 1 has"));
+}
+
+static void tls_pair_check_weak_chain_key_rejected(void **state) {
+        _cleanup_(pem_done) Pem ca = make_cert_with("kiln test CA", NULL, -DAY, 365 * DAY, NULL, 1024, EVP_sha256());
+        _cleanup_(pem_done) Pem leaf = make_cert("shop.example.com", shop_sans, -DAY, 90 * DAY, &ca);
+        _cleanup_free_ char *chain = NULL;
+        char reason[512];
+
+        (void) state;
+        assert_true(asprintf(&chain, "%s%s", leaf.cert, ca.cert) > 0);
+        assert_int_equal(tls_pair_check(chain, strlen(chain), leaf.key, strlen(leaf.key), shop_domains, time(NULL),
+                                        reason, sizeof(reason)), -EKEYREJECTED);
+        assert_non_null(strstr(reason, "the RSA key of certificate 2 has 80 bits"));
 }
 
 static void tls_pair_check_leaf_not_first(void **state) {
@@ -455,6 +509,47 @@ static void tls_run_wrong_key_keeps_old_pair(void **state) {
         assert_string_equal(key, p.key);
 }
 
+static void tls_run_weak_key_keeps_old_pair(void **state) {
+        _cleanup_(pem_done) Pem p = make_cert("shop.example.com", shop_sans, -DAY, 90 * DAY, NULL);
+        _cleanup_(pem_done) Pem weak = make_cert_with("shop.example.com", shop_sans, -DAY, 90 * DAY, NULL, 1024,
+                                                      EVP_sha256());
+        _cleanup_free_ char *cert = NULL, *key = NULL;
+
+        assert_int_equal(run(state, given_config(&p)), 1);
+        assert_true(run(state, given_config(&weak)) < 0);
+        assert_non_null(strstr(first_error(state), "tls.certificates[0] 'shop' is not installed: the RSA key of "
+                                                   "certificate 1 has 80 bits of security"));
+        cert = read_root(state, "/etc/ssl/kiln/shop/fullchain.pem");
+        key = read_root(state, "/etc/ssl/kiln/shop/privkey.pem");
+        assert_string_equal(cert, p.cert);
+        assert_string_equal(key, p.key);
+}
+
+static void tls_run_weak_installed_pair_replaced(void **state) {
+        _cleanup_(pem_done) Pem weak = make_cert_with("shop.example.com", shop_sans, -DAY, 90 * DAY, NULL, 1024,
+                                                      EVP_sha256());
+        _cleanup_free_ char *cert = NULL, *key = NULL;
+        TestRoot *t = *state;
+        char reason[512];
+
+        /* A pair installed before kiln checked key strength, in the layout that tls.h describes. */
+        assert_true(root_mkdir_p(t->ctx.root_fd, "/etc/ssl/kiln/.shop.old", 0755, (uid_t) -1, (gid_t) -1) >= 0);
+        assert_int_equal(write_file_atomic(t->ctx.root_fd, "/etc/ssl/kiln/.shop.old/fullchain.pem", weak.cert,
+                                           strlen(weak.cert), 0644, (uid_t) -1, (gid_t) -1, 0), 0);
+        assert_int_equal(write_file_atomic(t->ctx.root_fd, "/etc/ssl/kiln/.shop.old/privkey.pem", weak.key,
+                                           strlen(weak.key), 0600, (uid_t) -1, (gid_t) -1, 0), 0);
+        assert_int_equal(symlinkat(".shop.old", t->ctx.root_fd, "etc/ssl/kiln/shop"), 0);
+
+        assert_int_equal(run(state, json_pack("{s:[s,s], s:{s:[{s:s, s:b}]}}", "domains", "shop.example.com",
+                                              "www.example.com", "tls", "certificates", "name", "shop",
+                                              "self_signed", 1)), 1);
+        cert = read_root(state, "/etc/ssl/kiln/shop/fullchain.pem");
+        key = read_root(state, "/etc/ssl/kiln/shop/privkey.pem");
+        assert_string_not_equal(cert, weak.cert);
+        assert_int_equal(tls_pair_check(cert, strlen(cert), key, strlen(key), shop_domains, time(NULL), reason,
+                                        sizeof(reason)), 0);
+}
+
 static void tls_run_key_never_in_messages(void **state) {
         _cleanup_(pem_done) Pem p = make_cert("shop.example.com", shop_sans, -DAY, 90 * DAY, NULL);
         _cleanup_free_ char *dump = NULL;
@@ -645,6 +740,10 @@ int main(void) {
                 cmocka_unit_test(tls_pair_check_wildcard_coverage),
                 cmocka_unit_test(tls_pair_check_chain_in_order),
                 cmocka_unit_test(tls_pair_check_chain_out_of_order_warns),
+                cmocka_unit_test(tls_pair_check_rsa_1024_rejected),
+                cmocka_unit_test(tls_pair_check_rsa_2048_accepted),
+                cmocka_unit_test(tls_pair_check_sha1_signature_rejected),
+                cmocka_unit_test(tls_pair_check_weak_chain_key_rejected),
                 cmocka_unit_test(tls_pair_check_leaf_not_first),
                 cmocka_unit_test(tls_pair_check_garbage),
                 cmocka_unit_test(tls_pair_check_broken_block),
@@ -658,6 +757,8 @@ int main(void) {
                 T(tls_run_second_run_unchanged),
                 T(tls_run_replacement_removes_old_version),
                 T(tls_run_wrong_key_keeps_old_pair),
+                T(tls_run_weak_key_keeps_old_pair),
+                T(tls_run_weak_installed_pair_replaced),
                 T(tls_run_key_never_in_messages),
                 T(tls_run_uncovered_domain_error),
                 T(tls_run_entry_domains_override),
