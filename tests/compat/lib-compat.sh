@@ -2,7 +2,7 @@
 # Helpers to run Debian's cloud-init next to kiln, for tests/integration/test-compat.sh. Source
 # after tests/integration/lib.sh. cloud-init runs only in a chroot on an overlay of the root that
 # tests/fixtures/cloud-init-root caches, inside a private PID namespace, with /proc mounted in the
-# test's private mount namespace; it never sees this machine's /etc, processes or network.
+# test's private mount namespace. So it cannot reach this machine's /etc, processes or network.
 
 # ci_root: set CI_ROOT to a fresh overlay of the cached cloud-init root. Without the cache (tests
 # have no network to build it), print a "skip" line for the case and return 1. Call it in the

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# kiln and Debian's cloud-init 22.4 get the same NoCloud user data, each in its own Debian root,
-# and must leave the same files behind: written files (content, mode, owner), /etc/hostname,
+# kiln and Debian's cloud-init 22.4 get the same NoCloud user data, each in its own Debian root.
+# Both must leave the same files behind: written files (content, mode, owner), /etc/hostname,
 # /etc/hosts, the created users' passwd, group and shadow fields, sudo rules and authorized_keys.
 # The documents are the benchmark input and tests/compat/*.yaml; tests/compat/compare.py lists
 # the facts it compares, and tests/compat/known-differences lists, with reasons, where kiln
