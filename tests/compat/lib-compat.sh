@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash disable=SC2034
 # Helpers to run Debian's cloud-init next to kiln, for tests/integration/test-compat.sh. Source
 # after tests/integration/lib.sh. cloud-init runs only in a chroot on an overlay of the root that
 # tests/fixtures/cloud-init-root caches, inside a private PID namespace, with /proc mounted in the
