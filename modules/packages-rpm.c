@@ -18,8 +18,7 @@
  * - libzypp writes its pid into /run/zypp.pid (/var/run/zypp.pid on older releases) and truncates
  *   the file when done. So the lock is held while the file is not empty and names a live process.
  *   A second zypper exits 7 at once unless ZYPP_LOCK_TIMEOUT gives it seconds to wait.
- * NOTE: lock_files lists only rpm's lock. A module that must also wait for the front ends has to
- * read the pid from those files and check that /proc/PID exists. */
+ * lock_files lists rpm's lock, and lock_pid_files the front ends' pid files. */
 
 #include <errno.h>
 #include <limits.h>
@@ -174,6 +173,15 @@ static bool rpm_version_matches(const char *installed_version, const char *reque
 
 static const char *const rpm_lock_files[] = { "/var/lib/rpm/.rpm.lock", NULL };
 
+static const char *const dnf_lock_pid_files[] = {
+        "/var/cache/dnf/metadata_lock.pid",
+        "/var/cache/dnf/download_lock.pid",
+        "/var/lib/dnf/rpmdb_lock.pid",
+        NULL,
+};
+static const char *const yum_lock_pid_files[] = { "/var/run/yum.pid", NULL };
+static const char *const zypper_lock_pid_files[] = { "/run/zypp.pid", "/var/run/zypp.pid", NULL };
+
 /* dnf: "-y" answers yes to every question. A request pins a version as "NAME-VERSION". */
 static char **dnf_update_argv(void) {
         static const char *const words[] = { DNF_PATH, "-y", "makecache", NULL };
@@ -201,6 +209,7 @@ const PackageBackend package_backend_dnf = {
         .name = "dnf",
         .executables = dnf_executables,
         .lock_files = rpm_lock_files,
+        .lock_pid_files = dnf_lock_pid_files,
         .update_argv = dnf_update_argv,
         .upgrade_argv = dnf_upgrade_argv,
         .install_argv = dnf_install_argv,
@@ -237,6 +246,7 @@ const PackageBackend package_backend_yum = {
         .name = "yum",
         .executables = yum_executables,
         .lock_files = rpm_lock_files,
+        .lock_pid_files = yum_lock_pid_files,
         .update_argv = yum_update_argv,
         .upgrade_argv = yum_upgrade_argv,
         .install_argv = yum_install_argv,
@@ -278,6 +288,9 @@ const PackageBackend package_backend_zypper = {
         .name = "zypper",
         .executables = zypper_executables,
         .lock_files = rpm_lock_files,
+        .lock_pid_files = zypper_lock_pid_files,
+        /* Documented in zypper(8), ENVIRONMENT VARIABLES: seconds to wait for the zypp lock. */
+        .lock_timeout_env = "ZYPP_LOCK_TIMEOUT=",
         .reboot_required_file = "/run/reboot-needed",
         .update_argv = zypper_update_argv,
         .upgrade_argv = zypper_upgrade_argv,

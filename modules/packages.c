@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "command.h"
 #include "lib/exec-util.h"
@@ -528,6 +529,36 @@ int packages_lock_holder(int root_fd, const char *path, pid_t *ret_pid) {
         return 1;
 }
 
+/* Maximum size of a pid file that the module reads. */
+#define PACKAGES_PID_FILE_MAX 64U
+
+int packages_pid_file_holder(int root_fd, const char *path, pid_t *ret_pid) {
+        _cleanup_free_ char *data = NULL;
+        char proc[64];
+        unsigned pid;
+        size_t size = 0;
+        int r;
+
+        r = read_file_at(root_fd, path, PACKAGES_PID_FILE_MAX, &data, &size);
+        if (r == -ENOENT)
+                return 0;
+        if (r == -EFBIG)
+                return 0;
+        if (r < 0)
+                return r;
+        data[strcspn(data, " \t\n")] = '\0';
+        if (data[0] == '\0' || safe_atou(data, &pid) < 0 || pid == 0 || pid > INT_MAX)
+                return 0;
+
+        /* NOTE: the process is looked up in kiln's own pid namespace, and its root is not checked,
+         * so a process of the same pid elsewhere counts as the holder until the deadline. */
+        (void) snprintf(proc, sizeof(proc), "/proc/%u", pid);
+        if (access(proc, F_OK) < 0)
+                return 0;
+        *ret_pid = (pid_t) pid;
+        return 1;
+}
+
 /* Wait until no lock file of the backend is locked, up to timeout_usec. Returns 0, or -ETIMEDOUT
  * or another -errno after reporting. */
 static int packages_wait_for_locks(Context *ctx, const PackagesPlan *plan) {
@@ -543,6 +574,14 @@ static int packages_wait_for_locks(Context *ctx, const PackagesPlan *plan) {
 
                 for (const char *const *lock = b->lock_files; lock && *lock && !held; lock++) {
                         int r = packages_lock_holder(ctx->root_fd, *lock, &pid);
+
+                        if (r < 0)
+                                return report_error(ctx, -1, r, "Failed to check the lock '%s': %m", *lock);
+                        if (r > 0)
+                                held = *lock;
+                }
+                for (const char *const *lock = b->lock_pid_files; lock && *lock && !held; lock++) {
+                        int r = packages_pid_file_holder(ctx->root_fd, *lock, &pid);
 
                         if (r < 0)
                                 return report_error(ctx, -1, r, "Failed to check the lock '%s': %m", *lock);
@@ -580,22 +619,47 @@ static char *const *backend_env(const PackageBackend *b) {
         return (char *const *) b->environment;
 }
 
+/* The environment of an update, upgrade or install command: the backend's, plus its lock timeout
+ * entry with the whole lock timeout, rounded up. Caller frees it with strv_free(); NULL when out
+ * of memory. */
+static char **packages_command_env(const PackagesPlan *plan) {
+        const PackageBackend *b = plan->backend;
+        size_t n = strv_length((char **) b->environment);
+        char **env = calloc(n + 2, sizeof(char *));
+
+        if (!env)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                env[i] = strdup(b->environment[i]);
+                if (!env[i])
+                        return strv_free(env);
+        }
+        if (b->lock_timeout_env &&
+            asprintf(&env[n], "%s%llu", b->lock_timeout_env,
+                     (unsigned long long) ((plan->lock_timeout_usec + USEC_PER_SEC - 1) / USEC_PER_SEC)) < 0) {
+                env[n] = NULL;
+                return strv_free(env);
+        }
+        return env;
+}
+
 /* Run argv inside the root with its output appended to the module's output and the journal. */
 static int packages_exec(Context *ctx, const PackagesPlan *plan, const char *name, char *const argv[],
                          ExecResult *ret) {
         const ExecLimits limits = { .timeout_usec = plan->command_timeout_usec, .kill_grace_usec =
                                     COMMAND_KILL_GRACE_USEC };
         LogRelay relay = { .write_fd = -EBADF, .control_fd = -EBADF };
+        _cleanup_strv_free_ char **env = packages_command_env(plan);
         int r;
 
+        if (!env)
+                return -ENOMEM;
         if (plan->output_fd < 0)
-                return exec_in_root_limited(ctx->root, argv, backend_env(plan->backend), /* input_fd= */ -EBADF,
-                                            -EBADF, &limits, ret);
+                return exec_in_root_limited(ctx->root, argv, env, /* input_fd= */ -EBADF, -EBADF, &limits, ret);
         r = log_relay_start(name, plan->output_fd, &relay);
         if (r < 0)
                 return r;
-        r = exec_in_root_limited(ctx->root, argv, backend_env(plan->backend), /* input_fd= */ -EBADF,
-                                 relay.write_fd, &limits, ret);
+        r = exec_in_root_limited(ctx->root, argv, env, /* input_fd= */ -EBADF, relay.write_fd, &limits, ret);
         (void) log_relay_finish(&relay, COMMAND_OUTPUT_DRAIN_USEC);
         return r;
 }

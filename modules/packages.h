@@ -23,6 +23,10 @@ typedef struct PackageBackend {
         /* Files inside ROOT that the tool locks with fcntl() while it works, NULL-terminated, or
          * NULL: the module waits until none of them is locked. */
         const char *const *lock_files;
+        /* Pid files inside ROOT with which the tool's front end locks, NULL-terminated, or NULL. A
+         * lock is held while its file names a live process: a missing or empty file is free. The
+         * module waits for these as for lock_files. */
+        const char *const *lock_pid_files;
         /* "KEY=VALUE" entries added to the environment of every command, NULL-terminated, or NULL
          * (DEBIAN_FRONTEND=noninteractive for apt). */
         const char *const *environment;
@@ -33,6 +37,9 @@ typedef struct PackageBackend {
          * upgrade and install commands, so that the tool also waits out a lock taken after the
          * module's own check ("--option=DPkg::Lock::Timeout=" for apt). */
         const char *lock_timeout_option;
+        /* The start of an environment entry that makes the tool wait up to N seconds for its own
+         * locks, to which the module appends N, or NULL ("ZYPP_LOCK_TIMEOUT=" for zypper). */
+        const char *lock_timeout_env;
 
         /* Each builder returns a NULL-terminated argv that the caller frees with strv_free(), or
          * NULL when out of memory. The commands are non-interactive and keep existing
@@ -66,6 +73,11 @@ bool package_version_valid(const char *version);
  * in *ret_pid (-1 for an open file description lock, whose holder the kernel does not name), 0
  * when the file is unlocked or missing, or -errno. */
 int packages_lock_holder(int root_fd, const char *path, pid_t *ret_pid);
+
+/* Whether the pid file at path inside the root names a live process: returns 1 with its pid in
+ * *ret_pid, 0 when the file is missing, empty, names no process or does not hold a pid, or
+ * -errno. */
+int packages_pid_file_holder(int root_fd, const char *path, pid_t *ret_pid);
 
 /* The reason for a failure in a package manager's stderr: its error lines ("E: ", "Error: ",
  * "ERROR: "), those that mention name first (name may be NULL), joined by "; ", or else its

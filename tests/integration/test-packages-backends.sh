@@ -19,6 +19,7 @@ fake_tool() {
         cat > "$1$2" <<'EOF'
 #!/bin/sh
 { printf '%s' "$0"; for a in "$@"; do printf ' %s' "$a"; done; echo; } >> /run/package-calls
+[ -n "${ZYPP_LOCK_TIMEOUT:-}" ] && echo "ZYPP_LOCK_TIMEOUT=$ZYPP_LOCK_TIMEOUT" >> /run/package-env
 case "$0 $1 $2" in
 */rpm\ -q\ --queryformat)
         shift 3
@@ -118,6 +119,58 @@ pinned_case dnf "/usr/bin/dnf -y makecache" "/usr/bin/dnf -y install" -
 pinned_case yum "/usr/bin/yum -t -y makecache" "/usr/bin/yum -t -y install" -
 pinned_case zypper "/usr/bin/zypper --non-interactive refresh" \
         "/usr/bin/zypper --non-interactive install --auto-agree-with-licenses" =
+
+# hold_pid_file FILE SECONDS: a process that writes its pid into FILE, lives SECONDS and then
+# removes FILE, as dnf, yum and zypper lock with pid files; sets HOLDER to its pid.
+hold_pid_file() {
+        mkdir -p "$(dirname "$1")"
+        rm -f "$1"
+        sh -c 'echo $$ > "$1"; sleep "$2"; rm -f "$1"' sh "$1" "$2" &
+        HOLDER=$!
+        for _ in $(seq 100); do
+                [ -s "$1" ] && return 0
+                sleep 0.05
+        done
+        echo "test-packages-backends.sh: the pid file holder did not start" >&2
+        return 1
+}
+
+case_begin "zypper pid file held for 3 s"
+rpm_root zypper
+nocloud_seed "$ROOT" iid-zypper-lock <<'EOF'
+#cloud-config
+packages: [nginx]
+system_info:
+  package_lock_timeout: 20
+EOF
+hold_pid_file "$ROOT/run/zypp.pid" 3
+START=$(now)
+run_kiln "$ROOT"
+ELAPSED=$(seconds_since "$START")
+wait "$HOLDER"
+check_run_result 0 done 0
+check_contains "the log names the holder" "$(cat "$ROOT.out" "$ROOT.err" 2>/dev/null)" \
+        "Waiting for '/run/zypp.pid', held by process $HOLDER (sh)"
+check_le "kiln waited at least 2 s for the lock" 2 "$ELAPSED"
+check_eq "zypper got the lock timeout in its environment" "ZYPP_LOCK_TIMEOUT=20
+ZYPP_LOCK_TIMEOUT=20" "$(cat "$ROOT/run/package-env")"
+
+case_begin "dnf pid file held past the deadline"
+rpm_root dnf
+nocloud_seed "$ROOT" iid-dnf-lock <<'EOF'
+#cloud-config
+packages: [nginx]
+system_info:
+  package_lock_timeout: 1
+EOF
+hold_pid_file "$ROOT/var/lib/dnf/rpmdb_lock.pid" 30
+run_kiln "$ROOT"
+kill "$HOLDER" 2>/dev/null
+wait "$HOLDER" 2>/dev/null
+check_run_result 1 error 1
+check_contains "the error names the pid file and its holder" "$(diagnostics errors)" \
+        "packages: Failed to get the lock '/var/lib/dnf/rpmdb_lock.pid' of dnf within 1 s, it is held by process $HOLDER (sh), so no package was installed."
+check_eq "dnf was not called" "$RPM_QUERY nginx" "$(calls)"
 
 case_begin "dnf update and upgrade"
 rpm_root dnf

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/fileio.h"
 #include "lib/macro.h"
@@ -297,6 +298,55 @@ static void packages_failure_reason_empty_stderr(void **state) {
         assert_string_equal(reason, "");
 }
 
+/* The holder that packages_pid_file_holder() finds in a pid file containing text. */
+static int pid_file_holder(void **state, const char *text, pid_t *ret_pid) {
+        Context *ctx = ctx_of(state);
+
+        assert_int_equal(write_file_atomic(ctx->root_fd, "/run/zypp.pid", text, strlen(text), 0644, (uid_t) -1,
+                                           (gid_t) -1, WRITE_MKDIR_PARENTS), 0);
+        return packages_pid_file_holder(ctx->root_fd, "/run/zypp.pid", ret_pid);
+}
+
+static void packages_pid_file_holder_live_process(void **state) {
+        char text[32];
+        pid_t pid = 0;
+
+        (void) snprintf(text, sizeof(text), "%d\n", (int) getpid());
+        assert_int_equal(pid_file_holder(state, text, &pid), 1);
+        assert_int_equal(pid, getpid());
+}
+
+static void packages_pid_file_holder_empty_is_free(void **state) {
+        pid_t pid = 0;
+
+        assert_int_equal(pid_file_holder(state, "", &pid), 0);
+}
+
+static void packages_pid_file_holder_dead_process_is_free(void **state) {
+        char text[32];
+        pid_t pid = 0, child = fork();
+
+        assert_true(child >= 0);
+        if (child == 0)
+                _exit(0);
+        assert_int_equal(waitpid(child, NULL, 0), child);
+        (void) snprintf(text, sizeof(text), "%d\n", (int) child);
+        assert_int_equal(pid_file_holder(state, text, &pid), 0);
+}
+
+static void packages_pid_file_holder_garbage_is_free(void **state) {
+        pid_t pid = 0;
+
+        assert_int_equal(pid_file_holder(state, "-1\n", &pid), 0);
+        assert_int_equal(pid_file_holder(state, "abc\n", &pid), 0);
+}
+
+static void packages_pid_file_holder_missing_file(void **state) {
+        pid_t pid = 0;
+
+        assert_int_equal(packages_pid_file_holder(ctx_of(state)->root_fd, "/var/run/yum.pid", &pid), 0);
+}
+
 static void packages_lock_holder_missing_file(void **state) {
         pid_t pid = 0;
 
@@ -473,6 +523,11 @@ int main(void) {
                 cmocka_unit_test(packages_failure_reason_joins_detail_line),
                 cmocka_unit_test(packages_failure_reason_without_error_lines),
                 cmocka_unit_test(packages_failure_reason_empty_stderr),
+                cmocka_unit_test_setup_teardown(packages_pid_file_holder_live_process, setup, teardown),
+                cmocka_unit_test_setup_teardown(packages_pid_file_holder_empty_is_free, setup, teardown),
+                cmocka_unit_test_setup_teardown(packages_pid_file_holder_dead_process_is_free, setup, teardown),
+                cmocka_unit_test_setup_teardown(packages_pid_file_holder_garbage_is_free, setup, teardown),
+                cmocka_unit_test_setup_teardown(packages_pid_file_holder_missing_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(packages_lock_holder_missing_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(packages_lock_holder_unlocked_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(packages_lock_holder_names_process, setup, teardown),
