@@ -168,6 +168,13 @@ static int package_spec_check(const json_t *v, const char *source_text, char *me
         if (!json_is_array(v))
                 return 0;
 
+        /* cloud-init passes a one-item list on as the name. */
+        if (json_array_size(v) == 1 && json_is_string(json_array_get(v, 0)) &&
+            package_name_valid(json_string_value(json_array_get(v, 0)))) {
+                (void) snprintf(message, size, "is a list of one item, so it is read as the package name '%s'. "
+                                "Write the name alone, or add its version.", json_string_value(json_array_get(v, 0)));
+                return SHAPE_CHECK_WARNING;
+        }
         if (json_array_size(v) != 2) {
                 (void) snprintf(message, size, "must be a list of exactly two items, the package name and its "
                                 "version, not %zu items.", json_array_size(v));
@@ -195,6 +202,18 @@ static int package_spec_check(const json_t *v, const char *source_text, char *me
 
 static int packages_list_check(const json_t *v, const char *source_text, char *message, size_t size) {
         (void) source_text;
+        /* cloud-init reads a single string as a list of one package. */
+        if (json_is_string(v)) {
+                if (!package_name_valid(json_string_value(v))) {
+                        (void) snprintf(message, size, "is not a valid package name: '%.80s'. A name starts with a "
+                                        "letter or digit and contains only letters, digits and '+.-_:'.",
+                                        json_string_value(v));
+                        return -EINVAL;
+                }
+                (void) snprintf(message, size, "is the string '%s', not a list, so it is read as the list "
+                                "['%s']. Write it as a list.", json_string_value(v), json_string_value(v));
+                return SHAPE_CHECK_WARNING;
+        }
         if (json_is_array(v) && json_array_size(v) > PACKAGES_LIST_MAX) {
                 (void) snprintf(message, size, "has %zu items, more than the %u that kiln accepts.",
                                 json_array_size(v), PACKAGES_LIST_MAX);
@@ -225,13 +244,32 @@ static const KeyShape package_item_shape = {
         .check = package_spec_check,
 };
 
-#define PACKAGES_BOOLEAN_SHAPE { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true }
+/* cloud-init reads 1 and 0 as true and false, as it reads the strings "1" and "0". Other integers
+ * are rejected, because cloud-init's reading of them as false is unlikely to be the intent. */
+static int packages_boolean_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        (void) source_text;
+        if (!json_is_integer(v))
+                return 0;
+        if (json_integer_value(v) != 0 && json_integer_value(v) != 1) {
+                (void) snprintf(message, size, "must be true or false, not %lld.", (long long) json_integer_value(v));
+                return -EINVAL;
+        }
+        (void) snprintf(message, size, "is the number %lld, not a boolean, so it is read as %s. Write %s.",
+                        (long long) json_integer_value(v), json_integer_value(v) ? "true" : "false",
+                        json_integer_value(v) ? "true" : "false");
+        return SHAPE_CHECK_WARNING;
+}
+
+#define PACKAGES_BOOLEAN_SHAPE { .types = SHAPE_BOOLEAN | SHAPE_INTEGER | SHAPE_NULL, .boolean_strings = true, \
+                                 .check = packages_boolean_check }
 
 static const KeyField packages_fields[] = {
         { .name = "packages",
-          .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &package_item_shape, .check = packages_list_check },
+          .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_NULL, .items = &package_item_shape,
+                     .check = packages_list_check },
           .description = "Packages to install: a name, a [name, version] pair, or a mapping from a package "
-                         "manager (apt, snap) to such a list. An invalid item means nothing is installed." },
+                         "manager (apt, snap) to such a list. An invalid item means nothing is installed. A "
+                         "single name instead of a list is read as a list of one, with a warning." },
         { .name = "package_update", .shape = PACKAGES_BOOLEAN_SHAPE,
           .description = "Update the package lists before upgrading or installing. Default: false; the lists "
                          "are also updated when a requested package is missing." },
@@ -310,12 +348,14 @@ static int packages_check_config(Context *ctx, const json_t *config) {
         return errors > 0 ? -EINVAL : 0;
 }
 
-/* A boolean key that the check accepted: true, false, null, or a string such as "yes". */
+/* A boolean key that the check accepted: true, false, null, 0, 1, or a string such as "yes". */
 static bool packages_bool(const json_t *config, const char *key) {
         const json_t *v = json_object_get(config, key);
 
         if (json_is_string(v))
                 return parse_boolean(json_string_value(v)) > 0;
+        if (json_is_integer(v))
+                return json_integer_value(v) == 1;
         return json_is_true(v);
 }
 
@@ -365,6 +405,8 @@ static int packages_request_add(PackagesPlan *plan, const json_t *spec, const ch
 
         if (json_is_string(spec))
                 req->spec.name = json_string_value(spec);
+        else if (json_array_size(spec) == 1)
+                req->spec.name = json_string_value(json_array_get(spec, 0));
         else {
                 req->spec.name = json_string_value(json_array_get(spec, 0));
                 r = package_version_text(json_array_get(spec, 1), source_text, &req->version);
@@ -416,6 +458,8 @@ static int packages_collect(Context *ctx, const json_t *packages, PackagesPlan *
         size_t i;
         int r;
 
+        if (json_is_string(packages))
+                return packages_request_add(plan, packages, /* source_text= */ NULL, 0);
         json_array_foreach(packages, i, spec) {
                 char path[64];
 
@@ -1097,7 +1141,7 @@ static int packages_run(Context *ctx, const json_t *config) {
         plan.upgrade = packages_bool(config, "package_upgrade") || packages_bool(config, "apt_upgrade");
         plan.reboot_if_required = packages_bool(config, "package_reboot_if_required") ||
                                   packages_bool(config, "apt_reboot_if_required");
-        if (!plan.update && !plan.upgrade && json_array_size(packages) == 0) {
+        if (!plan.update && !plan.upgrade && json_array_size(packages) == 0 && !json_is_string(packages)) {
                 log_debug("No package is requested, and no update or upgrade.");
                 return 0;
         }

@@ -307,6 +307,45 @@ check_run_result 1 error 1
 check_contains "run rejects it with the same message" "$(diagnostics errors)" \
         "packages[1]: packages.1 is not a valid package name: '-oAPT::Get::AllowUnauthenticated=true'"
 
+case_begin "loose shapes that cloud-init accepts"
+if debian_root && apt_repo_start; then
+        prepare
+        apt_repo_use "$ROOT"
+        cat > "$WORK/loose-packages.yaml" <<EOF
+#cloud-config
+packages: hello
+package_update: 1
+EOF
+        OUT=$("$KILN" validate "$WORK/loose-packages.yaml" 2>&1)
+        check_contains "validate warns about the string" "$OUT" \
+                "packages is the string 'hello', not a list, so it is read as the list ['hello']."
+        check_contains "validate warns about the number" "$OUT" \
+                "package_update is the number 1, not a boolean, so it is read as true."
+        nocloud_seed "$ROOT" iid-pkg-loose-1 < "$WORK/loose-packages.yaml"
+        run_kiln "$ROOT"
+        check_run_result 0 degraded 2
+        check_contains "run warns about the string as validate does" "$(diagnostics warnings)" \
+                "packages is the string 'hello', not a list, so it is read as the list ['hello']."
+        check_eq "hello is installed" "ii 2.10-3" "$(installed hello)"
+        check_eq "apt-get updated, then installed" "$(printf '%s\n' update install)" \
+                "$(awk '{ for (i = 1; i <= NF; i++) if ($i == "update" || $i == "install") print $i }' \
+                        "$ROOT/var/log/apt-get-calls")"
+
+        nocloud_seed "$ROOT" iid-pkg-loose-2 <<EOF
+#cloud-config
+packages:
+  - [sudo]
+package_update: 0
+EOF
+        rm -f "$ROOT/var/log/apt-get-calls"
+        run_kiln "$ROOT"
+        check_run_result 0 degraded 2
+        check_contains "a one-item list is read as the name" "$(diagnostics warnings)" \
+                "packages[0]: packages.0 is a list of one item, so it is read as the package name 'sudo'."
+        check_eq "status.json records sudo as present" "sudo present" "$(detail result)"
+        check_absent "package_update 0 runs no update" "$ROOT/var/log/apt-get-calls"
+fi
+
 case_begin "rpm queries of 40 missing packages"
 # rpm -q exits with the number of names that are not installed (at most 254), so one query of 40
 # missing names would exit 40. The stand-in dnf and rpm record their argv in /run/package-calls,
