@@ -42,12 +42,11 @@
 bool tls_name_is_valid(const char *name) {
         size_t n = strlen(name);
 
-        if (n == 0 || n > TLS_NAME_LENGTH_MAX || name[0] == '.')
+        if (n == 0 || n > TLS_NAME_LENGTH_MAX)
                 return false;
-        for (const char *p = name; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_.-", *p)))
-                        return false;
-        return true;
+        if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789", name[0]))
+                return false;
+        return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 int tls_certificate_paths(const char *name, char **ret_fullchain, char **ret_privkey) {
@@ -293,7 +292,8 @@ static int entry_parse(Context *ctx, const json_t *item, size_t index, char *con
 
                 return report_error(ctx, ITEM(c), 0,
                                     CERT_FMT ": name '%s' is invalid: use 1 to %u of a-z, 0-9, '_', '.' and '-', "
-                                    "not starting with '.'.", CERT_ARGS(c), shown ?: "?", TLS_NAME_LENGTH_MAX);
+                                    "starting with a letter or digit.", CERT_ARGS(c), shown ?: "?",
+                                    TLS_NAME_LENGTH_MAX);
         }
         label_set(c);
 
@@ -794,7 +794,7 @@ static int certificate_name_check(const json_t *v, const char *source_text, char
         if (!json_is_string(v) || tls_name_is_valid(json_string_value(v)))
                 return 0;
         (void) snprintf(message, size, "is not a valid certificate name: use 1 to %u of a-z, 0-9, '_', '.' and '-', "
-                        "not starting with '.'.", TLS_NAME_LENGTH_MAX);
+                        "starting with a letter or digit.", TLS_NAME_LENGTH_MAX);
         return -EINVAL;
 }
 

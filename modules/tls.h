@@ -17,7 +17,9 @@
 #define TLS_FULLCHAIN_FILE "fullchain.pem"
 #define TLS_PRIVKEY_FILE "privkey.pem"
 
-/* Maximum length of a certificate name, whose characters are [a-z0-9_.-], not starting with '.'. */
+/* Maximum length of a certificate name, whose characters are [a-z0-9_.-], starting with a letter or
+ * digit. Web site names follow the same rule, because a site often names its certificate after
+ * itself and both become file names. */
 #define TLS_NAME_LENGTH_MAX 64U
 
 /* A certificate that expires within this many days is installed with a warning, and a self-signed

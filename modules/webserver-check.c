@@ -11,9 +11,12 @@
 #include "lib/parse-util.h"
 #include "report.h"
 #include "schema.h"
+#include "tls.h"
 #include "webserver.h"
 
 /* ---- Validation of user values ---- */
+
+_Static_assert(WEB_NAME_MAX == TLS_NAME_LENGTH_MAX, "site names and certificate names have one length limit");
 
 int web_name_check(const char *name, char *reason, size_t size) {
         size_t n = strlen(name);
@@ -22,10 +25,11 @@ int web_name_check(const char *name, char *reason, size_t size) {
                 (void) snprintf(reason, size, "must have 1 to %u characters", WEB_NAME_MAX);
                 return -EINVAL;
         }
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", name[0]) ||
-            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
-                (void) snprintf(reason, size, "'%s' is not a valid name: use letters, digits, '.', '_' and '-', "
-                                "starting with a letter or digit", name);
+        /* Site names and certificate names follow one rule, because both become file names and a site
+         * often names its certificate after itself. */
+        if (!tls_name_is_valid(name)) {
+                (void) snprintf(reason, size, "'%s' is not a valid name: use lowercase letters, digits, '.', '_' and "
+                                "'-', starting with a letter or digit", name);
                 return -EINVAL;
         }
         return 0;
@@ -262,7 +266,9 @@ static const KeyShape domain_shape = { .types = SHAPE_STRING, .check = site_doma
 
 static const KeyField site_fields[] = {
         { .name = "name", .shape = { .types = SHAPE_STRING, .check = name_shape_check }, .required = true,
-          .description = "The site's name, unique among the sites. Its file is kiln-NAME.conf." },
+          .description = "The site's name, unique among the sites: 1 to 64 lowercase letters, digits, '.', "
+                         "'_' and '-', starting with a letter or digit, as for certificate names. Its file is "
+                         "kiln-NAME.conf." },
         { .name = "domains",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING, .items = &domain_shape, .check = domains_shape_check },
           /* NOTE: a shape check receives only the site, not the top-level domains, so `kiln validate`

@@ -2,7 +2,9 @@
 /* The webserver module: one nginx or apache site file per entry of webserver.sites, checked with
  * the server's own configuration test before the server reloads, and put back as it was when the
  * test fails. kiln's files are named kiln-NAME.conf (000-kiln-NAME.conf for apache's default
- * site, which must load first); such a file whose site is no longer listed is removed. */
+ * site, which must load first). In a run where every listed site applies, such a file whose site
+ * is no longer listed is removed, and the distribution's default site that a kiln default site
+ * replaced is enabled again once no kiln site is the default. */
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -78,6 +80,8 @@ typedef struct WebLayout {
         const char *link_prefix;         /* what a link in enabled_dir points to, before the file name */
         const char *mods_dir;            /* apache on Debian: mods-available and mods-enabled below it */
         const char *distro_default_link; /* the link that enables the distribution's default site */
+        const char *removed_default;     /* the state file that records the target of distro_default_link
+                                          * while kiln has removed that link for a kiln default site */
         const char *test_command;        /* run with "-t" (nginx) or "configtest" (apache) */
         const char *reload_argv[4];
         const char *pid_file;
@@ -89,7 +93,7 @@ static const WebLayout web_layouts[] = {
         { .name = "Debian nginx", .kind = WEB_SERVER_NGINX, .binary = "/usr/sbin/nginx",
           .site_dir = "/etc/nginx/sites-available", .enabled_dir = "/etc/nginx/sites-enabled",
           .link_prefix = "/etc/nginx/sites-available/", .distro_default_link = "/etc/nginx/sites-enabled/default",
-          .test_command = "nginx", .reload_argv = { "nginx", "-s", "reload" }, .pid_file = "/run/nginx.pid",
+          .removed_default = "/var/lib/kiln/webserver-nginx-removed-default", .test_command = "nginx", .reload_argv = { "nginx", "-s", "reload" }, .pid_file = "/run/nginx.pid",
           .unit = "nginx.service" },
         { .name = "Alpine nginx", .kind = WEB_SERVER_NGINX, .binary = "/usr/sbin/nginx",
           .site_dir = "/etc/nginx/http.d", .test_command = "nginx", .reload_argv = { "nginx", "-s", "reload" },
@@ -100,7 +104,8 @@ static const WebLayout web_layouts[] = {
         { .name = "Debian apache", .kind = WEB_SERVER_APACHE, .binary = "/usr/sbin/apache2",
           .site_dir = "/etc/apache2/sites-available", .enabled_dir = "/etc/apache2/sites-enabled",
           .link_prefix = "../sites-available/", .mods_dir = "/etc/apache2",
-          .distro_default_link = "/etc/apache2/sites-enabled/000-default.conf", .test_command = "apache2ctl",
+          .distro_default_link = "/etc/apache2/sites-enabled/000-default.conf",
+          .removed_default = "/var/lib/kiln/webserver-apache-removed-default", .test_command = "apache2ctl",
           .reload_argv = { "apache2ctl", "graceful" }, .pid_file = "/run/apache2/apache2.pid",
           .unit = "apache2.service" },
         { .name = "RHEL apache", .kind = WEB_SERVER_APACHE, .binary = "/usr/sbin/httpd",
@@ -460,6 +465,11 @@ static int entry_read(int root_fd, const char *path, Entry *ret) {
         ret->type = ENTRY_FILE;
         ret->mode = st.st_mode & 07777;
         return read_file_at(root_fd, path, WEB_FILE_MAX, &ret->data, &ret->size);
+}
+
+static void entry_done(Entry *e) {
+        free(e->data);
+        e->data = NULL;
 }
 
 static bool entry_equal(const Entry *a, const Entry *b) {
@@ -914,14 +924,66 @@ static int web_sites_load(Context *ctx, const json_t *config, const json_t *entr
         return failed;
 }
 
+/* Plan the removal of the distribution's default site, which also claims default_server on port
+ * 80, while a kiln site is the default, and record the link's target so that the link can be put
+ * back. */
+static int plan_remove_distro_default(Context *ctx, Plan *p, const WebLayout *l) {
+        _cleanup_(entry_done) Entry link = {};
+        int r;
+
+        r = entry_read(ctx->root_fd, l->distro_default_link, &link);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read '%s': %m", l->distro_default_link);
+        if (link.type == ENTRY_ABSENT)
+                return 0;
+        /* NOTE: only a symbolic link is recorded: a regular file there is removed and not put back. */
+        if (link.type == ENTRY_LINK) {
+                r = plan_add_take(p, strdup(l->removed_default), -1, ENTRY_FILE, TAKE_PTR(link.data), false);
+                if (r < 0)
+                        return report_error(ctx, -1, r, "Failed to prepare the sites: %m");
+        }
+        r = plan_add_take(p, strdup(l->distro_default_link), -1, ENTRY_ABSENT, NULL, false);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to prepare the sites: %m");
+        return 0;
+}
+
+/* Plan putting back the distribution's default site link that kiln removed, now that no kiln site
+ * is the default. */
+static int plan_restore_distro_default(Context *ctx, Plan *p, const WebLayout *l) {
+        _cleanup_(entry_done) Entry record = {};
+        int r;
+
+        r = entry_read(ctx->root_fd, l->removed_default, &record);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to read '%s': %m", l->removed_default);
+        if (record.type != ENTRY_FILE)
+                return 0;
+        if (record.size == 0 || memchr(record.data, '\0', record.size) || strchr(record.data, '\n')) {
+                log_warning("'%s' does not contain a link target, so the default site is not enabled again, "
+                            "ignoring.", l->removed_default);
+                return plan_add_take(p, strdup(l->removed_default), -1, ENTRY_ABSENT, NULL, false);
+        }
+
+        /* An existing entry there is the administrator's and stays. */
+        r = plan_add_take(p, strdup(l->distro_default_link), -1, ENTRY_LINK, TAKE_PTR(record.data),
+                          /* only_if_absent= */ true);
+        if (r >= 0)
+                r = plan_add_take(p, strdup(l->removed_default), -1, ENTRY_ABSENT, NULL, false);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to prepare the sites: %m");
+        return 0;
+}
+
 static int web_plan_build(Context *ctx, const WebLayout *l, const WebSite *sites, const bool *ok, size_t n,
                           char *const *keep, Plan *p) {
         WebRenderOptions options;
-        bool any_default = false;
+        bool any_default = false, all_ok = true;
         int r;
 
         (void) nginx_render_options(ctx, l, &options);
         for (size_t i = 0; i < n; i++) {
+                all_ok = all_ok && ok[i];
                 if (!ok[i])
                         continue;
                 r = plan_add_site(ctx, p, l, &options, (int) i, &sites[i]);
@@ -932,18 +994,27 @@ static int web_plan_build(Context *ctx, const WebLayout *l, const WebSite *sites
                 any_default = any_default || sites[i].is_default;
         }
 
-        /* The distribution's default site claims default_server on port 80 too. */
-        if (any_default && l->distro_default_link) {
-                r = plan_add_take(p, strdup(l->distro_default_link), -1, ENTRY_ABSENT, NULL, false);
-                if (r < 0)
-                        return report_error(ctx, -1, r, "Failed to prepare the sites: %m");
-        }
-
-        r = plan_remove_stale(ctx, p, l->site_dir, keep);
-        if (r >= 0 && l->enabled_dir)
-                r = plan_remove_stale(ctx, p, l->enabled_dir, keep);
+        /* A site that failed may have been the default one. So only a run where every site applied
+         * restores the distribution's default site or removes stale files, because a failed site
+         * with a new name would otherwise remove the working site that it replaces. */
+        if (l->distro_default_link && any_default)
+                r = plan_remove_distro_default(ctx, p, l);
+        else if (l->distro_default_link && all_ok)
+                r = plan_restore_distro_default(ctx, p, l);
+        else
+                r = 0;
         if (r < 0)
-                return report_error(ctx, -1, r, "Failed to list the sites kiln wrote before in '%s': %m", l->site_dir);
+                return r;
+
+        if (all_ok) {
+                r = plan_remove_stale(ctx, p, l->site_dir, keep);
+                if (r >= 0 && l->enabled_dir)
+                        r = plan_remove_stale(ctx, p, l->enabled_dir, keep);
+                if (r < 0)
+                        return report_error(ctx, -1, r, "Failed to list the sites kiln wrote before in '%s': %m",
+                                            l->site_dir);
+        } else
+                log_debug("A site failed, so no site file is removed as stale in this run.");
         return plan_read_current(ctx, p);
 }
 

@@ -83,6 +83,8 @@ https() {
 make_cert shop shop.example.com "DNS:shop.example.com,DNS:www.shop.example.com"
 make_cert shop-new shop.example.com "DNS:shop.example.com,DNS:www.shop.example.com"
 make_cert other other.example.com "DNS:other.example.com"
+openssl req -x509 -newkey rsa:1024 -nodes -keyout "$WORK/weak.key" -out "$WORK/weak.pem" -days 30 \
+        -subj /CN=shop.example.com -addext "subjectAltName=DNS:shop.example.com,DNS:www.shop.example.com" 2>/dev/null
 
 mkdir -p "$WORK/backend"
 echo "from the backend" > "$WORK/backend/hello.txt"
@@ -185,6 +187,20 @@ if debian_root; then
         check_eq "the old certificate keeps serving" "$SERIAL" "$(served shop.example.com 443)"
         check_eq "nginx was not reloaded" "$WORKERS" "$(ps -o pid= --ppid "$MASTER" | sort | tr -d ' \n')"
 
+        case_begin "a 1024-bit RSA key is rejected and the site keeps serving"
+        FULLCHAIN_BEFORE=$(sha256sum "$ROOT/etc/ssl/kiln/shop/fullchain.pem")
+        given_pem weak
+        nocloud_seed "$ROOT" iid-web-1 <<<"$(nginx_config http://127.0.0.1:8080 \
+                'tls: {certificates: [{name: shop, cert_file: /etc/kiln-pem/weak.pem, key_file: /etc/kiln-pem/weak.key}]}')"
+        again
+        check_run_result 1 error 1
+        check_contains "the tls module names the weak key" "$(diagnostics errors)" \
+                "the RSA key of certificate 1 has 80 bits of security"
+        check_eq "the installed certificate is unchanged" "$FULLCHAIN_BEFORE" \
+                "$(sha256sum "$ROOT/etc/ssl/kiln/shop/fullchain.pem")"
+        check "nginx -t passes" chroot "$ROOT" /usr/sbin/nginx -t -q
+        check_eq "the old certificate keeps serving" "$SERIAL" "$(served shop.example.com 443)"
+
         case_begin "a new certificate with its key reloads nginx"
         given_pem shop-new
         nocloud_seed "$ROOT" iid-web-1 <<<"$(nginx_config http://127.0.0.1:8080 \
@@ -215,6 +231,65 @@ EOF
         check_absent "the api site file is removed" "$ROOT/etc/nginx/sites-available/kiln-api.conf"
         check_absent "the api site link is removed" "$ROOT/etc/nginx/sites-enabled/kiln-api.conf"
         check_eq "the shop site still serves" '200 shop page with $host and {{ name }}' "$(https shop.example.com /)"
+
+        case_begin "a renamed site that fails keeps the working site"
+        nocloud_seed "$ROOT" iid-web-1 <<'EOF'
+#cloud-config
+domains: [shop.example.com, www.shop.example.com]
+tls: {certificates: [{name: shop, cert_file: /etc/kiln-pem/shop-new.pem, key_file: /etc/kiln-pem/shop-new.key}]}
+webserver:
+  sites:
+    - {name: shop2, root: /srv/shop, tls: nosuch, default: true}
+EOF
+        again
+        check_run_result 1 error 1
+        check_contains "the error names the undefined certificate" "$(diagnostics errors)" \
+                "Site 'shop2' names the certificate 'nosuch', which tls.certificates does not define"
+        check_exists "the shop site file stays" "$ROOT/etc/nginx/sites-available/kiln-shop.conf"
+        check_eq "the shop site link stays" /etc/nginx/sites-available/kiln-shop.conf \
+                "$(readlink "$ROOT/etc/nginx/sites-enabled/kiln-shop.conf")"
+        check_eq "the shop site still serves" '200 shop page with $host and {{ name }}' "$(https shop.example.com /)"
+
+        case_begin "an uppercase certificate name is rejected before any change"
+        nocloud_seed "$ROOT" iid-web-1 <<'EOF'
+#cloud-config
+domains: [shop.example.com, www.shop.example.com]
+tls: {certificates: [{name: shop, cert_file: /etc/kiln-pem/shop-new.pem, key_file: /etc/kiln-pem/shop-new.key}]}
+webserver:
+  sites:
+    - {name: shop, root: /srv/shop, tls: Shop, default: true}
+EOF
+        "$KILN" validate "$ROOT/var/lib/kiln/seed/nocloud/user-data" > "$WORK/validate.out" 2>&1
+        check_eq "kiln validate rejects it" 1 "$?"
+        check_grep "kiln validate names the value" "'Shop' is not a valid name" "$WORK/validate.out"
+        again
+        check_run_result 1 error 1
+        check_contains "the error names the value" "$(diagnostics errors)" "'Shop' is not a valid name"
+        check_eq "the shop site link stays" /etc/nginx/sites-available/kiln-shop.conf \
+                "$(readlink "$ROOT/etc/nginx/sites-enabled/kiln-shop.conf")"
+        check_eq "the shop site still serves" '200 shop page with $host and {{ name }}' "$(https shop.example.com /)"
+
+        case_begin "the default site of Debian returns when no kiln site is default"
+        check_eq "kiln recorded the removed link" /etc/nginx/sites-available/default \
+                "$(cat "$ROOT/var/lib/kiln/webserver-nginx-removed-default")"
+        nocloud_seed "$ROOT" iid-web-1 <<'EOF'
+#cloud-config
+domains: [shop.example.com, www.shop.example.com]
+tls: {certificates: [{name: shop, cert_file: /etc/kiln-pem/shop-new.pem, key_file: /etc/kiln-pem/shop-new.key}]}
+webserver:
+  sites:
+    - {name: shop, root: /srv/shop, tls: shop}
+EOF
+        again
+        check_eq "kiln run exits 0" 0 "$KILN_RC"
+        check_eq "the default site link is back" /etc/nginx/sites-available/default \
+                "$(readlink "$ROOT/etc/nginx/sites-enabled/default")"
+        check_absent "the record is removed" "$ROOT/var/lib/kiln/webserver-nginx-removed-default"
+        check_eq "the shop site still serves" '200 shop page with $host and {{ name }}' "$(https shop.example.com /)"
+        LINKS=$(ls -l "$ROOT/etc/nginx/sites-enabled" | sha256sum)
+        again
+        check_eq "a second run exits 0" 0 "$KILN_RC"
+        check_eq "a second run changes no link" "$LINKS" "$(ls -l "$ROOT/etc/nginx/sites-enabled" | sha256sum)"
 
         chroot "$ROOT" /usr/sbin/nginx -s quit 2>/dev/null
         wait_gone "$MASTER"

@@ -384,6 +384,8 @@ static void tls_name_is_valid_rules(void **state) {
         assert_false(tls_name_is_valid("Shop"));
         assert_false(tls_name_is_valid("a/b"));
         assert_false(tls_name_is_valid(".."));
+        assert_false(tls_name_is_valid("-shop"));
+        assert_false(tls_name_is_valid("_shop"));
 }
 
 static void tls_certificate_paths_layout(void **state) {
@@ -641,8 +643,8 @@ typedef struct ErrorCase {
 static const ErrorCase error_cases[] = {
         { "{\"tls\": {\"certificates\": [{\"self_signed\": true}]}}", "tls.certificates[0] has no name." },
         { "{\"tls\": {\"certificates\": [{\"name\": \"../x\", \"self_signed\": true}]}}",
-          "tls.certificates[0]: name '../x' is invalid: use 1 to 64 of a-z, 0-9, '_', '.' and '-', not starting "
-          "with '.'." },
+          "tls.certificates[0]: name '../x' is invalid: use 1 to 64 of a-z, 0-9, '_', '.' and '-', starting with "
+          "a letter or digit." },
         { "{\"tls\": {\"certificates\": [{\"name\": \"a\"}]}}",
           "tls.certificates[0] 'a' names no certificate: set cert, cert_file or source with key or key_file, or "
           "acme, or self_signed: true." },

@@ -28,6 +28,16 @@ static void web_name_check_rejects_path(void **state) {
         assert_int_equal(web_name_check("", reason, sizeof(reason)), -EINVAL);
 }
 
+static void web_name_check_rejects_uppercase(void **state) {
+        assert_int_equal(web_name_check("Shop", reason, sizeof(reason)), -EINVAL);
+        assert_string_equal(reason, "'Shop' is not a valid name: use lowercase letters, digits, '.', '_' and '-', "
+                                    "starting with a letter or digit");
+}
+
+static void web_name_check_rejects_leading_dash(void **state) {
+        assert_int_equal(web_name_check("-shop", reason, sizeof(reason)), -EINVAL);
+}
+
 static void web_domain_check_accepts_wildcard(void **state) {
         assert_int_equal(web_domain_check("*.shop.example.com", reason, sizeof(reason)), 0);
         assert_int_equal(web_domain_check("xn--bcher-kva.example", reason, sizeof(reason)), 0);
@@ -231,10 +241,22 @@ static void webserver_run_rejects_root_and_proxy(void **state) {
         test_root_free(t);
 }
 
+static void webserver_run_rejects_uppercase_tls_name(void **state) {
+        TestRoot *t = test_root_new();
+
+        assert_int_equal(run_module(t, "{\"webserver\": {\"sites\": [{\"name\": \"shop\", \"domains\": "
+                                       "[\"a.example\"], \"root\": \"/srv\", \"tls\": \"Shop\"}]}}"), -EINVAL);
+        assert_non_null(strstr(first_error(t), "webserver.sites.0.tls"));
+        assert_non_null(strstr(first_error(t), "'Shop' is not a valid name"));
+        test_root_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(web_name_check_accepts_plain_name),
                 cmocka_unit_test(web_name_check_rejects_path),
+                cmocka_unit_test(web_name_check_rejects_uppercase),
+                cmocka_unit_test(web_name_check_rejects_leading_dash),
                 cmocka_unit_test(web_domain_check_accepts_wildcard),
                 cmocka_unit_test(web_domain_check_rejects_bad_labels),
                 cmocka_unit_test(web_root_check_rejects_config_syntax),
@@ -252,6 +274,7 @@ int main(void) {
                 cmocka_unit_test(webserver_run_rejects_duplicate_names),
                 cmocka_unit_test(webserver_run_rejects_two_defaults),
                 cmocka_unit_test(webserver_run_rejects_root_and_proxy),
+                cmocka_unit_test(webserver_run_rejects_uppercase_tls_name),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
