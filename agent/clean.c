@@ -3,11 +3,13 @@
  * of an image captured from this root is a new instance, while the image's own content stays.
  * A reboot without a clean keeps the state and stays the same instance. */
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "clean.h"
@@ -15,6 +17,7 @@
 #include "lib/fileio.h"
 #include "log.h"
 #include "report.h"
+#include "state.h"
 
 #define CLEAN_STATUS_FILE KILN_RUN_DIR "/status.json"
 #define CLEAN_STATUS_FILE_MAX (16U * 1024U * 1024U)
@@ -22,14 +25,48 @@
 #define CLEAN_DEPTH_MAX 64U
 #define MACHINE_ID_FILE "etc/machine-id"
 #define SSH_DIR "etc/ssh"
+#define RUN_DIR "run"
+#define RUN_LOCK_NAME "lock"
+#define RUN_LOCK_FILE KILN_RUN_DIR "/" RUN_LOCK_NAME
+#define STATE_LOCK_FILE KILN_STATE_DIR "/.lock"
 
 /* systemd reads "uninitialized" in /etc/machine-id as "first boot": it then generates a new id and
  * runs its first-boot units. cloud-init's `clean --machine-id` writes the same. */
 #define MACHINE_ID_UNINITIALIZED "uninitialized\n"
 
-/* Entries of ROOT/var/lib/kiln that belong to the image, not to an instance. */
+/* Entries of ROOT/var/lib/kiln that belong to the image, not to an instance. The lock file stays,
+ * because a run that starts during the clean locks the file that clean holds. */
 static bool state_entry_kept(const char *name, const CleanOptions *o) {
-        return streq(name, "scripts") || (!o->seed && streq(name, "seed"));
+        return streq(name, "scripts") || (!o->seed && streq(name, "seed")) || streq(name, ".lock");
+}
+
+static bool run_entry_kept(const char *name, const CleanOptions *o) {
+        (void) o;
+        return streq(name, RUN_LOCK_NAME);
+}
+
+int kiln_lock_take(int root_fd, bool wait, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *path;
+        int r;
+
+        assert(ret_fd);
+
+        r = root_exists(root_fd, RUN_DIR);
+        if (r < 0)
+                return r;
+        path = r > 0 ? RUN_LOCK_FILE : STATE_LOCK_FILE;
+        r = root_mkdir_p(root_fd, r > 0 ? KILN_RUN_DIR : KILN_STATE_DIR, 0755, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return r;
+        fd = root_open(root_fd, path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return fd;
+        if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 /* Remove name in dir_fd and, for a directory, everything below it. Symlinks are removed, never
@@ -115,23 +152,37 @@ static bool is_not_ssh_host_key(const char *name, const CleanOptions *o) {
         return !is_ssh_host_key(name, o);
 }
 
-/* Returns the pid of a kiln run in progress on this root, 0 when there is none. */
-static pid_t run_in_progress(int root_fd) {
-        _cleanup_free_ char *text = NULL;
+/* Whether the status file shows that a run is in progress: its status is running, and its process
+ * is alive, or its stage is local and it names the running boot. After `kiln run --stage local` the
+ * status stays running, with stage "local", for the network stage, whose process has not started
+ * yet, so the pid alone does not tell. Returns true with the pid (0 when it is gone) in *ret_pid. */
+static bool run_in_progress(int root_fd, pid_t *ret_pid) {
+        const Context probe = { .root_fd = root_fd };
+        _cleanup_free_ char *text = NULL, *boot_id = NULL;
+        const char *recorded;
         json_t *doc, *pid;
-        pid_t result = 0;
+        bool running, alive;
         size_t size;
 
+        *ret_pid = 0;
         if (read_file_at(root_fd, CLEAN_STATUS_FILE, CLEAN_STATUS_FILE_MAX, &text, &size) < 0)
-                return 0;
+                return false;
         doc = json_loadb(text, size, 0, NULL);
         pid = json_object_get(doc, "pid");
-        if (streq(json_string_value(json_object_get(doc, "status")) ?: "", "running") && json_is_integer(pid) &&
-            json_integer_value(pid) > 1 && json_integer_value(pid) <= INT32_MAX &&
-            (kill((pid_t) json_integer_value(pid), 0) == 0 || errno == EPERM))
-                result = (pid_t) json_integer_value(pid);
+        recorded = json_string_value(json_object_get(doc, "boot_id"));
+        running = streq(json_string_value(json_object_get(doc, "status")) ?: "", "running");
+        alive = json_is_integer(pid) && json_integer_value(pid) > 1 && json_integer_value(pid) <= INT32_MAX &&
+                (kill((pid_t) json_integer_value(pid), 0) == 0 || errno == EPERM);
+        if (alive)
+                *ret_pid = (pid_t) json_integer_value(pid);
+        /* A network stage that died leaves running with a dead pid: that is no run in progress. */
+        if (running && !alive && streq(json_string_value(json_object_get(doc, "stage")) ?: "", "local") &&
+            recorded && state_read_boot_id(&probe, &boot_id) >= 0 && boot_id)
+                running = streq(boot_id, recorded);
+        else
+                running = running && alive;
         json_decref(doc);
-        return result;
+        return running;
 }
 
 static int clean_machine_id(int root_fd) {
@@ -149,20 +200,36 @@ static int clean_machine_id(int root_fd) {
 }
 
 int clean_root(int root_fd, const char *root, const CleanOptions *o) {
+        _cleanup_close_ int lock_fd = -EBADF;
         pid_t pid;
         int r = 0, k;
 
-        pid = run_in_progress(root_fd);
-        if (pid > 0) {
-                log_error("A kiln run (pid %d) is in progress on '%s', not cleaning. Wait for it with "
-                          "'kiln status --wait'.", (int) pid, root);
-                return -EBUSY;
+        r = kiln_lock_take(root_fd, /* wait= */ false, &lock_fd);
+        if (r == -EBUSY)
+                return log_error_errno(r, "A kiln run holds the lock of '%s', not cleaning. Wait for it with "
+                                       "'kiln status --wait'.", root);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock '%s' against a kiln run: %m", root);
+
+        if (run_in_progress(root_fd, &pid)) {
+                if (!o->force) {
+                        if (pid > 0)
+                                log_error("A kiln run (pid %d) is in progress on '%s', not cleaning. Wait for it "
+                                          "with 'kiln status --wait'.", (int) pid, root);
+                        else
+                                log_error("The status of '%s' reads running for this boot: the network stage has "
+                                          "not finished, not cleaning. Wait for it with 'kiln status --wait'.",
+                                          root);
+                        return -EBUSY;
+                }
+                log_warning("The status of '%s' reads running for this boot, cleaning anyway because of --force.",
+                            root);
         }
 
         k = clean_dir(root_fd, KILN_STATE_DIR, o, state_entry_kept);
         if (k < 0)
                 r = k;
-        k = clean_dir(root_fd, KILN_RUN_DIR, o, /* keep= */ NULL);
+        k = clean_dir(root_fd, KILN_RUN_DIR, o, run_entry_kept);
         if (k < 0 && r == 0)
                 r = k;
         if (o->logs && root_exists(root_fd, KILN_OUTPUT_LOG) > 0) {

@@ -124,6 +124,47 @@ clean "$ROOT"
 check_eq "clean after the run ended exits 0" 0 "$CLEAN_RC"
 check_absent "clean after the run ended removes the state" "$ROOT/var/lib/kiln/instance-id"
 
+case_begin "between-stages"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-stages </dev/null
+mkdir -p "$ROOT/proc/sys/kernel/random"
+echo 0d4f3c8e-2b1a-4c5d-9e8f-7a6b5c4d3e2f > "$ROOT/proc/sys/kernel/random/boot_id"
+"$KILN" run --root "$ROOT" --stage local >"$ROOT.out" 2>&1
+check_eq "the local stage exits 0" 0 "$?"
+check_grep "the status reads running" '"status": *"running"' "$ROOT/run/kiln/status.json"
+clean "$ROOT"
+check_eq "clean between the stages exits 1" 1 "$CLEAN_RC"
+check_grep "clean names the unfinished network stage" "the network stage has not finished" "$ROOT.clean"
+check_exists "clean between the stages keeps the status" "$ROOT/run/kiln/status.json"
+check_exists "clean between the stages keeps the state" "$ROOT/var/lib/kiln/instance-id"
+echo 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d > "$ROOT/proc/sys/kernel/random/boot_id"
+clean "$ROOT"
+check_eq "clean on a later boot exits 0" 0 "$CLEAN_RC"
+check_absent "clean on a later boot removes the state" "$ROOT/var/lib/kiln/instance-id"
+
+case_begin "lock"
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-lock </dev/null
+run_kiln "$ROOT"
+check_exists "a run leaves the state" "$ROOT/var/lib/kiln/instance-id"
+clean "$ROOT"
+check_eq "clean without a holder exits 0" 0 "$CLEAN_RC"
+check_exists "clean keeps the lock file" "$ROOT/run/kiln/lock"
+run_kiln "$ROOT"
+# The subshell becomes sleep, which holds the lock on descriptor 9 until it is killed.
+(exec 9>"$ROOT/run/kiln/lock" && flock 9 && exec sleep 60) &
+LOCK_PID=$!
+for _ in $(seq 50); do
+        flock -n "$ROOT/run/kiln/lock" true 2>/dev/null || break
+        sleep 0.1
+done
+clean "$ROOT"
+check_eq "clean while the lock is held exits 1" 1 "$CLEAN_RC"
+check_grep "clean names the lock" "A kiln run holds the lock" "$ROOT.clean"
+check_exists "clean while the lock is held keeps the state" "$ROOT/var/lib/kiln/instance-id"
+kill "$LOCK_PID"
+wait "$LOCK_PID" 2>/dev/null
+
 case_begin "usage"
 ROOT=$(new_root)
 "$KILN" status --logs --root "$ROOT" >"$ROOT.out" 2>&1
