@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "clean.h"
 #include "config.h"
 #include "datasource/datasource.h"
 #include "detect.h"
@@ -184,12 +185,18 @@ static int find_instance(Context *ctx, Stage stage) {
 
 RunStatus boot_run(Context *ctx, Stage stage) {
         _cleanup_free_ char *boot_id = NULL;
+        _cleanup_close_ int lock_fd = -EBADF;
         json_t *previous = NULL;
         RunStatus status;
         const char *reason;
         int r;
 
         ctx->current = "kiln";
+        /* Held until the run returns: `kiln clean` does not remove the state of a running boot,
+         * and a second run waits for the first. Without the lock the boot still runs. */
+        r = kiln_lock_take(ctx->root_fd, /* wait= */ true, &lock_fd);
+        if (r < 0)
+                log_warning_errno(r, "Failed to lock the root against kiln clean, running without the lock: %m");
         (void) state_read_boot_id(ctx, &boot_id);
         if (stage == STAGE_NETWORK)
                 previous = local_stage_status(ctx, boot_id);

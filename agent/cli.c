@@ -83,6 +83,7 @@ enum {
         ARG_MACHINE_ID,
         ARG_SSH_HOST_KEYS,
         ARG_LIST_KEYS,
+        ARG_FORCE,
 };
 
 static void help_main(void) {
@@ -116,14 +117,15 @@ static void help_run(void) {
 }
 
 static void help_clean(void) {
-        printf("Usage: kiln clean [--logs] [--seed] [--machine-id] [--ssh-host-keys] [--root DIR]\n\n"
+        printf("Usage: kiln clean [--logs] [--seed] [--machine-id] [--ssh-host-keys] [--force] [--root DIR]\n\n"
                "Prepare a root for capture as an image: remove the instance state under ROOT/var/lib/kiln\n"
                "(the seed/ and scripts/ directories stay) and ROOT/run/kiln, so that the next boot is a\n"
                "first boot. Without a clean, a reboot stays the same instance.\n"
                "  --logs           Also remove ROOT/var/log/kiln-output.log\n"
                "  --seed           Also remove ROOT/var/lib/kiln/seed\n"
                "  --machine-id     Set ROOT/etc/machine-id to 'uninitialized' (systemd's first boot)\n"
-               "  --ssh-host-keys  Also remove ROOT/etc/ssh/ssh_host_*\n\n"
+               "  --ssh-host-keys  Also remove ROOT/etc/ssh/ssh_host_*\n"
+               "  --force          Clean although the status reads running for this boot (between the stages)\n\n"
                "Exit codes: 0 cleaned, 1 a removal failed or a kiln run is in progress.\n");
 }
 
@@ -191,7 +193,7 @@ static int options_check(const Options *o) {
                 return -EINVAL;
         }
         if (o->command != COMMAND_CLEAN && o->clean_given) {
-                fprintf(stderr, "kiln: --logs, --seed, --machine-id and --ssh-host-keys belong to 'kiln clean'.\n");
+                fprintf(stderr, "kiln: --logs, --seed, --machine-id, --ssh-host-keys and --force belong to 'kiln clean'.\n");
                 return -EINVAL;
         }
         if (o->command != COMMAND_QUERY && o->list_keys) {
@@ -243,6 +245,7 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                 { "machine-id", no_argument,    NULL, ARG_MACHINE_ID },
                 { "ssh-host-keys", no_argument, NULL, ARG_SSH_HOST_KEYS },
                 { "list-keys", no_argument,     NULL, ARG_LIST_KEYS },
+                { "force",   no_argument,       NULL, ARG_FORCE  },
                 { "help",    no_argument,       NULL, 'h'        },
                 {}
         };
@@ -303,6 +306,9 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                         break;
                 case ARG_LIST_KEYS:
                         o->list_keys = true;
+                        break;
+                case ARG_FORCE:
+                        o->clean.force = o->clean_given = true;
                         break;
                 case 'h':
                         o->help = true;

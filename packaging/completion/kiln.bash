@@ -101,7 +101,7 @@ _kiln() {
                 fi
                 ;;
         clean)
-                options='--logs --seed --machine-id --ssh-host-keys'
+                options='--logs --seed --machine-id --ssh-host-keys --force'
                 ;;
         help)
                 if [[ $cur != -* ]]; then

@@ -137,6 +137,10 @@ check_eq "clean between the stages exits 1" 1 "$CLEAN_RC"
 check_grep "clean names the unfinished network stage" "the network stage has not finished" "$ROOT.clean"
 check_exists "clean between the stages keeps the status" "$ROOT/run/kiln/status.json"
 check_exists "clean between the stages keeps the state" "$ROOT/var/lib/kiln/instance-id"
+clean "$ROOT" --force
+check_eq "clean --force between the stages exits 0" 0 "$CLEAN_RC"
+check_absent "clean --force removes the state" "$ROOT/var/lib/kiln/instance-id"
+"$KILN" run --root "$ROOT" --stage local >"$ROOT.out" 2>&1
 echo 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d > "$ROOT/proc/sys/kernel/random/boot_id"
 clean "$ROOT"
 check_eq "clean on a later boot exits 0" 0 "$CLEAN_RC"
@@ -162,8 +166,15 @@ clean "$ROOT"
 check_eq "clean while the lock is held exits 1" 1 "$CLEAN_RC"
 check_grep "clean names the lock" "A kiln run holds the lock" "$ROOT.clean"
 check_exists "clean while the lock is held keeps the state" "$ROOT/var/lib/kiln/instance-id"
+# A run waits for the holder: it has not finished while the lock is held.
+"$KILN" run --root "$ROOT" >"$ROOT.out" 2>&1 &
+RUN_PID=$!
+sleep 1
+check "a run waits while the lock is held" kill -0 "$RUN_PID"
 kill "$LOCK_PID"
 wait "$LOCK_PID" 2>/dev/null
+wait "$RUN_PID"
+check_eq "the run ends once the lock is free" 0 "$?"
 
 case_begin "usage"
 ROOT=$(new_root)
