@@ -706,7 +706,7 @@ static int plan_apply(Context *ctx, const Plan *p) {
 
 /* The server's messages on one line: its stderr lines joined with " | ". Caller owns it. */
 static char *server_message(const char *text) {
-        char *s = strdup(text ?: ""), *out;
+        char *s = strdup(text ?: ""), *out, *end;
         size_t n;
 
         if (!s)
@@ -722,15 +722,16 @@ static char *server_message(const char *text) {
                 return NULL;
         }
         out[0] = '\0';
+        end = out;
         for (char *line = s, *next; line; line = next) {
                 next = strchr(line, '\n');
                 if (next)
                         *next++ = '\0';
                 if (line[0] == '\0')
                         continue;
-                if (out[0])
-                        strcat(out, " | ");
-                strcat(out, line);
+                if (end != out)
+                        end = stpcpy(end, " | ");
+                end = stpcpy(end, line);
         }
         free(s);
         return out;
