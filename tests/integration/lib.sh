@@ -314,8 +314,14 @@ debian_root() {
 }
 
 # Unmount the Debian roots before $WORK is removed, so that the removal does not walk through them.
+# A server that a test started inside a root (nginx, apache2) and did not stop is ended first: any
+# process whose root directory is below $WORK belongs to this test.
 debian_root_unmount_all() {
-        local mountpoint
+        local mountpoint proc root
+        for proc in /proc/[0-9]*; do
+                root=$(readlink "$proc/root" 2>/dev/null) || continue
+                [[ $root == "$WORK"/* ]] && kill -KILL "${proc#/proc/}" 2>/dev/null
+        done
         awk -v work="$WORK/" 'index($2, work) == 1 { print $2 }' /proc/self/mounts | sort -r |
                 while read -r mountpoint; do umount "$mountpoint"; done
 }

@@ -328,6 +328,11 @@ EOF
                 "$ROOT/etc/apache2/sites-available/kiln-shop.conf"
 
         chroot "$ROOT" /usr/sbin/apache2ctl start >"$WORK/apache-start.log" 2>&1
+        # apache2 writes its pid file after it detaches, so apache2ctl may return before it exists.
+        for _ in $(seq 50); do
+                [ -s "$ROOT/run/apache2/apache2.pid" ] && break
+                sleep 0.1
+        done
         SERVER_PIDS+=("$(cat "$ROOT/run/apache2/apache2.pid" 2>/dev/null)")
         check_eq "shop.example.com serves the page" "200 apache page" "$(https shop.example.com /)"
         check_eq "www.shop.example.com serves the page" "200 apache page" "$(https www.shop.example.com /)"
