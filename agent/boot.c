@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The data flow of one boot, from datasource detection to the final report. */
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "boot.h"
@@ -10,6 +11,8 @@
 #include "detect.h"
 #include "instance-data.h"
 #include "lib/fileio.h"
+#include "lib/json-util.h"
+#include "lib/parse-util.h"
 #include "log.h"
 #include "modules/power_state.h"
 #include "notify.h"
@@ -183,6 +186,32 @@ static int find_instance(Context *ctx, Stage stage) {
         return 1;
 }
 
+/* Longest start timeout that system_info.start_timeout may ask systemd for: one day. */
+#define START_TIMEOUT_MAX_SEC 86400U
+
+/* Ask systemd for the start timeout that kiln.yaml's system_info.start_timeout names, so that an
+ * image sets it in kiln's own configuration. systemd only lengthens the unit's TimeoutStartSec with
+ * EXTEND_TIMEOUT_USEC, never shortens it. Without $NOTIFY_SOCKET this does nothing. */
+static void start_timeout_apply(Context *ctx) {
+        const json_t *v = json_get_path(ctx->system_config, "system_info", "start_timeout", NULL);
+        _cleanup_free_ char *shown = NULL;
+        uint64_t usec;
+
+        if (!v || json_is_null(v))
+                return;
+        if (json_seconds_to_usec(v, &usec) < 0 || usec == 0 || usec > START_TIMEOUT_MAX_SEC * USEC_PER_SEC) {
+                shown = json_to_message(v, 80);
+                ctx->current = "config";
+                report_warning(ctx, -1, "system_info.start_timeout must be a number of seconds from 1 to %u, "
+                               "not %s, ignoring it.", START_TIMEOUT_MAX_SEC, shown ?: "?");
+                ctx->current = "kiln";
+                return;
+        }
+        if (notify_send("EXTEND_TIMEOUT_USEC=%" PRIu64, usec) > 0)
+                log_info("Asked systemd for a start timeout of %.0f s (system_info.start_timeout).",
+                         (double) usec / USEC_PER_SEC);
+}
+
 RunStatus boot_run(Context *ctx, Stage stage) {
         _cleanup_free_ char *boot_id = NULL;
         _cleanup_close_ int lock_fd = -EBADF;
@@ -215,6 +244,7 @@ RunStatus boot_run(Context *ctx, Stage stage) {
         }
 
         (void) PHASE(ctx, "config", config_load(ctx));
+        start_timeout_apply(ctx);
         r = find_instance(ctx, stage);
         if (r <= 0) {
                 json_decref(previous);

@@ -70,3 +70,32 @@ check_eq "READY=1 is sent so the unit does not hang" True \
         "$(notify_query "$ROOT" '"READY=1" in messages[-1]["message"].split("\n")')"
 check_eq "the final STATUS= says error" True \
         "$(notify_query "$ROOT" '"STATUS=Finished: error" in messages[-1]["message"]')"
+
+case_begin "start timeout from kiln.yaml"
+ROOT=$(new_root)
+kiln_config "$ROOT" <<'YAML'
+system_info:
+  start_timeout: 3600
+YAML
+nocloud_seed "$ROOT" iid-notify-timeout < <(printf '#cloud-config\nruncmd:\n  - touch /run/ran\n')
+notify_run "$ROOT" "$WORK/notify-timeout-$$.sock"
+check_run_result 0 done 0
+check_eq "EXTEND_TIMEOUT_USEC asks for 3600 s" True \
+        "$(notify_query "$ROOT" 'any("EXTEND_TIMEOUT_USEC=3600000000" in m["message"].split("\n") for m in messages)')"
+check_eq "the timeout is asked for before the modules run" True \
+        "$(notify_query "$ROOT" 'min(i for i, m in enumerate(messages) if "EXTEND_TIMEOUT_USEC" in m["message"]) < min(i for i, m in enumerate(messages) if m["message"].startswith("STATUS=Running module"))')"
+
+case_begin "invalid start timeout"
+ROOT=$(new_root)
+kiln_config "$ROOT" <<'YAML'
+system_info:
+  start_timeout: soon
+YAML
+nocloud_seed "$ROOT" iid-notify-bad-timeout < <(printf '#cloud-config\nruncmd:\n  - touch /run/ran\n')
+notify_run "$ROOT" "$WORK/notify-bad-timeout-$$.sock"
+check_run_result 0 degraded 2
+check_contains "the warning names the key" "$(diagnostics warnings)" \
+        "system_info.start_timeout must be a number of seconds from 1 to 86400, not \"soon\", ignoring it."
+check_eq "no EXTEND_TIMEOUT_USEC is sent" False \
+        "$(notify_query "$ROOT" 'any("EXTEND_TIMEOUT_USEC" in m["message"] for m in messages)')"
+check_exists "the modules still ran" "$ROOT/run/ran"
