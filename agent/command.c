@@ -674,3 +674,28 @@ int command_list_run(Context *ctx, const json_t *config, const char *key) {
 
         return r < 0 ? r : 1;
 }
+
+/* The item rules of command_list_run(): null is skipped with a warning, and anything that
+ * command_argv_from_json() rejects stops the whole list. */
+static int command_item_check(const json_t *item, const char *source_text, char *message, size_t size) {
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *reason = NULL;
+        int r;
+
+        if (json_is_null(item)) {
+                (void) snprintf(message, size, "is empty (null), skipping it.");
+                return SHAPE_CHECK_WARNING;
+        }
+        r = command_argv_from_json(item, &argv, &reason);
+        if (r == -EINVAL)
+                (void) snprintf(message, size, "%s", reason);
+        return r;
+}
+
+static const KeyShape command_argument_shape = { .types = SHAPE_STRING | SHAPE_NUMBER };
+
+const KeyShape command_item_shape = {
+        .types = SHAPE_STRING | SHAPE_LIST | SHAPE_NULL,
+        .items = &command_argument_shape,
+        .check = command_item_check,
+};

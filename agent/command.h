@@ -7,6 +7,7 @@
 
 #include "context.h"
 #include "lib/macro.h"
+#include "schema.h"
 
 /* Maximum length in bytes of a rejected config value as error messages show it. */
 #define COMMAND_SHOWN_VALUE_MAX 200
@@ -64,3 +65,8 @@ int command_argv_from_json(const json_t *item, char ***ret_argv, char **reterr_r
  * is invalid, -EIO when a command exited non-zero, or the -errno of a command that could not be
  * started; every failure is reported. */
 int command_list_run(Context *ctx, const json_t *config, const char *key);
+
+/* The shape of one item of a command list (runcmd, bootcmd) for the key declarations: a string or
+ * an argv list of strings and numbers, checked with command_argv_from_json()'s rules, and null,
+ * which command_list_run() skips with a warning. */
+extern const KeyShape command_item_shape;
