@@ -371,3 +371,29 @@ Report *report_free(Report *r) {
         free(r);
         return NULL;
 }
+
+void report_shape_diagnostic(const SchemaDiagnostic *d, void *userdata) {
+        const ReportShapeTarget *t = userdata;
+        const char *separator = d->path[0] ? "." : "";
+        int item = t->item_of ? t->item_of(d->path) : -1;
+
+        /* No default case: the compiler warns when a problem kind is missing. */
+        switch (d->problem) {
+        case SCHEMA_UNKNOWN_KEY:
+                if (t->unknown_keys)
+                        report_warning(t->ctx, item, "%s%s%s", t->key, separator, d->message);
+                break;
+        case SCHEMA_UNSUPPORTED_KEY:
+        case SCHEMA_DEPRECATED_KEY:
+                break;
+        case SCHEMA_WARNING:
+                report_warning(t->ctx, item, "%s%s%s", t->key, separator, d->message);
+                break;
+        case SCHEMA_ERROR:
+                (void) report_error(t->ctx, item, 0, "%s%s%s", t->key, separator, d->message);
+                break;
+        case _SCHEMA_PROBLEM_MAX:
+        case _SCHEMA_PROBLEM_INVALID:
+                break;
+        }
+}

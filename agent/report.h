@@ -6,6 +6,7 @@
 
 #include "context.h"
 #include "lib/macro.h"
+#include "schema.h"
 
 typedef enum RunStatus {
         RUN_STATUS_RUNNING,
@@ -82,3 +83,18 @@ Report *report_free(Report *r);
 /* Current time, CLOCK_REALTIME and CLOCK_MONOTONIC, in microseconds. */
 usec_t now_realtime(void);
 usec_t now_monotonic(void);
+
+/* Where a module's run-time check of one key's value (schema_check_shape()) reports: each message
+ * starts with key, item_of maps a diagnostic's dotted path to the item index it is recorded under
+ * (NULL: no item), and unknown_keys also reports keys below key that no declaration has, as
+ * warnings. Other key problems were reported for the whole config when the run began. */
+typedef struct ReportShapeTarget {
+        Context *ctx;
+        const char *key;
+        int (*item_of)(const char *path);
+        bool unknown_keys;
+} ReportShapeTarget;
+
+/* A SchemaReportFn for schema_check_shape() whose userdata is a ReportShapeTarget: warnings and
+ * errors go to report_warning() and report_error() as "KEY.PATH MESSAGE". */
+void report_shape_diagnostic(const SchemaDiagnostic *d, void *userdata);

@@ -47,29 +47,6 @@ static int ntp_path_item(const char *path) {
         return -1;
 }
 
-static void ntp_report_diagnostic(const SchemaDiagnostic *d, void *userdata) {
-        Context *ctx = userdata;
-        const char *separator = d->path[0] ? "." : "";
-
-        /* No default case: the compiler warns when a problem kind is missing. Key problems were
-         * reported when the run began, for the whole config. */
-        switch (d->problem) {
-        case SCHEMA_UNKNOWN_KEY:
-        case SCHEMA_UNSUPPORTED_KEY:
-        case SCHEMA_DEPRECATED_KEY:
-                break;
-        case SCHEMA_WARNING:
-                report_warning(ctx, ntp_path_item(d->path), "ntp%s%s", separator, d->message);
-                break;
-        case SCHEMA_ERROR:
-                (void) report_error(ctx, ntp_path_item(d->path), 0, "ntp%s%s", separator, d->message);
-                break;
-        case _SCHEMA_PROBLEM_MAX:
-        case _SCHEMA_PROBLEM_INVALID:
-                break;
-        }
-}
-
 /* A system_info setting from the user's config or else the image's (borrowed), or NULL. */
 static const char *ntp_system_info(const Context *ctx, const char *key) {
         const json_t *sources[] = { ctx->config, ctx->system_config };
@@ -336,7 +313,8 @@ static int ntp_run(Context *ctx, const json_t *config) {
         NtpChoice choice = {};
         int r;
 
-        r = schema_check_shape(&ntp_fields[0].shape, ntp, /* positions= */ NULL, 0, ntp_report_diagnostic, ctx);
+        r = schema_check_shape(&ntp_fields[0].shape, ntp, /* positions= */ NULL, 0, report_shape_diagnostic,
+                               &(ReportShapeTarget) { .ctx = ctx, .key = "ntp", .item_of = ntp_path_item });
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to check the ntp key: %m");
         if (r > 0)

@@ -298,49 +298,23 @@ static int packages_path_item(const char *path) {
         return -1;
 }
 
-typedef struct PackagesDiagnosticTarget {
-        Context *ctx;
-        const char *key;
-} PackagesDiagnosticTarget;
-
-static void packages_report_diagnostic(const SchemaDiagnostic *d, void *userdata) {
-        const PackagesDiagnosticTarget *t = userdata;
-        const char *separator = d->path[0] ? "." : "";
-        int item = streq(t->key, "packages") ? packages_path_item(d->path) : -1;
-
-        /* No default case: the compiler warns when a problem kind is missing. Key problems were
-         * reported when the run began, for the whole config. */
-        switch (d->problem) {
-        case SCHEMA_UNKNOWN_KEY:
-                report_warning(t->ctx, item, "%s%s%s", t->key, separator, d->message);
-                break;
-        case SCHEMA_UNSUPPORTED_KEY:
-        case SCHEMA_DEPRECATED_KEY:
-                break;
-        case SCHEMA_WARNING:
-                report_warning(t->ctx, item, "%s%s%s", t->key, separator, d->message);
-                break;
-        case SCHEMA_ERROR:
-                (void) report_error(t->ctx, item, 0, "%s%s%s", t->key, separator, d->message);
-                break;
-        case _SCHEMA_PROBLEM_MAX:
-        case _SCHEMA_PROBLEM_INVALID:
-                break;
-        }
-}
-
 /* Check every key of the module as `kiln validate` does. Returns 0, or -EINVAL after reporting. */
 static int packages_check_config(Context *ctx, const json_t *config) {
         int errors = 0;
 
         for (const KeyField *f = packages_fields; f->name; f++) {
-                PackagesDiagnosticTarget target = { .ctx = ctx, .key = f->name };
+                ReportShapeTarget target = {
+                        .ctx = ctx,
+                        .key = f->name,
+                        .item_of = streq(f->name, "packages") ? packages_path_item : NULL,
+                        .unknown_keys = true,
+                };
                 const json_t *v = json_object_get(config, f->name);
                 int r;
 
                 if (!v)
                         continue;
-                r = schema_check_shape(&f->shape, v, /* positions= */ NULL, 0, packages_report_diagnostic, &target);
+                r = schema_check_shape(&f->shape, v, /* positions= */ NULL, 0, report_shape_diagnostic, &target);
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to check the key '%s': %m", f->name);
                 errors += r;

@@ -314,8 +314,7 @@ const KeyField webserver_fields[] = {
         {}
 };
 
-/* The site index of a dotted path below webserver ("sites.2.root"), or -1. */
-static int web_path_item(const char *path) {
+int web_path_item(const char *path) {
         unsigned item;
         char buf[32];
         size_t n;
@@ -333,25 +332,3 @@ static int web_path_item(const char *path) {
         return (int) item;
 }
 
-void web_report_diagnostic(const SchemaDiagnostic *d, void *userdata) {
-        Context *ctx = userdata;
-        const char *separator = d->path[0] ? "." : "";
-
-        /* No default case: the compiler warns when a problem kind is missing. Key problems were
-         * reported when the run began, for the whole config. */
-        switch (d->problem) {
-        case SCHEMA_UNKNOWN_KEY:
-        case SCHEMA_UNSUPPORTED_KEY:
-        case SCHEMA_DEPRECATED_KEY:
-                break;
-        case SCHEMA_WARNING:
-                report_warning(ctx, web_path_item(d->path), "webserver%s%s", separator, d->message);
-                break;
-        case SCHEMA_ERROR:
-                (void) report_error(ctx, web_path_item(d->path), 0, "webserver%s%s", separator, d->message);
-                break;
-        case _SCHEMA_PROBLEM_MAX:
-        case _SCHEMA_PROBLEM_INVALID:
-                break;
-        }
-}

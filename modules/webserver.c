@@ -1059,7 +1059,8 @@ static int webserver_run(Context *ctx, const json_t *config) {
 
         /* The whole key is checked first, with the rules `kiln validate` applies, and a single invalid
          * value leaves every site as it was: a half-applied set of sites may not serve at all. */
-        r = schema_check_shape(&webserver_fields[0].shape, cfg, /* positions= */ NULL, 0, web_report_diagnostic, ctx);
+        r = schema_check_shape(&webserver_fields[0].shape, cfg, /* positions= */ NULL, 0, report_shape_diagnostic,
+                               &(ReportShapeTarget) { .ctx = ctx, .key = "webserver", .item_of = web_path_item });
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to check the webserver key: %m");
         if (r > 0)

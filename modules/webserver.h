@@ -76,9 +76,9 @@ char *web_proxy_normalize(const char *url);
 /* The declaration of the webserver key, which the run checks the whole key against first. */
 extern const KeyField webserver_fields[];
 
-/* Report one problem of that check (a SchemaReportFn whose userdata is the Context) against the
- * site that its path names. */
-void web_report_diagnostic(const SchemaDiagnostic *d, void *userdata);
+/* The site index that a dotted path below webserver names ("sites.2.root" is 2), or -1: the item
+ * that problems of that check are reported against. */
+int web_path_item(const char *path);
 
 /* The value of a boolean field, also from the strings that the declarations accept with a
  * warning ("yes", "off"), or fallback when it is absent or neither. */
