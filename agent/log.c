@@ -143,7 +143,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 /* Bytes read from the pipe at a time. */
 #define RELAY_READ_SIZE (64U * 1024U)
 
-/* Descriptors that a relay closes after its fork, at most; kiln holds a few dozen. */
+/* Descriptors that a relay closes after its fork, at most; kiln has a few dozen open. */
 #define RELAY_CLOSE_MAX 1024
 
 typedef struct Relay {
@@ -240,7 +240,7 @@ static int relay_read(Relay *r, int read_fd, char *buf, size_t size) {
         return 0;
 }
 
-/* kiln asked on control_fd, after the command ended: log every byte that the pipe holds now and
+/* kiln asked on control_fd, after the command ended: log every byte that the pipe contains now and
  * the last line without a newline, then confirm with one byte. Bytes that arrive after the
  * request come from a background process, which the confirmation does not wait for. Returns 1
  * at end of file of the pipe, 0 after confirming, -1 when kiln has closed its end. */
@@ -352,7 +352,7 @@ static void relay_detach_stdio(bool keep_stderr) {
         (void) close(null_fd);
 }
 
-/* The relay process: read the pipe until every writer has closed it, and answer kiln's drain
+/* The relay process: read the pipe until every writer has closed it, and reply to kiln's drain
  * requests on control_fd. */
 _noreturn_ static void relay_main(const char *command, int read_fd, int copy_fd, int control_fd) {
         static Relay r;
@@ -465,7 +465,7 @@ int log_relay_finish(LogRelay *relay, uint64_t timeout_usec) {
         if (relay->control_fd < 0)
                 return 1;
 
-        /* A relay that has ended has closed its end, so the request fails or the answer is end of
+        /* A relay that has ended has closed its end, so the request fails or the reply is end of
          * file: either way it has logged everything. */
         if (send(relay->control_fd, "1", 1, MSG_NOSIGNAL) == 1) {
                 p = (struct pollfd) { .fd = relay->control_fd, .events = POLLIN };

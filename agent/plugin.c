@@ -310,7 +310,7 @@ static int list_candidates(Context *ctx, char ***ret) {
                 char **grown;
 
                 if (name_ignored(de->d_name)) {
-                        log_debug("Skipping '/%s/%s', it is no plugin.", PLUGIN_DIR, de->d_name);
+                        log_debug("Skipping '/%s/%s', it is not a plugin.", PLUGIN_DIR, de->d_name);
                         continue;
                 }
                 grown = realloc(names, (n + 2) * sizeof(char *));

@@ -77,7 +77,7 @@ static char *os_release_field(int root_fd, const char *key) {
 
 /* Pick the entry of a primary or security list as cloud-init does: the first entry whose arches
  * contain the image's architecture, else the first whose arches contain "default".
- * NOTE: cloud-init tries each search URI and search_dns name until one answers. kiln takes the
+ * NOTE: cloud-init tries each search URI and search_dns name until one responds. kiln takes the
  * first search URI without checking it and does not look names up. */
 static const json_t *mirror_entry_pick(const json_t *list, const char *arch) {
         for (int pass = 0; pass < 2; pass++) {

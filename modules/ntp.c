@@ -70,7 +70,7 @@ static char *ntp_distro_name(const Context *ctx) {
                 data = instance_data_build(ctx);
                 name = json_string_value(json_get_path(data, "v1", "distro", NULL)) ?: "";
         }
-        /* The instance data says "redhat", as cloud-init's; its distro class is "rhel". */
+        /* The instance data names "redhat", as cloud-init's; its distro class is "rhel". */
         return strdup(streq(name, "redhat") ? "rhel" : name);
 }
 

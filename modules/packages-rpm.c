@@ -108,7 +108,7 @@ static bool rpm_evr_is_valid(const char *v, size_t len) {
         return true;
 }
 
-/* Whether the "NAME.ARCH" field (of length len) answers the request name: it is name, which then
+/* Whether the "NAME.ARCH" field (of length len) matches the requested name: it is name, which then
  * names an architecture too, or name followed by ".ARCH". Architectures contain no '.'. */
 static bool rpm_field_matches(const char *field, size_t len, const char *name) {
         size_t name_len = strlen(name);
@@ -164,8 +164,8 @@ static bool rpm_version_matches(const char *installed_version, const char *reque
                 strneq(installed_version, requested, strlen(requested));
 }
 
-/* rpm -q exits with the number of names that are not installed, so any exit code can carry an
- * answer, and the parser rejects output that is not one.
+/* rpm -q exits with the number of names that are not installed, so any exit code can carry a
+ * valid result, and the parser rejects output that is not one.
  * NOTE: the mask covers exit codes 0 to 31. A query with more than 31 missing names exits 32 or
  * more and reads as failed, so a module that queries more names than that at once should split
  * the query. */
@@ -203,7 +203,7 @@ static char **dnf_install_argv(const PackageSpec *specs, size_t n) {
 
 static const char *const dnf_executables[] = { DNF_PATH, NULL };
 
-/* dnf tells that a reboot is needed through the exit code of `needs-restarting -r` (1: needed),
+/* dnf reports that a reboot is needed through the exit code of `needs-restarting -r` (1: needed),
  * from dnf-plugins-core, and writes no file. So reboot_required_file is NULL. */
 const PackageBackend package_backend_dnf = {
         .name = "dnf",
@@ -283,7 +283,7 @@ static char **zypper_install_argv(const PackageSpec *specs, size_t n) {
 
 static const char *const zypper_executables[] = { ZYPPER_PATH, NULL };
 
-/* zypper creates /run/reboot-needed when it installs a package that asks for a reboot. */
+/* zypper creates /run/reboot-needed when it installs a package that requires a reboot. */
 const PackageBackend package_backend_zypper = {
         .name = "zypper",
         .executables = zypper_executables,

@@ -683,7 +683,7 @@ static int packages_exec(Context *ctx, const PackagesPlan *plan, const char *nam
 }
 
 /* apt's complaint when it runs without a terminal device, as it does in a chroot without /dev/pts:
- * it says nothing about why a package failed. */
+ * it gives no reason why a package failed. */
 #define APT_PTY_NOISE "E: Can not write log (Is /dev/pts mounted?)"
 #define DPKG_ERROR_PREFIX "dpkg: error processing package "
 

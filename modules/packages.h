@@ -50,7 +50,7 @@ typedef struct PackageBackend {
 
         /* The command that prints what is installed of the named packages, in one call. A query
          * exits non-zero when a package is missing for some tools: query_exit_ok says which exit
-         * codes still carry a valid answer (bit N set: exit code N is fine). */
+         * codes still carry a valid result (bit N set: exit code N is fine). */
         char **(*query_argv)(const PackageSpec *specs, size_t n);
         unsigned query_exit_ok;
         /* Read the query's output for one package. Returns 1 with the installed version in

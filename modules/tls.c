@@ -714,7 +714,7 @@ static int certificate_apply(Context *ctx, const TlsCertificate *c) {
                 report_warning(ctx, ITEM(c), CERT_FMT ": %s.", CERT_ARGS(c), reason);
 
         if (installed.fullchain && pair_equal(&installed, &wanted)) {
-                log_debug("%s already holds the certificate of " CERT_FMT ".", dir, CERT_ARGS(c));
+                log_debug("%s already contains the certificate of " CERT_FMT ".", dir, CERT_ARGS(c));
                 return 0;
         }
 

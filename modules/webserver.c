@@ -210,8 +210,8 @@ static const WebLayout *web_layout_choose(Context *ctx, const json_t *cfg) {
         return l;
 }
 
-/* The site file's name: apache reads the files of a directory in order and answers unknown names
- * with the first virtual host, so its default site sorts first. */
+/* The site file's name: apache reads the files of a directory in order and serves unknown names
+ * from the first virtual host, so its default site sorts first. */
 static char *web_site_file_name(const WebLayout *layout, const WebSite *site) {
         char *s;
 
@@ -646,7 +646,7 @@ static int plan_remove_stale(Context *ctx, Plan *p, const char *dir, char *const
         return errno > 0 ? -errno : 0;
 }
 
-/* Read what each planned path holds now, and drop the changes that are already in place. */
+/* Read what each planned path contains now, and drop the changes that are already in place. */
 static int plan_read_current(Context *ctx, Plan *p) {
         size_t kept = 0;
 

@@ -13,7 +13,7 @@ net_setup
 CALLS=run/package-calls
 
 # fake_tool ROOT PATH: a stand-in package manager at PATH that records its argv, fails with dnf's
-# message when /etc/fake-fail names a package, and answers queries from /etc/fake-db.
+# message when /etc/fake-fail names a package, and serves queries from /etc/fake-db.
 fake_tool() {
         mkdir -p "$(dirname "$1$2")"
         cat > "$1$2" <<'EOF'
