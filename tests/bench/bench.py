@@ -7,11 +7,16 @@ cached roots of tests/fixtures/debian-root (for kiln) and tests/fixtures/cloud-i
 cloud-init). Every run gets a fresh overlay of its root, so each starts from a clean state, and
 kiln's and cloud-init's runs alternate. The report is Markdown on stdout.
 
-Method: each process is run under GNU time (/usr/bin/time -f '%e %U %S %M'). Wall time is %e,
-and CPU time is user plus system (%U + %S). %M is the maximum resident set size of the process and
-of the children it waited for: the largest single process of the tree, not a sum. For kiln,
-tests/bench/peak-rss.c also records kiln's own VmHWM. cloud-init's figures add up its four stages
-as systemd runs them (wall and CPU are sums, RSS is the maximum over the stages).
+Method: wall time is read from the monotonic clock around each process, in microseconds. CPU
+time (user plus system) and peak RSS come from wait4(2), as GNU time reports them: CPU time counts
+the process and every command it waited for, and the RSS is that of the largest single process
+of the tree, not a sum. tests/bench/peak-rss.c, preloaded into kiln and into cloud-init's Python
+process, also records that one process's own peak RSS (VmHWM), its private memory at exit
+(RssAnon) and its CPU time, without the commands it runs (useradd, ssh-keygen, the user's
+scripts): the agent's own cost. VmHWM counts the pages of the shared libraries that the process
+touched; RssAnon leaves them out. cloud-init's figures add
+up its four stages as systemd runs them (wall and CPU are sums, RSS is the maximum over the
+stages).
 """
 import argparse
 import base64
@@ -39,7 +44,9 @@ CLOUD_INIT_STAGES = (
 SCALING_ENTRIES = (1, 100, 1000, 10000)
 # The 1 MiB document is one write_files entry of this many 'A' characters.
 LARGE_CONTENT_BYTES = 1048000
-TIME_FORMAT = "%e %U %S %M"
+# Inside a chroot, the preload library and its output file sit at these paths of the root.
+CHROOT_PRELOAD = "/run/kiln-bench-peak-rss.so"
+CHROOT_RSS_FILE = "/run/kiln-bench-rss"
 
 
 class Bench:
@@ -80,16 +87,27 @@ class Bench:
             subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def timed(self, argv, log, env=None):
-        """Run ARGV under GNU time; return wall, user, sys seconds and max RSS in KiB."""
-        times = os.path.join(self.work, "time.out")
+    def timed(self, argv, log, env=None, own_file=None):
+        """Run ARGV; return its wall and CPU seconds, max RSS in KiB and exit status.
+
+        With OWN_FILE (where the preloaded peak-rss.so writes), also the process's own peak RSS
+        and CPU seconds."""
         with open(log, "ab") as out:
-            proc = subprocess.run(["/usr/bin/time", "-o", times, "-f", TIME_FORMAT] + argv,
-                                  stdout=out, stderr=subprocess.STDOUT, env=env)
-        with open(times) as f:
-            fields = f.read().split()[-4:]
-        wall, user, system, rss = float(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
-        return {"rc": proc.returncode, "wall": wall, "cpu": user + system, "rss_kib": rss}
+            start = time.perf_counter()
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        result = {"rc": proc.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                  "rss_kib": usage.ru_maxrss}
+        if own_file:
+            with open(own_file) as f:
+                peak, anon, user_us, system_us = (int(x) for x in f.read().split())
+            os.unlink(own_file)
+            result["own_rss_kib"] = peak
+            result["own_anon_kib"] = anon
+            result["own_cpu"] = (user_us + system_us) / 1e6
+        return result
 
     def kiln_run(self, user_data, imds=False):
         root = self.overlay(self.args.debian_root)
@@ -105,10 +123,7 @@ class Bench:
             write_seed(os.path.join(root, "var", "lib", "kiln", "seed", "nocloud"), user_data)
         rss_file = os.path.join(self.work, "kiln-rss")
         env = dict(os.environ, LD_PRELOAD=self.preload, KILN_BENCH_RSS_FILE=rss_file)
-        result = self.timed([self.args.kiln, "run", "--root", root], log, env)
-        with open(rss_file) as f:
-            result["own_rss_kib"] = int(f.read())
-        os.unlink(rss_file)
+        result = self.timed([self.args.kiln, "run", "--root", root], log, env, rss_file)
         with open(os.path.join(root, "run", "kiln", "status.json")) as f:
             status = json.load(f)
         result["status"] = status["status"]
@@ -126,13 +141,21 @@ class Bench:
         proc = os.path.join(root, "proc")
         subprocess.run(["mount", "-t", "proc", "proc", proc], check=True)
         self.mounts.append(proc)
-        total = {"rc": 0, "wall": 0.0, "cpu": 0.0, "rss_kib": 0, "stages": []}
+        shutil.copy(self.preload, root + CHROOT_PRELOAD)
+        total = {"rc": 0, "wall": 0.0, "cpu": 0.0, "rss_kib": 0, "own_rss_kib": 0,
+                 "own_anon_kib": 0, "own_cpu": 0.0, "stages": []}
         for stage in CLOUD_INIT_STAGES:
-            r = self.timed(["chroot", root, "/usr/bin/cloud-init"] + list(stage), log)
+            # chroot itself must not load the library: it is the root's path, not this machine's.
+            r = self.timed(["chroot", root, "/usr/bin/env", "LD_PRELOAD=" + CHROOT_PRELOAD,
+                            "KILN_BENCH_RSS_FILE=" + CHROOT_RSS_FILE, "/usr/bin/cloud-init"]
+                           + list(stage), log, None, root + CHROOT_RSS_FILE)
             total["stages"].append(r)
             total["wall"] += r["wall"]
             total["cpu"] += r["cpu"]
+            total["own_cpu"] += r["own_cpu"]
             total["rss_kib"] = max(total["rss_kib"], r["rss_kib"])
+            total["own_rss_kib"] = max(total["own_rss_kib"], r["own_rss_kib"])
+            total["own_anon_kib"] = max(total["own_anon_kib"], r["own_anon_kib"])
             total["rc"] = total["rc"] or r["rc"]
         with open(os.path.join(root, "run", "cloud-init", "result.json")) as f:
             total["errors"] = json.load(f)["v1"]["errors"]
@@ -317,29 +340,31 @@ def report(bench, args):
     out.append("")
     out.append("Median (min, max, IQR) over %d runs from a clean root." % args.runs)
     out.append("")
-    out.append("| | wall s | CPU s | peak RSS KiB (largest process) | own peak RSS KiB | final status |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| | wall s | CPU s | own CPU s | peak RSS KiB (largest process) | own peak RSS KiB | own private KiB at exit | final status |")
+    out.append("|---|---|---|---|---|---|---|---|")
     rows = (("kiln, NoCloud seed", kiln), ("kiln, mock IMDS (EC2)", imds),
             ("cloud-init, NoCloud seed, 4 stages", cloud_init),
             ("kiln, NoCloud seed, ssh_genkeytypes: []", kiln_no_keys),
             ("cloud-init, NoCloud seed, ssh_genkeytypes: []", cloud_init_no_keys))
     for label, runs in rows:
-        if "own_rss_kib" in runs[0]:
-            own = summary([r["own_rss_kib"] for r in runs], "%d")
+        if "status" in runs[0]:
             final = ", ".join(sorted(set(r["status"] for r in runs)))
         else:
-            own = "n/a"
             final = "%d of %d with errors" % (sum(1 for r in runs if r["errors"] or r["rc"]), len(runs))
-        out.append("| %s | %s | %s | %s | %s | %s |" % (
-            label, summary([r["wall"] for r in runs]), summary([r["cpu"] for r in runs]),
-            summary([r["rss_kib"] for r in runs], "%d"), own, final))
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, summary([r["wall"] for r in runs], "%.4f"), summary([r["cpu"] for r in runs], "%.4f"),
+            summary([r["own_cpu"] for r in runs], "%.4f"), summary([r["rss_kib"] for r in runs], "%d"),
+            summary([r["own_rss_kib"] for r in runs], "%d"),
+            summary([r["own_anon_kib"] for r in runs], "%d"), final))
     out.append("")
     for label, k_runs, c_runs in (("with host key generation", kiln, cloud_init),
                                   ("without host key generation", kiln_no_keys, cloud_init_no_keys)):
         ratios = [c["wall"] / k["wall"] for k, c in zip(k_runs, c_runs)]
         cpu_ratios = [c["cpu"] / k["cpu"] for k, c in zip(k_runs, c_runs) if k["cpu"] > 0]
-        out.append("Ratio cloud-init / kiln per run, %s: wall time %s; CPU time %s.  " % (
-            label, summary(ratios, "%.1f"), summary(cpu_ratios, "%.1f")))
+        own_ratios = [c["own_cpu"] / k["own_cpu"] for k, c in zip(k_runs, c_runs) if k["own_cpu"] > 0]
+        out.append("Ratio cloud-init / kiln per run, %s: wall time %s; CPU time %s; own CPU "
+                   "time %s.  " % (label, summary(ratios, "%.1f"), summary(cpu_ratios, "%.1f"),
+                                   summary(own_ratios, "%.1f")))
     out.append("")
     out.append("cloud-init by stage, median wall s: " + ", ".join(
         "`%s` %.3f" % (" ".join(stage), statistics.median(r["stages"][i]["wall"] for r in cloud_init))
@@ -384,13 +409,18 @@ def report(bench, args):
     out.append("")
     stripped = os.path.join(bench.work, "kiln.stripped")
     subprocess.run(["strip", "-o", stripped, args.kiln], check=True)
-    out.append("- kiln binary: %d bytes unstripped, %d bytes (%.0f KiB) stripped." % (
+    out.append("- The kiln binary that ran: %d bytes unstripped, %d bytes (%.1f KiB) stripped." % (
         os.path.getsize(args.kiln), os.path.getsize(stripped), os.path.getsize(stripped) / 1024))
     if args.deb:
         installed = subprocess.run(["dpkg-deb", "-f", args.deb, "Installed-Size"],
-                                   capture_output=True, text=True).stdout.strip()
-        out.append("- kiln .deb (%s): %d bytes, Installed-Size %s KiB." % (
-            os.path.basename(args.deb), os.path.getsize(args.deb), installed))
+                                   capture_output=True, text=True, check=True).stdout.strip()
+        unpacked = os.path.join(bench.work, "deb")
+        subprocess.run(["dpkg-deb", "-x", args.deb, unpacked], check=True)
+        binary = os.path.getsize(os.path.join(unpacked, "usr", "bin", "kiln"))
+        out.append("- kiln .deb (%s): %d bytes, Installed-Size %s KiB; its /usr/bin/kiln "
+                   "(stripped, built for size) is %d bytes (%.1f KiB)." % (
+                       os.path.basename(args.deb), os.path.getsize(args.deb), installed, binary,
+                       binary / 1024))
     else:
         out.append("- kiln .deb: none built; the stripped binary is most of what it installs.")
     size, counted = installed_closure(args.cloud_init_root, "cloud-init")

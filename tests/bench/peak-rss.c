@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Preload library that records the peak resident set size (VmHWM) of the one process it is loaded
- * into. /usr/bin/time reports the peak of the largest process of a tree, so this is how the
- * benchmark tells kiln's own peak from that of the commands kiln runs. Set KILN_BENCH_RSS_FILE to the file that gets one line
- * "VmHWM_KIB\n" when the process exits through exit(). The constructor removes LD_PRELOAD and
- * KILN_BENCH_RSS_FILE from the environment, so commands that the process starts never load it.
+ * Preload library that records three figures of the one process it is loaded into, without the
+ * commands that process runs: the peak resident set size (VmHWM), the private memory at exit
+ * (RssAnon) and the CPU time. RssAnon is what the process allocated. It leaves out the pages of
+ * the executable and the shared libraries, which the page cache shares with other processes. wait4() reports the peak of
+ * the largest process of a tree and the CPU time of the whole tree, so this is how the benchmark
+ * tells an agent's own cost (kiln, or cloud-init's Python process) from that of the commands it
+ * runs (useradd, ssh-keygen, the user's scripts). Set KILN_BENCH_RSS_FILE to the file that gets
+ * one line "VMHWM_KIB RSSANON_KIB USER_US SYSTEM_US\n" when the process exits through exit(). The
+ * constructor removes LD_PRELOAD and KILN_BENCH_RSS_FILE from the environment, so commands that
+ * the process starts never load it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define RSS_FILE_PATH_MAX 4096
@@ -29,7 +35,9 @@ __attribute__((constructor)) static void peak_rss_init(void) {
 
 __attribute__((destructor)) static void peak_rss_write(void) {
         char line[256];
+        struct rusage usage;
         FILE *status, *out;
+        long peak = -1, anon = -1;
 
         /* A forked child that calls exit() before its exec must not report its own peak. */
         if (rss_file[0] == '\0' || getpid() != owner_pid)
@@ -37,11 +45,19 @@ __attribute__((destructor)) static void peak_rss_write(void) {
         status = fopen("/proc/self/status", "re");
         if (!status)
                 return;
-        out = fopen(rss_file, "we");
-        while (out && fgets(line, sizeof(line), status))
+        while (fgets(line, sizeof(line), status))
                 if (strncmp(line, "VmHWM:", 6) == 0)
-                        fprintf(out, "%ld\n", strtol(line + 6, NULL, 10));
-        if (out)
-                fclose(out);
+                        peak = strtol(line + 6, NULL, 10);
+                else if (strncmp(line, "RssAnon:", 8) == 0)
+                        anon = strtol(line + 8, NULL, 10);
         fclose(status);
+        if (getrusage(RUSAGE_SELF, &usage) < 0)
+                return;
+        out = fopen(rss_file, "we");
+        if (!out)
+                return;
+        fprintf(out, "%ld %ld %lld %lld\n", peak, anon,
+                (long long) usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec,
+                (long long) usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec);
+        fclose(out);
 }
