@@ -8,8 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
-
+#include "lib/curl-dlopen.h"
 #include "lib/fileio.h"
 #include "lib/json-util.h"
 #include "lib/time-util.h"
@@ -53,8 +52,13 @@ int phone_home_url_render(const char *url, const char *instance_id, char **ret, 
         _cleanup_free_ char *text = NULL, *escaped = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t size = 0;
+        int r;
 
-        escaped = curl_easy_escape(NULL, instance_id, 0);
+        r = dlopen_curl();
+        if (r < 0)
+                return r;
+
+        escaped = sym_curl_easy_escape(NULL, instance_id, 0);
         f = open_memstream(&text, &size);
         if (!escaped || !f)
                 return -ENOMEM;
@@ -90,18 +94,24 @@ int phone_home_form_encode(const json_t *fields, char **ret) {
         const json_t *value;
         size_t size = 0;
         bool first = true;
+        int r;
+
+        r = dlopen_curl();
+        if (r < 0)
+                return r;
 
         f = open_memstream(&text, &size);
         if (!f)
                 return -ENOMEM;
 
         json_object_foreach((json_t *) fields, key, value) {
-                char *k = curl_easy_escape(NULL, key, 0), *v = curl_easy_escape(NULL, json_string_value(value) ?: "", 0);
+                char *k = sym_curl_easy_escape(NULL, key, 0);
+                char *v = sym_curl_easy_escape(NULL, json_string_value(value) ?: "", 0);
 
                 if (k && v)
                         (void) fprintf(f, "%s%s=%s", first ? "" : "&", k, v);
-                curl_free(k);
-                curl_free(v);
+                sym_curl_free(k);
+                sym_curl_free(v);
                 if (!k || !v)
                         return -ENOMEM;
                 first = false;
@@ -243,11 +253,11 @@ static void transfer_failure_describe(CURL *curl, CURLcode code, const char *err
         const char *redirect = NULL;
         long redirects = 0;
 
-        (void) curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
+        (void) sym_curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
         if (code == CURLE_UNSUPPORTED_PROTOCOL && redirects > 0)
-                (void) curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &redirect);
+                (void) sym_curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &redirect);
         if (code == CURLE_TOO_MANY_REDIRECTS)
-                (void) curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect);
+                (void) sym_curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect);
         if (redirect)
                 target = phone_home_url_for_message(redirect);
 
@@ -257,46 +267,48 @@ static void transfer_failure_describe(CURL *curl, CURLcode code, const char *err
         else if (code == CURLE_UNSUPPORTED_PROTOCOL && target)
                 (void) snprintf(reason, size, "redirected to '%s', which is not an http:// or https:// URL", target);
         else
-                (void) snprintf(reason, size, "%s", error_buffer[0] ? error_buffer : curl_easy_strerror(code));
+                (void) snprintf(reason, size, "%s",
+                                error_buffer[0] ? error_buffer : sym_curl_easy_strerror(code));
 }
 
 /* One POST, following up to PHONE_HOME_REDIRECTS_MAX redirects to http:// and https:// URLs. curl
  * turns the POST into a GET without body after 301, 302 and 303, and repeats it after 307 and 308,
  * as python-requests does for cloud-init. Only a final 2xx status counts as posted. cloud-init
  * also counts a 3xx that has no Location header to follow, but then the data reached no handler.
- * Returns 0 with the number of redirects followed in *ret_redirects, or -EIO with a description
- * in reason, or -ENOMEM. */
+ * libcurl must be loaded already. Returns 0 with the number of redirects followed in
+ * *ret_redirects, or -EIO with a description in reason, or -ENOMEM. */
 static int post_once(const char *url, const char *body, long *ret_redirects, char *reason, size_t size) {
         char error_buffer[CURL_ERROR_SIZE] = "";
-        CURL *curl = curl_easy_init();
+        CURL *curl = sym_curl_easy_init();
         long status = 0, redirects = 0;
         CURLcode code;
 
         if (!curl)
                 return -ENOMEM;
-        (void) curl_easy_setopt(curl, CURLOPT_URL, url);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 deprecated the bitmask options */
-        (void) curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        (void) curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        (void) sym_curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        (void) sym_curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-        (void) curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-        (void) curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        (void) sym_curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        (void) sym_curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS,
+                                    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-        (void) curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-        (void) curl_easy_setopt(curl, CURLOPT_MAXREDIRS, PHONE_HOME_REDIRECTS_MAX);
-        (void) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        (void) curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
-        (void) curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        (void) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, PHONE_HOME_ATTEMPT_TIMEOUT_MSEC);
-        (void) curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-        (void) curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
-        code = curl_easy_perform(curl);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_MAXREDIRS, PHONE_HOME_REDIRECTS_MAX);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+        (void) sym_curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, PHONE_HOME_ATTEMPT_TIMEOUT_MSEC);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+        (void) sym_curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
+        code = sym_curl_easy_perform(curl);
         if (code == CURLE_OK) {
-                (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-                (void) curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
+                (void) sym_curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+                (void) sym_curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
         } else
                 transfer_failure_describe(curl, code, error_buffer, reason, size);
-        curl_easy_cleanup(curl);
+        sym_curl_easy_cleanup(curl);
 
         if (code != CURLE_OK)
                 return -EIO;
@@ -430,6 +442,11 @@ static int phone_home_run(Context *ctx, const json_t *config) {
         r = post_parse(ctx, json_object_get(ph, "post"), &post);
         if (r < 0)
                 return r;
+
+        /* Loaded before the URL is built, because building it escapes the instance id with libcurl. */
+        r = dlopen_curl();
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to post the phone_home data: %m");
 
         r = phone_home_url_render(json_string_value(url), ctx->instance ? ctx->instance->instance_id : "",
                                   &rendered, &unknown);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* HTTP requests over libcurl. CURLcode is used in this file only, and callers get -errno and a message. */
+/* HTTP requests over libcurl. CURLcode is used in this file only, and callers get -errno and a message.
+ * libcurl is loaded on first use, by dlopen_curl(). */
 
 #include <assert.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "build-config.h"
+#include "lib/curl-dlopen.h"
 #include "lib/curl-util.h"
 #include "lib/parse-util.h"
 
@@ -59,25 +60,13 @@ void http_response_done(HttpResponse *r) {
 }
 
 static void curl_slist_freep(struct curl_slist **l) {
-        curl_slist_free_all(*l);
+        if (*l)
+                sym_curl_slist_free_all(*l);
 }
 
 static void http_transfer_done(HttpTransfer *t) {
         free(t->body);
         *t = (HttpTransfer) {};
-}
-
-/* curl_global_init() must run once before any handle exists. kiln is single-threaded, so a
- * plain flag is enough. */
-static int http_global_init(void) {
-        static bool initialized = false;
-
-        if (initialized)
-                return 0;
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                return -EIO;
-        initialized = true;
-        return 0;
 }
 
 int http_client_new(HttpClientFlags flags, HttpClient **ret) {
@@ -86,7 +75,7 @@ int http_client_new(HttpClientFlags flags, HttpClient **ret) {
 
         assert(ret);
 
-        r = http_global_init();
+        r = dlopen_curl();
         if (r < 0)
                 return r;
 
@@ -94,7 +83,7 @@ int http_client_new(HttpClientFlags flags, HttpClient **ret) {
         if (!c)
                 return -ENOMEM;
         c->flags = flags;
-        c->curl = curl_easy_init();
+        c->curl = sym_curl_easy_init();
         if (!c->curl)
                 return -ENOMEM;
 
@@ -105,7 +94,7 @@ int http_client_new(HttpClientFlags flags, HttpClient **ret) {
 HttpClient *http_client_free(HttpClient *c) {
         if (!c)
                 return NULL;
-        curl_easy_cleanup(c->curl);
+        sym_curl_easy_cleanup(c->curl);
         free(c);
         return NULL;
 }
@@ -234,16 +223,16 @@ static char *http_error_message(const HttpClient *c, CURLcode code, int error, l
                 return strdup(strerror((int) os_errno));
         if (c->error_buffer[0] != '\0')
                 return strdup(c->error_buffer);
-        return strdup(curl_easy_strerror(code));
+        return strdup(sym_curl_easy_strerror(code));
 }
 
 static int http_build_headers(const char *const *headers, struct curl_slist **ret) {
         struct curl_slist *list = NULL;
 
         for (const char *const *h = headers; h && *h; h++) {
-                struct curl_slist *l = curl_slist_append(list, *h);
+                struct curl_slist *l = sym_curl_slist_append(list, *h);
                 if (!l) {
-                        curl_slist_free_all(list);
+                        sym_curl_slist_free_all(list);
                         return -ENOMEM;
                 }
                 list = l;
@@ -259,12 +248,12 @@ static int http_setup(HttpClient *c, HttpMethod method, const char *url, struct 
         CURLcode code = CURLE_OK;
 
         /* curl_easy_reset() keeps live connections, so keep-alive still works across requests. */
-        curl_easy_reset(c->curl);
+        sym_curl_easy_reset(c->curl);
         c->error_buffer[0] = '\0';
 
 #define HTTP_SETOPT(option, value)                                                 \
         if (code == CURLE_OK)                                                      \
-                code = curl_easy_setopt(c->curl, option, value)
+                code = sym_curl_easy_setopt(c->curl, option, value)
 
         HTTP_SETOPT(CURLOPT_ERRORBUFFER, c->error_buffer);
         HTTP_SETOPT(CURLOPT_URL, url);
@@ -337,16 +326,16 @@ int http_request(HttpClient *c, HttpMethod method, const char *url, const char *
         if (r < 0)
                 return r;
 
-        code = curl_easy_perform(c->curl);
+        code = sym_curl_easy_perform(c->curl);
         if (code != CURLE_OK) {
-                (void) curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+                (void) sym_curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
                 r = http_error_from_curl(code, os_errno, transfer.too_large);
                 if (reterr_message)
                         *reterr_message = http_error_message(c, code, r, os_errno, max_body);
                 return r;
         }
 
-        if (curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        if (sym_curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
                 return -EIO;
 
         if (!transfer.body) {
@@ -366,8 +355,14 @@ int http_request(HttpClient *c, HttpMethod method, const char *url, const char *
 
 /* Parse an HTTP-date in any of the three formats that RFC 9110 allows, which curl_getdate() reads. */
 static int http_parse_date(const char *value, time_t now, usec_t *ret) {
-        time_t t = curl_getdate(value, /* unused= */ NULL);
+        time_t t;
+        int r;
 
+        r = dlopen_curl();
+        if (r < 0)
+                return r;
+
+        t = sym_curl_getdate(value, /* unused= */ NULL);
         if (t == (time_t) -1)
                 return -EINVAL;
         *ret = t > now ? (usec_t) (t - now) * USEC_PER_SEC : 0;

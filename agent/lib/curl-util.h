@@ -40,7 +40,8 @@ void http_response_done(HttpResponse *r);
  * one keep-alive connection. It never follows redirects, so a 3xx is returned like any other status. */
 typedef struct HttpClient HttpClient;
 
-/* Create a client. *ret is owned by the caller. Returns 0, -ENOMEM or -EIO. */
+/* Create a client, loading libcurl the first time. *ret is owned by the caller. Returns 0,
+ * -ENOMEM, -EIO, or the error of dlopen_curl() when libcurl cannot be loaded. */
 int http_client_new(HttpClientFlags flags, HttpClient **ret);
 HttpClient *http_client_free(HttpClient *c);
 static inline void http_client_freep(HttpClient **c) {
@@ -61,7 +62,8 @@ int http_request(HttpClient *c, HttpMethod method, const char *url, const char *
 
 /* Parse a Retry-After value (RFC 9110 section 10.2.3): delay-seconds ("120") or an HTTP-date
  * ("Wed, 21 Oct 2015 07:28:00 GMT") compared with now. A date in the past gives 0, a delay
- * too large for usec_t gives the largest value. Returns 0, or -EINVAL for anything else. */
+ * too large for usec_t gives the largest value. Returns 0, -EINVAL for anything else, or, for a
+ * date, the error of dlopen_curl() when libcurl cannot be loaded. */
 int http_parse_retry_after(const char *value, time_t now, usec_t *ret);
 
 /* Whether an HTTP status is worth retrying after a pause: 429 and every 5xx. */
