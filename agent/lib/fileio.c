@@ -36,6 +36,13 @@
 
 #define PARENT_DIRECTORY_MODE 0755
 
+/* Close fd when it is open. Returns -EBADF, for `fd = safe_close(fd)`. */
+static int safe_close(int fd) {
+        if (fd >= 0)
+                (void) close(fd);
+        return -EBADF;
+}
+
 int root_open(int root_fd, const char *path, int flags, mode_t mode) {
         struct open_how how = {
                 .flags = (uint64_t) (flags | O_CLOEXEC),
@@ -91,6 +98,26 @@ static int path_split(const char *path, char **ret_parent, char **ret_name) {
         *ret_parent = TAKE_PTR(parent);
         *ret_name = TAKE_PTR(n);
         return 0;
+}
+
+int root_open_parent(int root_fd, const char *path, char **ret_name) {
+        _cleanup_free_ char *parent = NULL, *name = NULL;
+        int fd, r;
+
+        assert(root_fd >= 0);
+        assert(path);
+        assert(ret_name);
+
+        r = path_split(path, &parent, &name);
+        if (r < 0)
+                return r;
+
+        fd = root_open(root_fd, parent, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+
+        *ret_name = TAKE_PTR(name);
+        return fd;
 }
 
 static int chown_and_chmod(int fd, mode_t mode, uid_t uid, gid_t gid) {
@@ -184,20 +211,6 @@ int root_mkdir_p(int root_fd, const char *path, mode_t mode, uid_t uid, gid_t gi
         return created;
 }
 
-/* A temporary file that is unlinked when it goes out of scope, unless it was renamed. */
-typedef struct TempFile {
-        int dir_fd;
-        char *name;
-} TempFile;
-
-static void temp_file_done(TempFile *t) {
-        if (!t->name)
-                return;
-        (void) unlinkat(t->dir_fd, t->name, 0);
-        free(t->name);
-        t->name = NULL;
-}
-
 static int temp_name_make(const char *target, char **ret) {
         uint64_t id;
         char *s = NULL;
@@ -214,7 +227,7 @@ static int temp_name_make(const char *target, char **ret) {
 
 /* Create a new file in dir_fd under a random name. Its initial mode (after the umask) is never
  * wider than mode, and the caller sets the exact mode right away. */
-static int temp_file_create(int dir_fd, const char *target, mode_t mode, TempFile *ret, int *ret_fd) {
+static int temp_file_create(int dir_fd, const char *target, mode_t mode, char **ret_name, int *ret_fd) {
         for (unsigned attempt = 0; attempt < TEMP_NAME_ATTEMPTS_MAX; attempt++) {
                 _cleanup_free_ char *name = NULL;
                 int fd, r;
@@ -231,8 +244,7 @@ static int temp_file_create(int dir_fd, const char *target, mode_t mode, TempFil
                         return negative_errno();
                 }
 
-                ret->dir_fd = dir_fd;
-                ret->name = TAKE_PTR(name);
+                *ret_name = TAKE_PTR(name);
                 *ret_fd = fd;
                 return 0;
         }
@@ -305,34 +317,36 @@ static int open_existing(int root_fd, const char *path, int *ret_fd, struct stat
         return 1;
 }
 
-int write_file_atomic(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
-                      uid_t uid, gid_t gid, WriteFlags flags) {
-        _cleanup_free_ char *parent = NULL, *name = NULL;
-        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF, old_fd = -EBADF;
-        _cleanup_(temp_file_done) TempFile temp = { .dir_fd = -EBADF };
+int staged_file_create(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                       uid_t uid, gid_t gid, WriteFlags flags, StagedFile *ret) {
+        _cleanup_(staged_file_done) StagedFile f = STAGED_FILE_INIT;
+        _cleanup_close_ int old_fd = -EBADF;
         struct stat old_st;
         int r;
 
         assert(root_fd >= 0);
         assert(path);
         assert(data || size == 0);
+        assert(ret);
+        assert(ret->dir_fd < 0);
+        assert(!ret->temp_name);
 
         if (mode != (mode_t) -1 && (mode & ~(mode_t) 07777) != 0)
                 return -EINVAL;
 
-        r = path_split(path, &parent, &name);
+        r = path_split(path, &f.dir_path, &f.name);
         if (r < 0)
                 return r;
 
         if (flags & WRITE_MKDIR_PARENTS) {
-                r = root_mkdir_p(root_fd, parent, PARENT_DIRECTORY_MODE, uid, gid);
+                r = root_mkdir_p(root_fd, f.dir_path, PARENT_DIRECTORY_MODE, uid, gid);
                 if (r < 0)
                         return r;
         }
 
-        dir_fd = root_open(root_fd, parent, O_RDONLY | O_DIRECTORY, 0);
-        if (dir_fd < 0)
-                return dir_fd;
+        f.dir_fd = root_open(root_fd, f.dir_path, O_RDONLY | O_DIRECTORY, 0);
+        if (f.dir_fd < 0)
+                return f.dir_fd;
 
         if (flags & WRITE_APPEND) {
                 r = open_existing(root_fd, path, &old_fd, &old_st);
@@ -350,41 +364,223 @@ int write_file_atomic(int root_fd, const char *path, const void *data, size_t si
         if (mode == (mode_t) -1)
                 mode = WRITE_DEFAULT_MODE;
 
-        r = temp_file_create(dir_fd, name, mode, &temp, &fd);
+        r = temp_file_create(f.dir_fd, f.name, mode, &f.temp_name, &f.fd);
         if (r < 0)
                 return r;
 
         /* The umask may have lowered the mode, so it is set exactly before any data is written,
          * and once more after a chown. */
-        if (fchmod(fd, mode) < 0)
+        if (fchmod(f.fd, mode) < 0)
                 return negative_errno();
         if (uid != (uid_t) -1 || gid != (gid_t) -1) {
-                r = chown_and_chmod(fd, mode, uid, gid);
+                r = chown_and_chmod(f.fd, mode, uid, gid);
                 if (r < 0)
                         return r;
         }
 
         if (old_fd >= 0) {
-                r = copy_all(old_fd, fd);
+                r = copy_all(old_fd, f.fd);
                 if (r < 0)
                         return r;
         }
 
-        r = write_all(fd, data, size);
+        r = write_all(f.fd, data, size);
         if (r < 0)
                 return r;
 
-        if ((flags & WRITE_SYNC) && fsync(fd) < 0)
-                return negative_errno();
+        /* Without a sync to come, the descriptor is not needed, and a caller that stages many files
+         * keeps fewer open. */
+        if (!(flags & (WRITE_SYNC | WRITE_SYNC_DEFERRED)))
+                f.fd = safe_close(f.fd);
 
-        if (renameat(dir_fd, temp.name, dir_fd, name) < 0)
-                return negative_errno();
-        free(TAKE_PTR(temp.name));
-
-        if ((flags & WRITE_SYNC) && fsync(dir_fd) < 0)
-                return negative_errno();
-
+        *ret = f;
+        f = (StagedFile) STAGED_FILE_INIT;
         return 0;
+}
+
+int staged_file_commit(StagedFile *f, WriteFlags flags) {
+        assert(f);
+        assert(f->dir_fd >= 0);
+        assert(f->temp_name);
+
+        if ((flags & (WRITE_SYNC | WRITE_SYNC_DEFERRED)) && !f->durable) {
+                if (f->fd < 0)
+                        return -EBADF;
+                if (fsync(f->fd) < 0)
+                        return negative_errno();
+                f->durable = true;
+        }
+
+        if (renameat(f->dir_fd, f->temp_name, f->dir_fd, f->name) < 0)
+                return negative_errno();
+        free(TAKE_PTR(f->temp_name));
+
+        if (flags & WRITE_SYNC)
+                return fsync(f->dir_fd) < 0 ? negative_errno() : 0;
+        if (flags & WRITE_SYNC_DEFERRED)
+                return fileio_defer_sync(f->dir_fd, f->dir_path);
+        return 0;
+}
+
+void staged_files_sync(StagedFile *files, size_t n, int *errors) {
+        _cleanup_free_ dev_t *devices = NULL;
+
+        assert(files || n == 0);
+        assert(errors || n == 0);
+
+        devices = calloc(MAX(n, (size_t) 1), sizeof(dev_t));
+        if (!devices) {
+                for (size_t i = 0; i < n; i++)
+                        errors[i] = -ENOMEM;
+                return;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                struct stat st;
+
+                if (fstat(files[i].dir_fd, &st) < 0) {
+                        errors[i] = negative_errno();
+                        continue;
+                }
+                errors[i] = 0;
+                devices[i] = st.st_dev;
+        }
+
+        /* A file created in a directory lives on that directory's file system, so one syncfs() on
+         * the first of its directories covers every file of the group. syncfs() reports the
+         * write-back errors that happened since its descriptor was opened, and the first
+         * directory was opened before any file of the group was written. After each pass, every
+         * file of the group is durable or has an error. */
+        for (size_t i = 0; i < n; i++) {
+                int r;
+
+                if (errors[i] < 0 || files[i].durable)
+                        continue;
+
+                r = syncfs(files[i].dir_fd) < 0 ? negative_errno() : 0;
+                for (size_t j = i; j < n; j++) {
+                        if (errors[j] < 0 || files[j].durable || devices[j] != devices[i])
+                                continue;
+                        errors[j] = r;
+                        files[j].durable = r == 0;
+                }
+        }
+}
+
+void staged_file_done(StagedFile *f) {
+        if (!f)
+                return;
+        if (f->temp_name)
+                (void) unlinkat(f->dir_fd, f->temp_name, 0);
+        (void) safe_close(f->fd);
+        (void) safe_close(f->dir_fd);
+        free(f->dir_path);
+        free(f->name);
+        free(f->temp_name);
+        *f = (StagedFile) STAGED_FILE_INIT;
+}
+
+int write_file_atomic(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                      uid_t uid, gid_t gid, WriteFlags flags) {
+        _cleanup_(staged_file_done) StagedFile f = STAGED_FILE_INIT;
+        int r;
+
+        r = staged_file_create(root_fd, path, data, size, mode, uid, gid, flags, &f);
+        if (r < 0)
+                return r;
+
+        return staged_file_commit(&f, flags);
+}
+
+/* Directories whose renames wait for fileio_flush(). One set serves the whole process: the
+ * runner flushes it after every module, whichever code recorded the directories. */
+typedef struct PendingDirectory {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        char *path;
+} PendingDirectory;
+
+static struct {
+        PendingDirectory directories[FILEIO_PENDING_DIRECTORIES_MAX];
+        size_t n;
+        /* The first failure of a flush that fileio_flush() has not returned yet, with its directory. */
+        int error;
+        char *error_path;
+} pending;
+
+/* fsync and forget every pending directory, keeping the first failure for fileio_flush(). */
+static void pending_flush(void) {
+        for (size_t i = 0; i < pending.n; i++) {
+                PendingDirectory *d = &pending.directories[i];
+
+                if (fsync(d->fd) < 0 && pending.error == 0) {
+                        pending.error = negative_errno();
+                        pending.error_path = TAKE_PTR(d->path);
+                }
+                (void) safe_close(d->fd);
+                free(d->path);
+                *d = (PendingDirectory) { .fd = -EBADF };
+        }
+        pending.n = 0;
+}
+
+static int pending_add(int dir_fd, const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *copy = NULL;
+        struct stat st;
+
+        if (fstat(dir_fd, &st) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < pending.n; i++)
+                if (pending.directories[i].dev == st.st_dev && pending.directories[i].ino == st.st_ino)
+                        return 0;
+
+        fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+
+        if (pending.n == FILEIO_PENDING_DIRECTORIES_MAX)
+                pending_flush();
+        pending.directories[pending.n++] = (PendingDirectory) {
+                .fd = TAKE_FD(fd),
+                .dev = st.st_dev,
+                .ino = st.st_ino,
+                .path = TAKE_PTR(copy),
+        };
+        return 0;
+}
+
+int fileio_defer_sync(int dir_fd, const char *path) {
+        assert(dir_fd >= 0);
+        assert(path);
+
+        /* A directory that cannot wait is made durable at once, as WRITE_SYNC does. */
+        if (pending_add(dir_fd, path) < 0)
+                return fsync(dir_fd) < 0 ? negative_errno() : 0;
+        return 0;
+}
+
+int fileio_flush(char **reterr_path) {
+        int r;
+
+        pending_flush();
+        if (pending.error == 0)
+                return 0;
+
+        r = pending.error;
+        if (reterr_path)
+                *reterr_path = TAKE_PTR(pending.error_path);
+        free(TAKE_PTR(pending.error_path));
+        pending.error = 0;
+        return r;
+}
+
+size_t fileio_pending_directories(void) {
+        return pending.n;
 }
 
 int read_file_at(int root_fd, const char *path, size_t max_size, char **ret_data, size_t *ret_size) {

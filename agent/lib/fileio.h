@@ -3,6 +3,7 @@
  * never escape it (openat2 with RESOLVE_IN_ROOT). Every write is atomic. No logging. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -10,6 +11,11 @@
 
 /* Open path (absolute or relative, both taken inside the root). Returns an fd or -errno. */
 int root_open(int root_fd, const char *path, int flags, mode_t mode);
+
+/* Open the directory that contains path's last component, read-only, without creating anything,
+ * and return that component in *ret_name (caller owns). Returns the directory's fd, -EISDIR when path
+ * names a directory ("a/", "..") or another -errno (-ENOENT when a directory is missing). */
+int root_open_parent(int root_fd, const char *path, char **ret_name);
 
 /* Create every missing directory of path (path itself included) with mode, owned by uid:gid
  * (-1 keeps the default). Existing directories are left untouched. Returns 1 when a directory
@@ -19,7 +25,10 @@ int root_mkdir_p(int root_fd, const char *path, mode_t mode, uid_t uid, gid_t gi
 typedef enum WriteFlags {
         WRITE_MKDIR_PARENTS = 1 << 0, /* create missing parents, mode 0755, owned by uid:gid */
         WRITE_APPEND = 1 << 1,        /* keep the old content and add to its end (still atomic) */
-        WRITE_SYNC = 1 << 2,          /* fsync the file and its directory */
+        WRITE_SYNC = 1 << 2,          /* fsync the file, and its directory before returning */
+        /* fsync the file, and leave its directory to the next fileio_flush(). The content is never
+         * half-written, but a crash before that flush may undo the rename. */
+        WRITE_SYNC_DEFERRED = 1 << 3,
 } WriteFlags;
 
 /* Write data to path atomically: a temporary file in the same directory is created with mode
@@ -33,6 +42,61 @@ typedef enum WriteFlags {
  * Returns 0 or -errno (-EISDIR when path names a directory, -EINVAL for a mode over 07777). */
 int write_file_atomic(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
                       uid_t uid, gid_t gid, WriteFlags flags);
+
+/* A file that staged_file_create() wrote under a temporary name beside its target, and that
+ * staged_file_commit() renames over the target. staged_file_done() removes an uncommitted one. */
+typedef struct StagedFile {
+        int dir_fd;      /* the target's directory */
+        int fd;          /* the temporary file, open only when a sync was requested */
+        char *dir_path;  /* the directory as the caller named it, for fileio_flush() errors */
+        char *name;      /* the target's name in dir_fd */
+        char *temp_name; /* the temporary file's name in dir_fd, NULL once renamed */
+        bool durable;    /* content, mode and owner are on disk (fsync or staged_files_sync()) */
+} StagedFile;
+
+#define STAGED_FILE_INIT { .dir_fd = -EBADF, .fd = -EBADF }
+
+/* Do what write_file_atomic() does before the fsync and the rename: create the parents (with
+ * WRITE_MKDIR_PARENTS), then the temporary file with its final mode, owner and content (with
+ * WRITE_APPEND, after the existing content). The temporary file stays open when flags contain
+ * WRITE_SYNC or WRITE_SYNC_DEFERRED, for staged_file_commit() to fsync it. *ret must be
+ * STAGED_FILE_INIT; it is filled on success. Returns 0 or -errno as write_file_atomic() does. */
+int staged_file_create(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                       uid_t uid, gid_t gid, WriteFlags flags, StagedFile *ret);
+
+/* Rename a staged file over its target. With WRITE_SYNC or WRITE_SYNC_DEFERRED, a file that is not
+ * durable yet is fsynced first, and its directory is then fsynced (WRITE_SYNC) or recorded for
+ * fileio_flush() (WRITE_SYNC_DEFERRED). Returns 0, or -errno with the file still staged. */
+int staged_file_commit(StagedFile *f, WriteFlags flags);
+
+/* Make the content, mode and owner of n staged files durable with one syncfs(2) per file system,
+ * which waits for the disk once where an fsync per file waits n times. errors[i] is set to 0 or to
+ * the -errno of the syncfs for files[i], and a file whose syncfs succeeded is marked durable.
+ * NOTE: syncfs also writes what other processes left dirty on the same file system, and kernels
+ * before Linux 5.8 report no write-back errors through it. */
+void staged_files_sync(StagedFile *files, size_t n, int *errors);
+
+/* Unlink the temporary file of an uncommitted staged file, close its descriptors and free its
+ * names. Leaves *f as STAGED_FILE_INIT. */
+void staged_file_done(StagedFile *f);
+
+/* Maximum number of directories that wait for fileio_flush(). The set keeps a descriptor of each,
+ * and recording one more flushes the set first. */
+#define FILEIO_PENDING_DIRECTORIES_MAX 64U
+
+/* Record the directory dir_fd (path names it in errors) for the next fileio_flush(), once per
+ * directory (compared by device and inode). The set keeps a duplicate of dir_fd. When the
+ * directory cannot be recorded, it is fsynced now. Returns 0, or -errno of that fsync. */
+int fileio_defer_sync(int dir_fd, const char *path);
+
+/* fsync every recorded directory once and empty the set, so that the renames that writes with
+ * WRITE_SYNC_DEFERRED did are durable. Every directory is tried, also after a failure. Returns 0,
+ * or the first failure since the last fileio_flush() with *reterr_path (caller owns) naming its
+ * directory. That failure may come from the flush that recording into a full set started. */
+int fileio_flush(char **reterr_path);
+
+/* Number of directories recorded for the next fileio_flush(). */
+size_t fileio_pending_directories(void);
 
 /* Read a whole file of at most max_size bytes. *ret_data is NUL-terminated, caller owns it.
  * Returns 0, -ENOENT when missing, -EFBIG when larger than max_size, -EISDIR for a directory,

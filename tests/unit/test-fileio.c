@@ -610,6 +610,7 @@ static void root_unlink_symlink_removes_link_only(void **state) {
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TP(f) cmocka_unit_test_setup_teardown(f, setup_pending, teardown_pending)
 
 static void write_file_if_changed_writes_new(void **state) {
         _cleanup_free_ char *data = NULL;
@@ -745,6 +746,185 @@ static void env_file_set_missing_file_created(void **state) {
         assert_string_equal(data, "LANG=C\n");
 }
 
+/* The set of directories that wait for fileio_flush() belongs to the process, so the tests that use
+ * it start and end with an empty set. */
+static int setup_pending(void **state) {
+        (void) fileio_flush(NULL);
+        return setup(state);
+}
+
+static int teardown_pending(void **state) {
+        (void) fileio_flush(NULL);
+        return teardown(state);
+}
+
+/* Record the directory at relative (created when missing) for fileio_flush(). */
+static void defer_directory(void **state, const char *relative) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (!host_exists(state, relative))
+                host_mkdir(state, relative, 0755);
+        fd = root_open(root_fd_of(state), relative, O_RDONLY | O_DIRECTORY, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(fileio_defer_sync(fd, relative), 0);
+}
+
+static void fileio_defer_sync_same_directory_once(void **state) {
+        defer_directory(state, "d");
+        host_symlink(state, "d", "link");
+        defer_directory(state, "link");
+        defer_directory(state, "d");
+
+        assert_int_equal(fileio_pending_directories(), 1);
+}
+
+static void fileio_defer_sync_distinct_directories_each(void **state) {
+        defer_directory(state, "a");
+        defer_directory(state, "b");
+
+        assert_int_equal(fileio_pending_directories(), 2);
+}
+
+static void fileio_defer_sync_full_set_flushed_first(void **state) {
+        char name[32];
+
+        for (unsigned i = 0; i < FILEIO_PENDING_DIRECTORIES_MAX; i++) {
+                (void) snprintf(name, sizeof(name), "d%u", i);
+                defer_directory(state, name);
+        }
+        assert_int_equal(fileio_pending_directories(), FILEIO_PENDING_DIRECTORIES_MAX);
+
+        defer_directory(state, "one-more");
+        assert_int_equal(fileio_pending_directories(), 1);
+}
+
+static void fileio_flush_empties_set(void **state) {
+        _cleanup_free_ char *path = NULL;
+
+        defer_directory(state, "a");
+        defer_directory(state, "b");
+
+        assert_int_equal(fileio_flush(&path), 0);
+        assert_null(path);
+        assert_int_equal(fileio_pending_directories(), 0);
+}
+
+static void fileio_flush_failure_names_directory(void **state) {
+        _cleanup_free_ char *path = NULL;
+
+        defer_directory(state, "a");
+        test_defer_unsyncable("/not-a-directory");
+        defer_directory(state, "b");
+
+        assert_int_equal(fileio_flush(&path), -EINVAL);
+        assert_string_equal(path, "/not-a-directory");
+        assert_int_equal(fileio_pending_directories(), 0);
+}
+
+static void fileio_flush_failure_reported_once(void **state) {
+        _cleanup_free_ char *first = NULL, *second = NULL;
+
+        test_defer_unsyncable("/not-a-directory");
+
+        assert_int_equal(fileio_flush(&first), -EINVAL);
+        assert_int_equal(fileio_flush(&second), 0);
+        assert_null(second);
+}
+
+/* The failure of the flush that recording into a full set started waits for the next fileio_flush(). */
+static void fileio_flush_reports_failure_of_full_set(void **state) {
+        _cleanup_free_ char *path = NULL;
+        char name[32];
+
+        test_defer_unsyncable("/not-a-directory");
+        for (unsigned i = 1; i <= FILEIO_PENDING_DIRECTORIES_MAX; i++) {
+                (void) snprintf(name, sizeof(name), "d%u", i);
+                defer_directory(state, name);
+        }
+        assert_int_equal(fileio_pending_directories(), 1);
+
+        assert_int_equal(fileio_flush(&path), -EINVAL);
+        assert_string_equal(path, "/not-a-directory");
+}
+
+static void write_file_atomic_sync_deferred_records_directory(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        assert_int_equal(write_file_atomic(root_fd_of(state), "/d/f", "f\n", 2, 0644, (uid_t) -1, (gid_t) -1,
+                                           WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED), 0);
+        assert_int_equal(write_file_atomic(root_fd_of(state), "/d/g", "g\n", 2, 0644, (uid_t) -1, (gid_t) -1,
+                                           WRITE_SYNC_DEFERRED), 0);
+
+        assert_int_equal(fileio_pending_directories(), 1);
+        assert_int_equal(read_file_at(root_fd_of(state), "/d/g", 64, &data, NULL), 0);
+        assert_string_equal(data, "g\n");
+}
+
+static void write_file_atomic_sync_leaves_nothing_pending(void **state) {
+        assert_int_equal(write_file_atomic(root_fd_of(state), "/f", "f\n", 2, 0644, (uid_t) -1, (gid_t) -1,
+                                           WRITE_SYNC), 0);
+
+        assert_int_equal(fileio_pending_directories(), 0);
+}
+
+static void staged_file_done_removes_uncommitted(void **state) {
+        StagedFile f = STAGED_FILE_INIT;
+
+        host_mkdir(state, "d", 0755);
+        assert_int_equal(staged_file_create(root_fd_of(state), "/d/f", "x", 1, 0600, (uid_t) -1, (gid_t) -1, 0,
+                                            &f), 0);
+        assert_int_equal(count_temp_files(state, "d"), 1);
+
+        staged_file_done(&f);
+
+        assert_int_equal(count_temp_files(state, "d"), 0);
+        assert_false(host_exists(state, "d/f"));
+}
+
+static void staged_files_sync_then_commit_in_order(void **state) {
+        StagedFile files[3] = { STAGED_FILE_INIT, STAGED_FILE_INIT, STAGED_FILE_INIT };
+        static const char *const contents[3] = { "first\n", "second\n", "other\n" };
+        static const char *const paths[3] = { "/d/f", "/d/f", "/e/g" };
+        _cleanup_free_ char *f = NULL, *g = NULL;
+        int errors[3];
+
+        for (size_t i = 0; i < 3; i++)
+                assert_int_equal(staged_file_create(root_fd_of(state), paths[i], contents[i], strlen(contents[i]),
+                                                    0640, (uid_t) -1, (gid_t) -1, WRITE_MKDIR_PARENTS,
+                                                    &files[i]), 0);
+        assert_false(host_exists(state, "d/f"));
+
+        staged_files_sync(files, 3, errors);
+        for (size_t i = 0; i < 3; i++) {
+                assert_int_equal(errors[i], 0);
+                assert_true(files[i].durable);
+        }
+        for (size_t i = 0; i < 3; i++) {
+                assert_int_equal(staged_file_commit(&files[i], WRITE_SYNC_DEFERRED), 0);
+                staged_file_done(&files[i]);
+        }
+
+        assert_int_equal(read_file_at(root_fd_of(state), "/d/f", 64, &f, NULL), 0);
+        assert_string_equal(f, "second\n");
+        assert_int_equal(read_file_at(root_fd_of(state), "/e/g", 64, &g, NULL), 0);
+        assert_string_equal(g, "other\n");
+        assert_int_equal(fileio_pending_directories(), 2);
+        assert_int_equal(count_temp_files(state, "d"), 0);
+}
+
+/* A file staged without a sync flag has no descriptor left to fsync, so a commit with a sync flag
+ * must not rename it before staged_files_sync() made it durable. */
+static void staged_file_commit_unsynced_ebadf(void **state) {
+        StagedFile f = STAGED_FILE_INIT;
+
+        assert_int_equal(staged_file_create(root_fd_of(state), "/f", "x", 1, 0644, (uid_t) -1, (gid_t) -1, 0,
+                                            &f), 0);
+
+        assert_int_equal(staged_file_commit(&f, WRITE_SYNC_DEFERRED), -EBADF);
+        assert_false(host_exists(state, "f"));
+        staged_file_done(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(root_open_absolute_and_relative_same),
@@ -791,6 +971,18 @@ int main(void) {
                 T(root_exists_reports_presence),
                 T(root_unlink_removes_and_ignores_missing),
                 T(root_unlink_symlink_removes_link_only),
+                TP(fileio_defer_sync_same_directory_once),
+                TP(fileio_defer_sync_distinct_directories_each),
+                TP(fileio_defer_sync_full_set_flushed_first),
+                TP(fileio_flush_empties_set),
+                TP(fileio_flush_failure_names_directory),
+                TP(fileio_flush_failure_reported_once),
+                TP(fileio_flush_reports_failure_of_full_set),
+                TP(write_file_atomic_sync_deferred_records_directory),
+                TP(write_file_atomic_sync_leaves_nothing_pending),
+                TP(staged_file_done_removes_uncommitted),
+                TP(staged_files_sync_then_commit_in_order),
+                TP(staged_file_commit_unsynced_ebadf),
                 T(write_file_if_changed_writes_new),
                 T(write_file_if_changed_same_content_zero),
                 T(write_file_if_changed_longer_file_replaced),

@@ -130,6 +130,17 @@ static inline json_t *test_root_load_config(void **state, const char *json) {
         return test_root_set_config(state, config);
 }
 
+/* Record a pipe, on which fsync() fails with EINVAL, under the name of a directory for
+ * fileio_flush(), which then fails. */
+static inline void test_defer_unsyncable(const char *name) {
+        int fds[2];
+
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        assert_int_equal(fileio_defer_sync(fds[0], name), 0);
+        assert_int_equal(close(fds[0]), 0);
+        assert_int_equal(close(fds[1]), 0);
+}
+
 /* The message of the last entry of a report list such as ctx->errors, or NULL when it is empty. */
 static inline const char *test_last_message(const json_t *list) {
         return json_string_value(json_object_get(json_array_get(list, json_array_size(list) - 1), "message"));
