@@ -26,6 +26,11 @@
 /* End the stage. RUN_STATUS_RUNNING ends the local stage, a oneshot unit that sends no readiness: it
  * belongs to the network stage alone. */
 static RunStatus finish(Context *ctx, RunStatus status) {
+        /* Whatever the stage wrote is durable before its end is reported. A run whose files may not
+         * survive a crash is degraded, not done. */
+        if (runner_flush(ctx) < 0 && status == RUN_STATUS_DONE)
+                status = RUN_STATUS_DEGRADED;
+
         if (status == RUN_STATUS_RUNNING) {
                 status = report_finish_as(ctx, status);
                 log_info("Finished the local stage: %zu errors, %zu warnings.", json_array_size(ctx->errors),

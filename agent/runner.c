@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "lib/fileio.h"
 #include "lib/json-util.h"
 #include "log.h"
 #include "modules/module.h"
@@ -264,6 +265,17 @@ static const char *skip_reason(const Context *ctx, const PlannedModule *p, const
         return NULL;
 }
 
+int runner_flush(Context *ctx) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = fileio_flush(&path);
+        if (r < 0)
+                report_warning(ctx, -1, "Failed to sync directory '%s', a crash may undo the latest changes in "
+                               "it, ignoring: %s", path ?: "?", strerror(-r));
+        return r;
+}
+
 static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t total, const json_t *ran_in_local) {
         const char *name = planned_name(p);
         size_t errors_before = json_array_size(ctx->errors);
@@ -286,9 +298,14 @@ static bool run_one(Context *ctx, const PlannedModule *p, size_t index, size_t t
         if (r < 0)
                 report_warning(ctx, -1, "Failed to record that module %s ran, it may run again: %s",
                                name, strerror(-r));
+        /* The semaphore, and the state that the boot wrote before it, are durable before the
+         * module changes anything. */
+        (void) runner_flush(ctx);
 
         start = now_monotonic();
         r = p->module ? p->module->run(ctx, ctx->config) : plugin_run(ctx, p->plugin, p->frequency);
+        /* The module's files are durable before its record in status.json shows it finished. */
+        (void) runner_flush(ctx);
         if (r < 0 && json_array_size(ctx->errors) == errors_before)
                 report_error(ctx, -1, r, "Module %s failed: %m", name);
         if (r < 0) {

@@ -41,6 +41,11 @@ int runner_run_modules(Context *ctx);
  * NULL) that were not skipped there are skipped. Returns the number of failed modules. */
 int runner_run_stage(Context *ctx, Stage stage, const json_t *ran_in_local);
 
+/* Make durable the renames that writes with WRITE_SYNC_DEFERRED left waiting (fileio_flush()). A
+ * failure is reported as a warning that names the directory, so the run ends degraded at best.
+ * Returns 0 or the -errno of the failure. */
+int runner_flush(Context *ctx);
+
 /* List the names of the modules and plugins (plugins may be empty) in the order that
  * runner_run_modules() would run them. Problems with the configured list are reported.
  * *ret_names is NULL-terminated and the caller owns it. Returns 0 or -ENOMEM. */

@@ -2,7 +2,10 @@
 /* Instance identity, the instance cache and module semaphores under ROOT/var/lib/kiln.
  *
  * Layout: instance-id, previous-instance-id, instance -> instances/ID, instances/ID/{metadata.json,
- * user-data, vendor-data, sem/MODULE}, sem/MODULE for modules that run once. */
+ * user-data, vendor-data, sem/MODULE}, sem/MODULE for modules that run once.
+ *
+ * Every file is written with WRITE_SYNC_DEFERRED. Its content is on disk when the write returns,
+ * and its rename once fileio_flush() has run, which the runner does before each module starts. */
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -76,7 +79,7 @@ int state_read_instance_id(const Context *ctx, char **ret) {
 
 static int write_text(const Context *ctx, const char *path, const char *text, mode_t mode) {
         return write_file_atomic(ctx->root_fd, path, text, strlen(text), mode, (uid_t) -1, (gid_t) -1,
-                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
 }
 
 /* Point STATE/instance at instances/ID, replacing an old link atomically. */
@@ -144,7 +147,7 @@ static int cache_write(const Context *ctx, const char *file, const void *data, s
         if (r < 0)
                 return r;
         return write_file_atomic(ctx->root_fd, path, data, size, 0600, (uid_t) -1, (gid_t) -1,
-                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
 }
 
 int state_cache_save(const Context *ctx) {
@@ -280,7 +283,7 @@ int state_sem_set(const Context *ctx, const char *module, Frequency frequency) {
         if (asprintf(&text, "%llu\n", (unsigned long long) (now_realtime() / USEC_PER_SEC)) < 0)
                 return -ENOMEM;
         return write_file_atomic(ctx->root_fd, path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1,
-                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
 }
 
 #define BOOT_ID_FILE "proc/sys/kernel/random/boot_id"
