@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The write_files module's writing side: decoding the content of an entry, resolving its owner in
+ * the root's own account files, and writing the file. */
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "lib/fileio.h"
+#include "lib/macro.h"
+#include "lib/parse-util.h"
+#include "log.h"
+#include "report.h"
+#include "write-files-internal.h"
+
+/* Cap on the size of gzip content after inflating, because a few KiB of user data can otherwise
+ * expand to gigabytes. */
+#define WRITE_FILES_INFLATED_MAX (64U * 1024U * 1024U)
+
+/* Size of the buffer that inflated data grows by. */
+#define INFLATE_CHUNK (64U * 1024U)
+
+#define PASSWD_FILE "/etc/passwd"
+#define GROUP_FILE "/etc/group"
+
+/* Only the characters of standard base64 and whitespace; EVP_DecodeUpdate() itself would stop
+ * silently at a '-'. */
+static bool base64_alphabet_only(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) s[i];
+
+                if (!isalnum(c) && c != '+' && c != '/' && c != '=' && !isspace(c))
+                        return false;
+        }
+        return true;
+}
+
+/* Decode base64 text that may contain line breaks and other whitespace. */
+static int base64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        EVP_ENCODE_CTX *c;
+        int len = 0, final_len = 0, k;
+
+        if (n > INT_MAX - 64 || !base64_alphabet_only(s, n))
+                return -EINVAL;
+
+        buf = malloc(n / 4 * 3 + 64);
+        if (!buf)
+                return -ENOMEM;
+
+        c = EVP_ENCODE_CTX_new();
+        if (!c)
+                return -ENOMEM;
+        EVP_DecodeInit(c);
+        k = EVP_DecodeUpdate(c, buf, &len, (const unsigned char *) s, (int) n);
+        if (k >= 0)
+                k = EVP_DecodeFinal(c, buf + len, &final_len);
+        EVP_ENCODE_CTX_free(c);
+        if (k < 0)
+                return -EINVAL;
+
+        *ret = TAKE_PTR(buf);
+        *ret_size = (size_t) len + (size_t) final_len;
+        return 0;
+}
+
+static void inflate_endp(z_stream *z) {
+        (void) inflateEnd(z);
+}
+
+/* Inflate gzip data, concatenated members included, up to WRITE_FILES_INFLATED_MAX bytes.
+ * Returns -EBADMSG when the data is not gzip, -EFBIG when it inflates past the cap. */
+static int gzip_decode(const uint8_t *data, size_t size, uint8_t **ret, size_t *ret_size, const char **reterr) {
+        _cleanup_(inflate_endp) z_stream z = {};
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t allocated = 0, used = 0;
+        int k;
+
+        if (size > UINT_MAX)
+                return -EFBIG;
+
+        /* Python's gzip module, which cloud-init uses, reads empty input as empty content. */
+        if (size == 0) {
+                out = malloc(1);
+                if (!out)
+                        return -ENOMEM;
+                *ret = TAKE_PTR(out);
+                *ret_size = 0;
+                return 0;
+        }
+
+        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+                return -ENOMEM;
+        z.next_in = (Bytef *) data;
+        z.avail_in = (uInt) size;
+
+        for (;;) {
+                if (used == allocated) {
+                        uint8_t *p;
+
+                        if (allocated >= WRITE_FILES_INFLATED_MAX)
+                                return -EFBIG;
+                        allocated = MIN(allocated + INFLATE_CHUNK, (size_t) WRITE_FILES_INFLATED_MAX + 1);
+                        p = realloc(out, allocated);
+                        if (!p)
+                                return -ENOMEM;
+                        out = p;
+                }
+                z.next_out = out + used;
+                z.avail_out = (uInt) (allocated - used);
+
+                k = inflate(&z, Z_NO_FLUSH);
+                used = allocated - z.avail_out;
+                if (used > WRITE_FILES_INFLATED_MAX)
+                        return -EFBIG;
+
+                if (k == Z_STREAM_END) {
+                        if (z.avail_in == 0)
+                                break;
+                        /* Another gzip member follows, as gzip -c a b > c produces. */
+                        if (inflateReset(&z) != Z_OK)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (k == Z_OK)
+                        continue;
+                if (k == Z_BUF_ERROR && z.avail_out == 0)
+                        continue;
+                if (k == Z_MEM_ERROR)
+                        return -ENOMEM;
+
+                *reterr = z.msg ?: (k == Z_BUF_ERROR ? "unexpected end of data" : "invalid data");
+                return -EBADMSG;
+        }
+
+        *ret = TAKE_PTR(out);
+        *ret_size = used;
+        return 0;
+}
+
+static int content_gunzip(Context *ctx, const FileEntry *e, const uint8_t *data, size_t size,
+                          uint8_t **ret, size_t *ret_size) {
+        const char *zlib_message = NULL;
+        int r;
+
+        r = gzip_decode(data, size, ret, ret_size, &zlib_message);
+        if (r == -EBADMSG)
+                return report_error(ctx, e->index, 0, "write_files[%d]: content of '%s' is not gzip data (%s).",
+                                    e->index, e->path, zlib_message);
+        if (r == -EFBIG)
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: content of '%s' inflates to more than %u MiB, the limit.",
+                                    e->index, e->path, WRITE_FILES_INFLATED_MAX / 1024U / 1024U);
+        if (r < 0)
+                return report_error(ctx, e->index, r, "Failed to inflate the content of '%s': %m", e->path);
+        return 0;
+}
+
+/* Decode the entry's content into the bytes to write, according to its encoding. */
+static int content_decode(Context *ctx, const FileEntry *e, uint8_t **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *decoded = NULL;
+        size_t decoded_size = 0;
+        int r;
+
+        if (e->encoding == ENCODING_TEXT || e->encoding == ENCODING_GZIP) {
+                if (e->encoding == ENCODING_GZIP)
+                        return content_gunzip(ctx, e, (const uint8_t *) e->content, e->content_size,
+                                              ret, ret_size);
+                decoded = malloc(MAX(e->content_size, (size_t) 1));
+                if (!decoded)
+                        return report_error(ctx, e->index, -ENOMEM, "Failed to copy the content of '%s': %m",
+                                            e->path);
+                memcpy(decoded, e->content, e->content_size);
+                *ret = TAKE_PTR(decoded);
+                *ret_size = e->content_size;
+                return 0;
+        }
+
+        r = base64_decode(e->content, e->content_size, &decoded, &decoded_size);
+        if (r == -EINVAL)
+                return report_error(ctx, e->index, 0, "write_files[%d]: content of '%s' is not valid base64.",
+                                    e->index, e->path);
+        if (r < 0)
+                return report_error(ctx, e->index, r, "Failed to decode the content of '%s': %m", e->path);
+
+        if (e->encoding == ENCODING_GZIP_BASE64)
+                return content_gunzip(ctx, e, decoded, decoded_size, ret, ret_size);
+
+        *ret = TAKE_PTR(decoded);
+        *ret_size = decoded_size;
+        return 0;
+}
+
+void owner_split(char *buf, const char **ret_user, const char **ret_group) {
+        char *sides[2] = { buf, strchr(buf, ':') };
+
+        if (sides[1])
+                *sides[1]++ = '\0';
+
+        for (size_t i = 0; i < ELEMENTSOF(sides); i++) {
+                char *s = sides[i], *end;
+
+                if (!s)
+                        continue;
+                while (isspace((unsigned char) *s))
+                        s++;
+                end = s + strlen(s);
+                while (end > s && isspace((unsigned char) end[-1]))
+                        *--end = '\0';
+                if (*s == '\0' || streq(s, "-1") || strcasecmp(s, "none") == 0)
+                        s = NULL;
+                sides[i] = s;
+        }
+
+        *ret_user = sides[0];
+        *ret_group = sides[1];
+}
+
+static FILE *root_fopen(int root_fd, const char *path) {
+        int fd = root_open(root_fd, path, O_RDONLY, 0);
+        FILE *f;
+
+        if (fd < 0)
+                return NULL;
+        f = fdopen(fd, "re");
+        if (!f)
+                (void) close(fd);
+        return f;
+}
+
+/* Look a name up in the root's own passwd or group file, never the host's database. A name
+ * that is not listed but is all digits is taken as a numeric id, as chown(1) does. "root" is 0
+ * even when the file lacks it. Returns 0, or -ESRCH when the name is unknown. */
+static int account_lookup(int root_fd, bool group, const char *name, unsigned *ret) {
+        _cleanup_fclose_ FILE *f = root_fopen(root_fd, group ? GROUP_FILE : PASSWD_FILE);
+
+        if (f) {
+                if (group) {
+                        struct group *g;
+
+                        while ((g = fgetgrent(f)))
+                                if (streq(g->gr_name, name)) {
+                                        *ret = g->gr_gid;
+                                        return 0;
+                                }
+                } else {
+                        struct passwd *p;
+
+                        while ((p = fgetpwent(f)))
+                                if (streq(p->pw_name, name)) {
+                                        *ret = p->pw_uid;
+                                        return 0;
+                                }
+                }
+        }
+
+        if (safe_atou(name, ret) >= 0 && *ret != (unsigned) -1)
+                return 0;
+        if (streq(name, "root")) {
+                *ret = 0;
+                return 0;
+        }
+        return -ESRCH;
+}
+
+static int owner_resolve(Context *ctx, const FileEntry *e, uid_t *ret_uid, gid_t *ret_gid) {
+        _cleanup_free_ char *buf = NULL;
+        const char *user, *group;
+        unsigned id;
+
+        if (!e->owner) {
+                *ret_uid = 0;
+                *ret_gid = 0;
+                return 0;
+        }
+
+        buf = strdup(e->owner);
+        if (!buf)
+                return report_error(ctx, e->index, -ENOMEM, "Failed to parse owner '%s': %m", e->owner);
+        owner_split(buf, &user, &group);
+
+        *ret_uid = (uid_t) -1;
+        *ret_gid = (gid_t) -1;
+
+        if (user) {
+                if (account_lookup(ctx->root_fd, false, user, &id) < 0)
+                        return report_error(ctx, e->index, 0,
+                                            "write_files[%d]: unknown user '%s' in owner '%s' for '%s'. Create the "
+                                            "user under 'users:' or in the image first.",
+                                            e->index, user, e->owner, e->path);
+                *ret_uid = (uid_t) id;
+        }
+        if (group) {
+                if (account_lookup(ctx->root_fd, true, group, &id) < 0)
+                        return report_error(ctx, e->index, 0,
+                                            "write_files[%d]: unknown group '%s' in owner '%s' for '%s'. Create the "
+                                            "group under 'groups:' or in the image first.",
+                                            e->index, group, e->owner, e->path);
+                *ret_gid = (gid_t) id;
+        }
+
+        return 0;
+}
+
+/* True when path already contains exactly data with this mode and owner (uid or gid -1 match any). */
+static bool file_is_current(int root_fd, const char *path, const uint8_t *data, size_t size, mode_t mode,
+                            uid_t uid, gid_t gid) {
+        _cleanup_free_ char *old = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t old_size = 0;
+        struct stat st;
+
+        fd = root_open(root_fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return false;
+        if (!S_ISREG(st.st_mode) || (size_t) st.st_size != size || (st.st_mode & 07777) != mode)
+                return false;
+        if ((uid != (uid_t) -1 && st.st_uid != uid) || (gid != (gid_t) -1 && st.st_gid != gid))
+                return false;
+
+        if (read_file_at(root_fd, path, size, &old, &old_size) < 0)
+                return false;
+        return old_size == size && memcmp(old, data, size) == 0;
+}
+
+int entry_apply(Context *ctx, const FileEntry *e) {
+        _cleanup_free_ uint8_t *data = NULL;
+        WriteFlags flags = WRITE_MKDIR_PARENTS | WRITE_SYNC;
+        size_t size = 0;
+        uid_t uid = (uid_t) -1;
+        gid_t gid = (gid_t) -1;
+        int r;
+
+        r = content_decode(ctx, e, &data, &size);
+        if (r < 0)
+                return r;
+
+        r = owner_resolve(ctx, e, &uid, &gid);
+        if (r < 0)
+                return r;
+
+        if (e->append)
+                flags |= WRITE_APPEND;
+        else if (file_is_current(ctx->root_fd, e->path, data, size, e->mode, uid, gid)) {
+                log_debug("%s already has the requested content, mode and owner, skipping.", e->path);
+                return 0;
+        }
+
+        /* New parent directories get the file's owner, as cloud-init's util.ensure_dir() does. */
+        r = write_file_atomic(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags);
+        if (r < 0)
+                return report_error(ctx, e->index, r, "Failed to write '%s': %m", e->path);
+
+        log_info("Wrote %s (mode %04o).", e->path, (unsigned) e->mode);
+        return 1;
+}
