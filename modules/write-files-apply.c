@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The write_files module's writing side: decoding the content of an entry, resolving its owner in
- * the root's own account files, and writing the file. */
+ * the root's own account files, and writing the entries in batches that wait for the disk once. */
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -332,9 +332,185 @@ static bool file_is_current(int root_fd, const char *path, const uint8_t *data, 
         return old_size == size && memcmp(old, data, size) == 0;
 }
 
-int entry_apply(Context *ctx, const FileEntry *e) {
+/* One staged entry: what its messages name, and the directory of its target, which identifies the
+ * target together with the staged file's name, whatever path led there. */
+typedef struct BatchEntry {
+        int index;
+        const char *path; /* borrowed from the config */
+        mode_t mode;
+        dev_t dir_dev;
+        ino_t dir_ino;
+} BatchEntry;
+
+struct WriteBatch {
+        StagedFile files[WRITE_FILES_BATCH_MAX];
+        BatchEntry entries[WRITE_FILES_BATCH_MAX];
+        int errors[WRITE_FILES_BATCH_MAX];
+        size_t n;
+        /* A staged file replaces the root's passwd or group file, which owner_resolve() reads. */
+        bool accounts_replaced;
+        /* The outcome of the commits since write_batch_commit() last returned it. */
+        int result;
+};
+
+int write_batch_new(WriteBatch **ret) {
+        WriteBatch *b = calloc(1, sizeof(WriteBatch));
+
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < WRITE_FILES_BATCH_MAX; i++)
+                b->files[i] = (StagedFile) STAGED_FILE_INIT;
+        *ret = b;
+        return 0;
+}
+
+WriteBatch *write_batch_free(WriteBatch *b) {
+        if (!b)
+                return NULL;
+        for (size_t i = 0; i < b->n; i++)
+                staged_file_done(&b->files[i]);
+        free(b);
+        return NULL;
+}
+
+/* Make the staged files durable, then rename them in entry order. */
+static void batch_commit(Context *ctx, WriteBatch *b) {
+        staged_files_sync(b->files, b->n, b->errors);
+
+        for (size_t i = 0; i < b->n; i++) {
+                const BatchEntry *entry = &b->entries[i];
+                int r = b->errors[i];
+
+                if (r >= 0)
+                        r = staged_file_commit(&b->files[i], WRITE_SYNC_DEFERRED);
+                staged_file_done(&b->files[i]);
+                if (r < 0) {
+                        r = report_error(ctx, entry->index, r, "Failed to write '%s': %m", entry->path);
+                        if (b->result >= 0)
+                                b->result = r;
+                        continue;
+                }
+
+                log_info("Wrote %s (mode %04o).", entry->path, (unsigned) entry->mode);
+                if (b->result == 0)
+                        b->result = 1;
+        }
+
+        b->n = 0;
+        b->accounts_replaced = false;
+}
+
+int write_batch_commit(Context *ctx, WriteBatch *b) {
+        int r;
+
+        batch_commit(ctx, b);
+        r = b->result;
+        b->result = 0;
+        return r;
+}
+
+/* Whether the result of e depends on the staged entries, so that they must be committed first.
+ * It does when e appends to what they may leave, or when a staged entry has the same target. It
+ * does too when a directory of e is missing, because creating it could take the place of a staged
+ * file, which would then fail instead of e. */
+static bool batch_needs_commit(const WriteBatch *b, int root_fd, const FileEntry *e) {
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        struct stat st;
+
+        if (b->n == 0)
+                return false;
+        if (e->append)
+                return true;
+
+        dir_fd = root_open_parent(root_fd, e->path, &name);
+        if (dir_fd == -ENOENT)
+                return true;
+        /* A staged file takes the place of a regular file or of a missing name, because a rename
+         * over a directory fails and one over a symlink is committed at once. So committing it
+         * changes no lookup that fails for another reason than a missing name, and staging e
+         * fails in the same way after a commit. */
+        if (dir_fd < 0)
+                return false;
+        if (fstat(dir_fd, &st) < 0)
+                return true;
+
+        for (size_t i = 0; i < b->n; i++)
+                if (b->entries[i].dir_dev == st.st_dev && b->entries[i].dir_ino == st.st_ino &&
+                    streq(b->files[i].name, name))
+                        return true;
+        return false;
+}
+
+static bool is_same_file(int root_fd, const char *path, const struct stat *st) {
+        _cleanup_close_ int fd = root_open(root_fd, path, O_PATH, 0);
+        struct stat other;
+
+        return fd >= 0 && fstat(fd, &other) >= 0 && other.st_dev == st->st_dev && other.st_ino == st->st_ino;
+}
+
+/* Record the entry staged last, and what its rename changes for the entries after it. Returns true
+ * when the batch must be committed before the next entry is looked at. */
+static bool batch_record(WriteBatch *b, int root_fd, const FileEntry *e) {
+        const StagedFile *f = &b->files[b->n];
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        bool known;
+
+        /* Without the directory's identity, no later entry can be compared with this one. */
+        known = fstat(f->dir_fd, &st) >= 0;
+        b->entries[b->n++] = (BatchEntry) {
+                .index = e->index,
+                .path = e->path,
+                .mode = e->mode,
+                .dir_dev = known ? st.st_dev : 0,
+                .dir_ino = known ? st.st_ino : 0,
+        };
+        if (!known)
+                return true;
+
+        if (streq(f->name, "passwd") || streq(f->name, "group"))
+                b->accounts_replaced = true;
+
+        fd = root_open(root_fd, e->path, O_PATH | O_NOFOLLOW, 0);
+        if (fd == -ENOENT)
+                return false;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return true;
+        /* A symlink may lie on the path of a later entry or lead to its target, so the rename that
+         * replaces it comes before any later entry is looked at. */
+        if (S_ISLNK(st.st_mode))
+                return true;
+        if (is_same_file(root_fd, PASSWD_FILE, &st) || is_same_file(root_fd, GROUP_FILE, &st))
+                b->accounts_replaced = true;
+        return false;
+}
+
+/* Stage the decoded content of e. A batch keeps a descriptor for each entry and may reach the
+ * limit on open files before WRITE_FILES_BATCH_MAX, so it is committed then, and e tried again. */
+static int batch_stage(Context *ctx, WriteBatch *b, const FileEntry *e, const uint8_t *data, size_t size,
+                       uid_t uid, gid_t gid) {
+        /* New parent directories get the file's owner, as cloud-init's util.ensure_dir() does.
+         * Without a sync flag, the content waits for the commit's staged_files_sync(). */
+        WriteFlags flags = WRITE_MKDIR_PARENTS | (e->append ? WRITE_APPEND : 0);
+        int r;
+
+        r = staged_file_create(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags, &b->files[b->n]);
+        if ((r == -EMFILE || r == -ENFILE) && b->n > 0) {
+                batch_commit(ctx, b);
+                r = staged_file_create(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags,
+                                       &b->files[b->n]);
+        }
+        if (r < 0)
+                return report_error(ctx, e->index, r, "Failed to write '%s': %m", e->path);
+
+        if (batch_record(b, ctx->root_fd, e))
+                batch_commit(ctx, b);
+        return 0;
+}
+
+int write_batch_add(Context *ctx, WriteBatch *b, const FileEntry *e) {
         _cleanup_free_ uint8_t *data = NULL;
-        WriteFlags flags = WRITE_MKDIR_PARENTS | WRITE_SYNC;
         size_t size = 0;
         uid_t uid = (uid_t) -1;
         gid_t gid = (gid_t) -1;
@@ -344,22 +520,19 @@ int entry_apply(Context *ctx, const FileEntry *e) {
         if (r < 0)
                 return r;
 
+        if (e->owner && b->accounts_replaced)
+                batch_commit(ctx, b);
         r = owner_resolve(ctx, e, &uid, &gid);
         if (r < 0)
                 return r;
 
-        if (e->append)
-                flags |= WRITE_APPEND;
-        else if (file_is_current(ctx->root_fd, e->path, data, size, e->mode, uid, gid)) {
+        if (b->n == WRITE_FILES_BATCH_MAX || batch_needs_commit(b, ctx->root_fd, e))
+                batch_commit(ctx, b);
+
+        if (!e->append && file_is_current(ctx->root_fd, e->path, data, size, e->mode, uid, gid)) {
                 log_debug("%s already has the requested content, mode and owner, skipping.", e->path);
                 return 0;
         }
 
-        /* New parent directories get the file's owner, as cloud-init's util.ensure_dir() does. */
-        r = write_file_atomic(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags);
-        if (r < 0)
-                return report_error(ctx, e->index, r, "Failed to write '%s': %m", e->path);
-
-        log_info("Wrote %s (mode %04o).", e->path, (unsigned) e->mode);
-        return 1;
+        return batch_stage(ctx, b, e, data, size, uid, gid);
 }

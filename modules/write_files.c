@@ -456,9 +456,14 @@ static bool item_is_deferred(const json_t *config, const json_t *item) {
                (group && account_declared(config, "groups", group));
 }
 
+static void write_batch_freep(WriteBatch **b) {
+        *b = write_batch_free(*b);
+}
+
 static int write_files_run_stage(Context *ctx, const json_t *config, bool deferred) {
         const json_t *list = json_object_get(config, "write_files"), *item;
-        int r = 0, changed = 0;
+        _cleanup_(write_batch_freep) WriteBatch *batch = NULL;
+        int r, k;
         size_t i;
 
         if (!list || (json_is_null(list) && deferred))
@@ -480,23 +485,26 @@ static int write_files_run_stage(Context *ctx, const json_t *config, bool deferr
                                     json_type_name(list));
         }
 
+        r = write_batch_new(&batch);
+        if (r < 0)
+                return report_error(ctx, -1, r, "Failed to allocate memory for write_files: %m");
+
         json_array_foreach(list, i, item) {
                 FileEntry e;
-                int k;
 
                 if (item_is_deferred(config, item) != deferred)
                         continue;
 
                 k = entry_parse(ctx, item, (int) i, &e);
                 if (k >= 0)
-                        k = entry_apply(ctx, &e);
+                        k = write_batch_add(ctx, batch, &e);
                 if (k < 0 && r == 0)
                         r = k;
-                if (k > 0)
-                        changed = 1;
         }
 
-        return r < 0 ? r : changed;
+        /* The outcome of every commit, including those that entries with dependencies made. */
+        k = write_batch_commit(ctx, batch);
+        return r < 0 ? r : k;
 }
 
 static int write_files_run(Context *ctx, const json_t *config) {
