@@ -370,7 +370,7 @@ int authorized_keys_add(int root_fd, const char *user, char *const *keys, const 
                 return 0;
 
         r = write_file_atomic(ssh_fd, AUTHORIZED_KEYS_FILE, content, size, AUTHORIZED_KEYS_MODE, uid, gid,
-                              WRITE_SYNC);
+                              WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return r;
         return 1;

@@ -199,7 +199,8 @@ static char *source_add_signed_by(const char *lines, const char *key_path, bool 
 /* Write data to path unless it already contains exactly data. Returns 1 when written, 0 when it was
  * already there, -errno on failure. */
 static int file_update(int root_fd, const char *path, const char *data) {
-        return write_file_if_changed(root_fd, path, data, strlen(data), 0644, WRITE_MKDIR_PARENTS | WRITE_SYNC);
+        return write_file_if_changed(root_fd, path, data, strlen(data), 0644,
+                                     WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
 }
 
 /* Add lines to the sources file at path: appended when append is set and the file does not yet

@@ -238,7 +238,8 @@ static int trusted_item_install(Context *ctx, const TrustStore *store, const cha
         if (!path)
                 return report_error(ctx, (int) index, -ENOMEM, "Failed to install %s.trusted[%zu]: %m", key, index);
 
-        r = write_file_if_changed(ctx->root_fd, path, data, strlen(data), 0644, WRITE_MKDIR_PARENTS | WRITE_SYNC);
+        r = write_file_if_changed(ctx->root_fd, path, data, strlen(data), 0644,
+                                  WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, (int) index, r, "Failed to write %s for %s.trusted[%zu]: %m", path, key,
                                     index);
@@ -292,7 +293,7 @@ static int config_deselect_line(char *line, FILE *out, void *userdata) {
 static int config_deselect_all(int root_fd, const char *path) {
         bool header = false;
 
-        return root_file_edit_lines(root_fd, path, CA_CERT_CONFIG_MAX, (mode_t) -1, WRITE_SYNC,
+        return root_file_edit_lines(root_fd, path, CA_CERT_CONFIG_MAX, (mode_t) -1, WRITE_SYNC_DEFERRED,
                                     config_deselect_line, &header);
 }
 

@@ -401,7 +401,7 @@ static int hosts_write(Context *ctx, const char *current, const char *content) {
         }
 
         r = write_file_atomic(ctx->root_fd, HOSTS_FILE, content, strlen(content), mode, uid, gid,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                              WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to write %s: %m", HOSTS_FILE);
         log_info("Wrote %s.", HOSTS_FILE);

@@ -307,7 +307,7 @@ static int boot_finished_write(Context *ctx, const FinalMessageFacts *facts) {
         }
 
         r = write_file_atomic(ctx->root_fd, BOOT_FINISHED_FILE, text, strlen(text), 0644, (uid_t) -1,
-                              (gid_t) -1, WRITE_SYNC);
+                              (gid_t) -1, WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to write %s: %m", BOOT_FINISHED_FILE);
         log_debug("Wrote %s.", BOOT_FINISHED_FILE);

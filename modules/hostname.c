@@ -414,7 +414,7 @@ static int hostname_file_write(Context *ctx, const char *path, const char *name)
         }
 
         r = write_file_atomic(ctx->root_fd, path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                              WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to write %s: %m", path);
         return 0;

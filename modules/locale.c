@@ -173,7 +173,7 @@ static int locale_gen_enable(int root_fd, const char *entry) {
         LocaleGenEdit e = { .entry = entry };
 
         return root_file_edit_lines(root_fd, LOCALE_GEN_FILE, LOCALE_FILE_MAX, (mode_t) -1,
-                                    WRITE_MKDIR_PARENTS | WRITE_SYNC, locale_gen_edit_line, &e);
+                                    WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED, locale_gen_edit_line, &e);
 }
 
 /* glibc's directory name of a compiled locale: the codeset in lower case without '-' or '_'
@@ -241,7 +241,7 @@ static int locale_file_write(Context *ctx, const char *path, const char *name, b
 
         if (!use_update_locale) {
                 r = env_file_set(ctx->root_fd, path, LOCALE_FILE_MAX, "LANG", name, (mode_t) -1,
-                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to write LANG=%s to %s: %m", name, path);
                 log_info("Wrote LANG=%s to %s.", name, path);
@@ -333,7 +333,7 @@ static int locale_run(Context *ctx, const json_t *config) {
 
         if (rhel) {
                 r = env_file_set(ctx->root_fd, path, LOCALE_FILE_MAX, "LANG", name, (mode_t) -1,
-                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to write LANG=%s to %s: %m", name, path);
                 log_info("Wrote LANG=%s to %s.", name, path);

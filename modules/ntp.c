@@ -260,13 +260,13 @@ static int ntp_config_write(Context *ctx, const char *path, const char *text) {
                 r = root_exists(ctx->root_fd, dist);
                 if (r == 0)
                         r = write_file_atomic(ctx->root_fd, dist, old, size, 0644, (uid_t) -1, (gid_t) -1,
-                                              WRITE_SYNC);
+                                              WRITE_SYNC_DEFERRED);
                 if (r < 0)
                         return report_error(ctx, -1, r, "Failed to keep a copy of '%s' as '%s': %m", path, dist);
         }
 
         r = write_file_atomic(ctx->root_fd, path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                              WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to write '%s': %m", path);
         return 1;

@@ -196,7 +196,7 @@ static int host_key_write(Context *ctx, const char *entry, const json_t *value, 
         }
 
         r = write_file_atomic(ctx->root_fd, path, content, size, host_key_part_table[p].mode, 0, 0,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                              WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to write '%s' from ssh_keys entry '%s': %m", path, entry);
         log_info("Wrote %s from ssh_keys.", path);
@@ -241,7 +241,7 @@ static int host_key_derive_public(Context *ctx, HostKeyType t) {
                 line = NULL;
                 return report_error(ctx, -1, -ENOMEM, "Failed to derive '%s': %m", public_path);
         }
-        r = write_file_atomic(ctx->root_fd, public_path, line, strlen(line), 0644, 0, 0, WRITE_SYNC);
+        r = write_file_atomic(ctx->root_fd, public_path, line, strlen(line), 0644, 0, 0, WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, -1, r, "Failed to write '%s': %m", public_path);
         log_info("Wrote %s, derived from %s.", public_path, private_path);

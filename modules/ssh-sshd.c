@@ -227,7 +227,7 @@ static int sshd_file_write(Context *ctx, const char *path, const char *text, mod
                 gid = st.st_gid;
         }
         return write_file_atomic(ctx->root_fd, path, text, strlen(text), mode, uid, gid,
-                                 WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                                 WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
 }
 
 /* Apply settings to the file at path; a missing file starts empty. With limit >= 0 only the text

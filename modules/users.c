@@ -178,7 +178,8 @@ static int sudoers_include_ensure(Context *ctx) {
                 content = NULL;
                 return -ENOMEM;
         }
-        r = write_file_atomic(ctx->root_fd, SUDOERS_FILE, content, strlen(content), SUDOERS_MODE, 0, 0, WRITE_SYNC);
+        r = write_file_atomic(ctx->root_fd, SUDOERS_FILE, content, strlen(content), SUDOERS_MODE, 0, 0,
+                              WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return r;
         log_info("Added '#includedir %s' to %s.", SUDOERS_DIRECTORY, SUDOERS_FILE);
@@ -192,7 +193,7 @@ static void sudoers_dropin_restore(Context *ctx, int item, const char *old) {
 
         if (old)
                 r = write_file_atomic(ctx->root_fd, SUDOERS_DROPIN, old, strlen(old), SUDOERS_MODE, 0, 0,
-                                      WRITE_SYNC);
+                                      WRITE_SYNC_DEFERRED);
         else
                 r = root_unlink(ctx->root_fd, SUDOERS_DROPIN);
         if (r < 0)
@@ -236,7 +237,7 @@ static int sudo_rules_apply(Context *ctx, const UserSpec *u, const char *label, 
                 return report_error(ctx, u->index, -ENOMEM, "Failed to write the sudo rules of %s: %m", label);
         }
         r = write_file_atomic(ctx->root_fd, SUDOERS_DROPIN, content, strlen(content), SUDOERS_MODE, 0, 0,
-                              WRITE_SYNC);
+                              WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, u->index, r, "Failed to write '%s': %m", SUDOERS_DROPIN);
 

@@ -265,7 +265,7 @@ static int repo_write(Context *ctx, const char *dir, size_t index, const char *i
         }
 
         r = write_file_atomic(ctx->root_fd, path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1,
-                              WRITE_MKDIR_PARENTS | WRITE_SYNC);
+                              WRITE_MKDIR_PARENTS | WRITE_SYNC_DEFERRED);
         if (r < 0)
                 return report_error(ctx, (int) index, r, "Failed to write '%s': %m", path);
         log_info("Wrote %s.", path);
