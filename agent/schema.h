@@ -11,6 +11,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "build-config.h"
+
+/* A key's description, for editors, in the JSON Schema. The distribution packages configure
+ * -Dschema_descriptions=false, which leaves the descriptions out of the binary to keep it small,
+ * so its --print-schema output has none. The packages install the full schema as
+ * KILN_SCHEMA_FILE. */
+#if KILN_SCHEMA_DESCRIPTIONS
+#define KEY_DESCRIPTION(text) (text)
+#else
+#define KEY_DESCRIPTION(text) NULL
+#endif
+
 /* The kinds of value a key accepts, as bits: SHAPE_STRING | SHAPE_NULL accepts either. */
 typedef enum ShapeType {
         SHAPE_STRING = 1 << 0,

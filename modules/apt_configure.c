@@ -833,21 +833,25 @@ static const KeyShape mirror_uri_shape = { .types = SHAPE_STRING, .check = mirro
 
 static const KeyField mirror_fields[] = {
         { .name = "arches", .shape = { .types = SHAPE_LIST, .items = &string_list_item }, .required = true,
-          .description = "Debian architectures this mirror serves, or 'default' for any." },
+          .description = KEY_DESCRIPTION("Debian architectures this mirror serves, or 'default' for any.") },
         { .name = "uri", .shape = { .types = SHAPE_STRING, .check = mirror_uri_check },
-          .description = "URL of the mirror." },
+          .description = KEY_DESCRIPTION("URL of the mirror.") },
         { .name = "search", .shape = { .types = SHAPE_LIST, .items = &mirror_uri_shape },
-          .description = "Mirror URLs; kiln takes the first without checking that it is reachable." },
+          .description = KEY_DESCRIPTION("Mirror URLs; kiln takes the first without checking that it is "
+                                         "reachable.") },
         { .name = "search_dns", .shape = { .types = SHAPE_BOOLEAN },
-          .description = "Look for mirrors by DNS name. kiln does not, and ignores this key." },
+          .description = KEY_DESCRIPTION("Look for mirrors by DNS name. kiln does not, and ignores this "
+                                         "key.") },
         { .name = "keyid", .shape = { .types = SHAPE_STRING, .check = keyid_check },
-          .description = "Id of the mirror's key, fetched from keyserver when key is not given." },
+          .description = KEY_DESCRIPTION("Id of the mirror's key, fetched from keyserver when key is "
+                                         "not given.") },
         { .name = "key", .shape = { .types = SHAPE_STRING, .check = key_check },
-          .description = "Armored OpenPGP public key of the mirror, written to /etc/apt/keyrings/kiln-primary.asc "
-                         "or kiln-security.asc and named in the main list's Signed-By ($primary_key, "
-                         "$security_key)." },
+          .description = KEY_DESCRIPTION("Armored OpenPGP public key of the mirror, written to "
+                                         "/etc/apt/keyrings/kiln-primary.asc or kiln-security.asc and "
+                                         "named in the main list's Signed-By ($primary_key, "
+                                         "$security_key).") },
         { .name = "keyserver", .shape = { .types = SHAPE_STRING, .check = keyserver_check },
-          .description = "Keyserver for keyid. Default: keyserver.ubuntu.com." },
+          .description = KEY_DESCRIPTION("Keyserver for keyid. Default: keyserver.ubuntu.com.") },
         {}
 };
 
@@ -929,22 +933,25 @@ static int proxy_check(const json_t *v, const char *source_text, char *message, 
 
 static const KeyField source_fields[] = {
         { .name = "source", .shape = { .types = SHAPE_STRING, .check = source_check },
-          .description = "One-line apt source entries ('deb URI SUITE COMPONENT...'), with $MIRROR, $PRIMARY, "
-                         "$SECURITY, $RELEASE and $KEY_FILE replaced. A line without options gets "
-                         "[signed-by=...] for the source's key." },
+          .description = KEY_DESCRIPTION("One-line apt source entries ('deb URI SUITE COMPONENT...'), "
+                                         "with $MIRROR, $PRIMARY, $SECURITY, $RELEASE and $KEY_FILE "
+                                         "replaced. A line without options gets [signed-by=...] for the "
+                                         "source's key.") },
         { .name = "key", .shape = { .types = SHAPE_STRING, .check = key_check },
-          .description = "Armored OpenPGP public key that signs the source, written to "
-                         "/etc/apt/keyrings/kiln-NAME.asc." },
+          .description = KEY_DESCRIPTION("Armored OpenPGP public key that signs the source, written to "
+                                         "/etc/apt/keyrings/kiln-NAME.asc.") },
         { .name = "keyid", .shape = { .types = SHAPE_STRING, .check = keyid_check },
-          .description = "Id (8 or 16 hex digits) or fingerprint of the key, fetched from keyserver over HKP "
-                         "when key is not given and checked against the key's fingerprint." },
+          .description = KEY_DESCRIPTION("Id (8 or 16 hex digits) or fingerprint of the key, fetched "
+                                         "from keyserver over HKP when key is not given and checked "
+                                         "against the key's fingerprint.") },
         { .name = "keyserver", .shape = { .types = SHAPE_STRING, .check = keyserver_check },
-          .description = "Keyserver for keyid: HOST (HTTPS), hkp://HOST[:PORT] (HTTP, port 11371) or "
-                         "hkps://HOST. Default: keyserver.ubuntu.com." },
+          .description = KEY_DESCRIPTION("Keyserver for keyid: HOST (HTTPS), hkp://HOST[:PORT] (HTTP, "
+                                         "port 11371) or hkps://HOST. Default: keyserver.ubuntu.com.") },
         { .name = "filename", .shape = { .types = SHAPE_STRING, .check = filename_check },
-          .description = "File in /etc/apt/sources.list.d; '.list' is added when missing. Default: the name." },
+          .description = KEY_DESCRIPTION("File in /etc/apt/sources.list.d; '.list' is added when "
+                                         "missing. Default: the name.") },
         { .name = "append", .shape = { .types = SHAPE_BOOLEAN },
-          .description = "Add to the file instead of replacing it. Default: true." },
+          .description = KEY_DESCRIPTION("Add to the file instead of replacing it. Default: true.") },
         {}
 };
 
@@ -954,45 +961,52 @@ static const KeyShape selection_shape = { .types = SHAPE_STRING };
 
 static const KeyField apt_inner_fields[] = {
         { .name = "preserve_sources_list", .shape = { .types = SHAPE_BOOLEAN },
-          .description = "Keep the image's main sources list. Default: false, which writes the main list from "
-                         "sources_list or the built-in Debian list, as cloud-init does." },
+          .description = KEY_DESCRIPTION("Keep the image's main sources list. Default: false, which "
+                                         "writes the main list from sources_list or the built-in Debian "
+                                         "list, as cloud-init does.") },
         { .name = "disable_suites", .shape = { .types = SHAPE_LIST, .items = &string_list_item },
-          .description = "Suites to comment out of the main sources list that kiln writes: updates, backports, "
-                         "security, proposed, release, or suite names with $RELEASE." },
+          .description = KEY_DESCRIPTION("Suites to comment out of the main sources list that kiln "
+                                         "writes: updates, backports, security, proposed, release, or "
+                                         "suite names with $RELEASE.") },
         { .name = "primary", .shape = { .types = SHAPE_LIST, .items = &mirror_item },
-          .description = "Primary mirrors by architecture; the chosen one is $PRIMARY and $MIRROR. "
-                         "Default: http://deb.debian.org/debian." },
+          .description = KEY_DESCRIPTION("Primary mirrors by architecture; the chosen one is $PRIMARY "
+                                         "and $MIRROR. Default: http://deb.debian.org/debian.") },
         { .name = "security", .shape = { .types = SHAPE_LIST, .items = &mirror_item },
-          .description = "Security mirrors by architecture; the chosen one is $SECURITY. "
-                         "Default: http://deb.debian.org/debian-security." },
+          .description = KEY_DESCRIPTION("Security mirrors by architecture; the chosen one is "
+                                         "$SECURITY. Default: http://deb.debian.org/debian-security.") },
         { .name = "add_apt_repo_match", .shape = { .types = SHAPE_STRING },
-          .description = "Pattern of sources for add-apt-repository. Not supported by kiln yet." },
+          .description = KEY_DESCRIPTION("Pattern of sources for add-apt-repository. Not supported by "
+                                         "kiln yet.") },
         { .name = "debconf_selections", .shape = { .types = SHAPE_MAPPING, .other_fields = &selection_shape },
-          .description = "debconf selection lines by name, passed to debconf-set-selections in the image." },
+          .description = KEY_DESCRIPTION("debconf selection lines by name, passed to "
+                                         "debconf-set-selections in the image.") },
         { .name = "sources_list", .shape = { .types = SHAPE_STRING, .check = sources_list_shape_check },
-          .description = "Template of the main sources list, one-line or deb822, with $MIRROR, $PRIMARY, "
-                         "$SECURITY, $RELEASE, $primary_key and $security_key replaced. A deb822 list is written "
-                         "to /etc/apt/sources.list.d/DISTRO.sources and replaces /etc/apt/sources.list." },
+          .description = KEY_DESCRIPTION("Template of the main sources list, one-line or deb822, with "
+                                         "$MIRROR, $PRIMARY, $SECURITY, $RELEASE, $primary_key and "
+                                         "$security_key replaced. A deb822 list is written to "
+                                         "/etc/apt/sources.list.d/DISTRO.sources and replaces "
+                                         "/etc/apt/sources.list.") },
         { .name = "conf", .shape = { .types = SHAPE_STRING },
-          .description = "apt.conf text, written to /etc/apt/apt.conf.d/94kiln-config." },
+          .description = KEY_DESCRIPTION("apt.conf text, written to /etc/apt/apt.conf.d/94kiln-config.") },
         { .name = "proxy", .shape = { .types = SHAPE_STRING, .check = proxy_check },
-          .description = "HTTP proxy for apt, written to /etc/apt/apt.conf.d/90kiln-aptproxy." },
+          .description = KEY_DESCRIPTION("HTTP proxy for apt, written to "
+                                         "/etc/apt/apt.conf.d/90kiln-aptproxy.") },
         { .name = "http_proxy", .shape = { .types = SHAPE_STRING, .check = proxy_check },
-          .description = "HTTP proxy for apt." },
+          .description = KEY_DESCRIPTION("HTTP proxy for apt.") },
         { .name = "ftp_proxy", .shape = { .types = SHAPE_STRING, .check = proxy_check },
-          .description = "FTP proxy for apt." },
+          .description = KEY_DESCRIPTION("FTP proxy for apt.") },
         { .name = "https_proxy", .shape = { .types = SHAPE_STRING, .check = proxy_check },
-          .description = "HTTPS proxy for apt." },
+          .description = KEY_DESCRIPTION("HTTPS proxy for apt.") },
         { .name = "sources", .shape = { .types = SHAPE_MAPPING, .other_fields = &source_shape,
                                         .check = sources_check },
-          .description = "Extra apt sources by name, each with its source lines and key." },
+          .description = KEY_DESCRIPTION("Extra apt sources by name, each with its source lines and key.") },
         {}
 };
 
 static const KeyField apt_fields[] = {
         { .name = "apt", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = apt_inner_fields },
-          .description = "apt sources, keys, proxies and settings, written before packages are installed. "
-                         "Applied once per instance." },
+          .description = KEY_DESCRIPTION("apt sources, keys, proxies and settings, written before "
+                                         "packages are installed. Applied once per instance.") },
         {}
 };
 

@@ -11,8 +11,9 @@ static const KeyField bootcmd_fields[] = {
         {
                 .name = "bootcmd",
                 .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &command_item_shape },
-                .description = "Commands to run early at every boot. A string is shell text that /bin/sh -c "
-                               "runs, and a list is the command's argv. INSTANCE_ID is set in their environment.",
+                .description = KEY_DESCRIPTION("Commands to run early at every boot. A string is shell "
+                                               "text that /bin/sh -c runs, and a list is the command's "
+                                               "argv. INSTANCE_ID is set in their environment."),
         },
         {}
 };

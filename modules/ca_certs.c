@@ -581,24 +581,27 @@ static const KeyField ca_certs_inner_fields[] = {
         { .name = "trusted",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_NULL, .items = &trusted_item_shape,
                      .check = trusted_check },
-          .description = "PEM certificates to trust, one list item per file. An item may hold a chain of "
-                         "several certificates, but no other PEM block." },
+          .description = KEY_DESCRIPTION("PEM certificates to trust, one list item per file. An item "
+                                         "may hold a chain of several certificates, but no other PEM "
+                                         "block.") },
         { .name = "remove_defaults", .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Distrust the distribution's default CA certificates, so that only the trusted ones "
-                         "and those an administrator added remain. Default: false." },
+          .description = KEY_DESCRIPTION("Distrust the distribution's default CA certificates, so that "
+                                         "only the trusted ones and those an administrator added "
+                                         "remain. Default: false.") },
         { .name = "remove-defaults", .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
           .replaced_by = "remove_defaults",
-          .description = "Deprecated spelling of remove_defaults." },
+          .description = KEY_DESCRIPTION("Deprecated spelling of remove_defaults.") },
         {}
 };
 
 static const KeyField ca_certs_fields[] = {
         { .name = "ca_certs", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = ca_certs_inner_fields },
-          .description = "CA certificates to add to the system trust store, and whether to distrust the "
-                         "distribution's default ones. Applied once per instance." },
+          .description = KEY_DESCRIPTION("CA certificates to add to the system trust store, and whether "
+                                         "to distrust the distribution's default ones. Applied once per "
+                                         "instance.") },
         { .name = "ca-certs", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = ca_certs_inner_fields },
           .replaced_by = "ca_certs",
-          .description = "Deprecated spelling of ca_certs." },
+          .description = KEY_DESCRIPTION("Deprecated spelling of ca_certs.") },
         {}
 };
 

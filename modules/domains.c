@@ -392,13 +392,15 @@ static const KeyShape domain_item_shape = { .types = SHAPE_STRING, .check = doma
 
 static const KeyField domains_fields[] = {
         { .name = "domains", .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &domain_item_shape },
-          .description = "The instance's public names, the first being the primary name. Each needs a dot and "
-                         "RFC 1123 labels; internationalized names are converted to punycode, case is folded, "
-                         "a trailing dot is dropped, and '*' is allowed only as the whole first label. The names "
-                         "become the web sites' server names and the certificates' default names, and when "
-                         "hostname and fqdn are both unset the first name that is not a wildcard becomes the "
-                         "fqdn (kiln's own rule; cloud-init has no such key). When absent, fqdn (or a hostname "
-                         "with a dot) is the one name." },
+          .description = KEY_DESCRIPTION("The instance's public names, the first being the primary "
+                                         "name. Each needs a dot and RFC 1123 labels; internationalized "
+                                         "names are converted to punycode, case is folded, a trailing "
+                                         "dot is dropped, and '*' is allowed only as the whole first "
+                                         "label. The names become the web sites' server names and the "
+                                         "certificates' default names, and when hostname and fqdn are "
+                                         "both unset the first name that is not a wildcard becomes the "
+                                         "fqdn (kiln's own rule; cloud-init has no such key). When "
+                                         "absent, fqdn (or a hostname with a dot) is the one name.") },
         {}
 };
 

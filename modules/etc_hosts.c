@@ -507,9 +507,11 @@ static const char *const etc_hosts_config_keys[] = { "manage_etc_hosts", NULL };
 static const KeyField etc_hosts_fields[] = {
         { .name = "manage_etc_hosts",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_STRING | SHAPE_NULL, .check = manage_hosts_check },
-          .description = "true: write /etc/hosts at every boot from /etc/kiln/templates/hosts.tmpl, or from "
-                         "kiln's built-in content. 'localhost': only keep the 127.0.1.1 line naming the "
-                         "fqdn and hostname. false: leave the file alone. Default: false." },
+          .description = KEY_DESCRIPTION("true: write /etc/hosts at every boot from "
+                                         "/etc/kiln/templates/hosts.tmpl, or from kiln's built-in "
+                                         "content. 'localhost': only keep the 127.0.1.1 line naming the "
+                                         "fqdn and hostname. false: leave the file alone. Default: "
+                                         "false.") },
         {}
 };
 

@@ -359,10 +359,11 @@ static const char *const final_message_config_keys[] = { "final_message", NULL }
 
 static const KeyField final_message_fields[] = {
         { .name = "final_message", .shape = { .types = SHAPE_STRING | SHAPE_NULL },
-          .description = "The message logged at the end of every boot. $uptime, $timestamp, $datasource and "
-                         "$version (or ${UPTIME} and so on) are replaced, and a first line '## template: jinja' "
-                         "makes it a Jinja template with the same names. Default: kiln's version, the time, "
-                         "the datasource and the uptime." },
+          .description = KEY_DESCRIPTION("The message logged at the end of every boot. $uptime, "
+                                         "$timestamp, $datasource and $version (or ${UPTIME} and so on) "
+                                         "are replaced, and a first line '## template: jinja' makes it "
+                                         "a Jinja template with the same names. Default: kiln's "
+                                         "version, the time, the datasource and the uptime.") },
         {}
 };
 

@@ -587,19 +587,22 @@ static int name_check(const json_t *v, const char *source_text, char *message, s
 
 static const KeyField hostname_fields[] = {
         { .name = "hostname", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = name_check },
-          .description = "The hostname to set. A name with a dot counts as the fully qualified name." },
+          .description = KEY_DESCRIPTION("The hostname to set. A name with a dot counts as the fully "
+                                         "qualified name.") },
         { .name = "fqdn", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = name_check },
-          .description = "The fully qualified domain name. It wins over hostname when both are set. When "
-                         "neither is set, the first name of domains that is not a wildcard is the fqdn." },
+          .description = KEY_DESCRIPTION("The fully qualified domain name. It wins over hostname when "
+                                         "both are set. When neither is set, the first name of domains "
+                                         "that is not a wildcard is the fqdn.") },
         { .name = "prefer_fqdn_over_hostname",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Set the fully qualified name instead of the short hostname. Default: false." },
+          .description = KEY_DESCRIPTION("Set the fully qualified name instead of the short hostname. "
+                                         "Default: false.") },
         { .name = "preserve_hostname",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Leave the hostname unchanged. Default: false." },
+          .description = KEY_DESCRIPTION("Leave the hostname unchanged. Default: false.") },
         { .name = "create_hostname_file",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Create /etc/hostname when it does not exist. Default: true." },
+          .description = KEY_DESCRIPTION("Create /etc/hostname when it does not exist. Default: true.") },
         {}
 };
 

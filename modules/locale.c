@@ -374,11 +374,12 @@ static int locale_configfile_check(const json_t *v, const char *source_text, cha
 
 static const KeyField locale_fields[] = {
         { .name = "locale", .shape = { .types = SHAPE_STRING | SHAPE_BOOLEAN | SHAPE_NULL, .check = locale_check },
-          .description = "The system locale to set as LANG, such as 'en_US.UTF-8', or false to leave the locale "
-                         "unchanged. On Debian it is generated with locale-gen when the image has it." },
+          .description = KEY_DESCRIPTION("The system locale to set as LANG, such as 'en_US.UTF-8', or "
+                                         "false to leave the locale unchanged. On Debian it is "
+                                         "generated with locale-gen when the image has it.") },
         { .name = "locale_configfile", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = locale_configfile_check },
-          .description = "The file that receives LANG. Default: /etc/default/locale, or /etc/locale.conf on "
-                         "RHEL and Fedora." },
+          .description = KEY_DESCRIPTION("The file that receives LANG. Default: /etc/default/locale, or "
+                                         "/etc/locale.conf on RHEL and Fedora.") },
         {}
 };
 

@@ -364,47 +364,51 @@ static const KeyShape ntp_package_shape = { .types = SHAPE_STRING };
 
 static const KeyField ntp_client_config_fields[] = {
         { .name = "confpath", .shape = { .types = SHAPE_STRING, .check = ntp_path_check },
-          .description = "The path of the configuration file to write." },
+          .description = KEY_DESCRIPTION("The path of the configuration file to write.") },
         { .name = "check_exe", .shape = { .types = SHAPE_STRING },
-          .description = "The client's executable, a name looked up in the image's PATH or an absolute path. "
-                         "The configuration is written only when the image has it." },
+          .description = KEY_DESCRIPTION("The client's executable, a name looked up in the image's PATH "
+                                         "or an absolute path. The configuration is written only when "
+                                         "the image has it.") },
         { .name = "packages", .shape = { .types = SHAPE_LIST, .items = &ntp_package_shape, .check = ntp_list_check },
-          .description = "The packages that provide the client, named in the error when it is missing: kiln "
-                         "does not install packages." },
+          .description = KEY_DESCRIPTION("The packages that provide the client, named in the error when "
+                                         "it is missing: kiln does not install packages.") },
         { .name = "service_name", .shape = { .types = SHAPE_STRING, .check = ntp_service_check },
-          .description = "The client's systemd unit, restarted when kiln configures the running system." },
+          .description = KEY_DESCRIPTION("The client's systemd unit, restarted when kiln configures the "
+                                         "running system.") },
         { .name = "template", .shape = { .types = SHAPE_STRING },
-          .description = "The configuration file as a template whose first line is '## template: jinja'. "
-                         "It can use servers, pools, peers and allow." },
+          .description = KEY_DESCRIPTION("The configuration file as a template whose first line is '## "
+                                         "template: jinja'. It can use servers, pools, peers and allow.") },
         {}
 };
 
 static const KeyField ntp_mapping_fields[] = {
         { .name = "enabled", .shape = { .types = SHAPE_BOOLEAN, .boolean_strings = true },
-          .description = "Configure the NTP client. Default: true." },
+          .description = KEY_DESCRIPTION("Configure the NTP client. Default: true.") },
         { .name = "ntp_client", .shape = { .types = SHAPE_STRING },
-          .description = "The client to configure: auto, chrony, ntp, ntpdate, openntpd or systemd-timesyncd. "
-                         "auto takes the distribution's first preferred client that the image has. "
-                         "Default: auto." },
+          .description = KEY_DESCRIPTION("The client to configure: auto, chrony, ntp, ntpdate, openntpd "
+                                         "or systemd-timesyncd. auto takes the distribution's first "
+                                         "preferred client that the image has. Default: auto.") },
         { .name = "servers", .shape = { .types = SHAPE_LIST, .items = &ntp_host_shape, .check = ntp_list_check },
-          .description = "NTP servers, host names or addresses. Without servers and pools, the four pools "
-                         "{0-3}.<distribution>.pool.ntp.org are used." },
+          .description = KEY_DESCRIPTION("NTP servers, host names or addresses. Without servers and "
+                                         "pools, the four pools {0-3}.<distribution>.pool.ntp.org are "
+                                         "used.") },
         { .name = "pools", .shape = { .types = SHAPE_LIST, .items = &ntp_host_shape, .check = ntp_list_check },
-          .description = "NTP pools, host names that resolve to many servers." },
+          .description = KEY_DESCRIPTION("NTP pools, host names that resolve to many servers.") },
         { .name = "peers", .shape = { .types = SHAPE_LIST, .items = &ntp_host_shape, .check = ntp_list_check },
-          .description = "NTP peers, host names or addresses." },
+          .description = KEY_DESCRIPTION("NTP peers, host names or addresses.") },
         { .name = "allow", .shape = { .types = SHAPE_LIST, .items = &ntp_allow_shape, .check = ntp_list_check },
-          .description = "Networks (address/bits) or addresses that may query this host's chrony, or 'all'." },
+          .description = KEY_DESCRIPTION("Networks (address/bits) or addresses that may query this "
+                                         "host's chrony, or 'all'.") },
         { .name = "config", .shape = { .types = SHAPE_MAPPING, .fields = ntp_client_config_fields },
-          .description = "Values that replace the chosen client's defaults." },
+          .description = KEY_DESCRIPTION("Values that replace the chosen client's defaults.") },
         {}
 };
 
 static const KeyField ntp_fields[] = {
         { .name = "ntp",
           .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = ntp_mapping_fields, .check = ntp_mapping_check },
-          .description = "Configure the image's NTP client: chrony, ntpd, ntpdate, openntpd or "
-                         "systemd-timesyncd." },
+          .description = KEY_DESCRIPTION("Configure the image's NTP client: chrony, ntpd, ntpdate, "
+                                         "openntpd or systemd-timesyncd.") },
         {}
 };
 

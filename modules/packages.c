@@ -231,9 +231,11 @@ static const KeyShape package_spec_shape = {
 
 static const KeyField package_manager_fields[] = {
         { .name = "apt", .shape = { .types = SHAPE_LIST, .items = &package_spec_shape, .check = packages_list_check },
-          .description = "Packages that only apt installs; skipped with a warning on other images." },
+          .description = KEY_DESCRIPTION("Packages that only apt installs; skipped with a warning on "
+                                         "other images.") },
         { .name = "snap", .shape = { .types = SHAPE_LIST, .items = &package_spec_shape, .check = packages_list_check },
-          .description = "Snap packages: kiln does not install snaps, so they are skipped with a warning." },
+          .description = KEY_DESCRIPTION("Snap packages: kiln does not install snaps, so they are "
+                                         "skipped with a warning.") },
         {}
 };
 
@@ -267,24 +269,27 @@ static const KeyField packages_fields[] = {
         { .name = "packages",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_NULL, .items = &package_item_shape,
                      .check = packages_list_check },
-          .description = "Packages to install: a name, a [name, version] pair, or a mapping from a package "
-                         "manager (apt, snap) to such a list. An invalid item means nothing is installed. A "
-                         "single name instead of a list is read as a list of one, with a warning." },
+          .description = KEY_DESCRIPTION("Packages to install: a name, a [name, version] pair, or a "
+                                         "mapping from a package manager (apt, snap) to such a list. An "
+                                         "invalid item means nothing is installed. A single name "
+                                         "instead of a list is read as a list of one, with a warning.") },
         { .name = "package_update", .shape = PACKAGES_BOOLEAN_SHAPE,
-          .description = "Update the package lists before upgrading or installing. Default: false; the lists "
-                         "are also updated when a requested package is missing." },
+          .description = KEY_DESCRIPTION("Update the package lists before upgrading or installing. "
+                                         "Default: false; the lists are also updated when a requested "
+                                         "package is missing.") },
         { .name = "package_upgrade", .shape = PACKAGES_BOOLEAN_SHAPE,
-          .description = "Upgrade every installed package (apt-get dist-upgrade). Default: false." },
+          .description = KEY_DESCRIPTION("Upgrade every installed package (apt-get dist-upgrade). "
+                                         "Default: false.") },
         { .name = "package_reboot_if_required", .shape = PACKAGES_BOOLEAN_SHAPE,
-          .description = "Reboot after kiln has reported when an upgrade or install left "
-                         "/var/run/reboot-required. Default: false." },
+          .description = KEY_DESCRIPTION("Reboot after kiln has reported when an upgrade or install "
+                                         "left /var/run/reboot-required. Default: false.") },
         { .name = "apt_update", .shape = PACKAGES_BOOLEAN_SHAPE, .replaced_by = "package_update",
-          .description = "Deprecated name of package_update." },
+          .description = KEY_DESCRIPTION("Deprecated name of package_update.") },
         { .name = "apt_upgrade", .shape = PACKAGES_BOOLEAN_SHAPE, .replaced_by = "package_upgrade",
-          .description = "Deprecated name of package_upgrade." },
+          .description = KEY_DESCRIPTION("Deprecated name of package_upgrade.") },
         { .name = "apt_reboot_if_required", .shape = PACKAGES_BOOLEAN_SHAPE,
           .replaced_by = "package_reboot_if_required",
-          .description = "Deprecated name of package_reboot_if_required." },
+          .description = KEY_DESCRIPTION("Deprecated name of package_reboot_if_required.") },
         {}
 };
 

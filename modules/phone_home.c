@@ -538,27 +538,27 @@ static const KeyShape post_item = { .types = SHAPE_STRING };
 
 static const KeyField phone_home_subfields[] = {
         { .name = "url", .required = true, .shape = { .types = SHAPE_STRING, .pattern = "^[Hh][Tt][Tt][Pp][Ss]?://" },
-          .description = "The http:// or https:// URL to post to. $INSTANCE_ID and ${INSTANCE_ID} are replaced "
-                         "with the instance id." },
+          .description = KEY_DESCRIPTION("The http:// or https:// URL to post to. $INSTANCE_ID and "
+                                         "${INSTANCE_ID} are replaced with the instance id.") },
         { .name = "post", .shape = { .types = SHAPE_STRING | SHAPE_LIST | SHAPE_NULL, .items = &post_item,
                                      .check = post_check },
-          .description = "'all', or a list of pub_key_rsa, pub_key_ecdsa, pub_key_ed25519, instance_id, hostname "
-                         "and fqdn. Default: all." },
+          .description = KEY_DESCRIPTION("'all', or a list of pub_key_rsa, pub_key_ecdsa, "
+                                         "pub_key_ed25519, instance_id, hostname and fqdn. Default: all.") },
         /* Every type is declared because kiln accepts any value here with a warning, as cloud-init
          * does, and the schema reports a check's warning for an undeclared type as an error too. */
         { .name = "tries", .shape = { .types = SHAPE_INTEGER | SHAPE_STRING | SHAPE_NUMBER | SHAPE_BOOLEAN |
                                                SHAPE_NULL | SHAPE_LIST | SHAPE_MAPPING,
                                       .check = tries_check },
-          .description = "Attempts in all, 3 seconds apart, from 1 to 100. Each attempt may take up to 10 "
-                         "seconds, redirects included, so the module may take up to 13 seconds per try. "
-                         "Default: 10." },
+          .description = KEY_DESCRIPTION("Attempts in all, 3 seconds apart, from 1 to 100. Each attempt "
+                                         "may take up to 10 seconds, redirects included, so the module "
+                                         "may take up to 13 seconds per try. Default: 10.") },
         {}
 };
 
 static const KeyField phone_home_fields[] = {
         { .name = "phone_home", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = phone_home_subfields },
-          .description = "Post the instance id, hostname, fqdn and SSH host public keys as a form to a URL, once "
-                         "per instance." },
+          .description = KEY_DESCRIPTION("Post the instance id, hostname, fqdn and SSH host public keys "
+                                         "as a form to a URL, once per instance.") },
         {}
 };
 

@@ -390,28 +390,28 @@ static const KeyShape condition_argument = { .types = SHAPE_STRING | SHAPE_NUMBE
 static const KeyField power_state_subfields[] = {
         { .name = "mode", .required = true,
           .shape = { .types = SHAPE_STRING, .values = power_state_modes },
-          .description = "poweroff, reboot or halt." },
+          .description = KEY_DESCRIPTION("poweroff, reboot or halt.") },
         { .name = "delay", .shape = { .types = SHAPE_STRING | SHAPE_INTEGER | SHAPE_NULL, .pattern = "^(now|\\+?[0-9]+)$",
                                       .check = delay_check },
-          .description = "When to change the power state: 'now', or '+N' or N minutes after kiln has finished. "
-                         "Default: now." },
+          .description = KEY_DESCRIPTION("When to change the power state: 'now', or '+N' or N minutes "
+                                         "after kiln has finished. Default: now.") },
         { .name = "message", .shape = { .types = SHAPE_STRING | SHAPE_NULL },
-          .description = "The message that shutdown sends to logged-in users." },
+          .description = KEY_DESCRIPTION("The message that shutdown sends to logged-in users.") },
         { .name = "timeout", .shape = { .types = SHAPE_NUMBER | SHAPE_NULL, .check = timeout_check },
-          .description = "Seconds to wait for the condition command; when it takes longer, no change is "
-                         "made. Default: 30." },
+          .description = KEY_DESCRIPTION("Seconds to wait for the condition command; when it takes "
+                                         "longer, no change is made. Default: 30.") },
         { .name = "condition",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_STRING | SHAPE_LIST | SHAPE_NULL, .items = &condition_argument,
                      .check = condition_check },
-          .description = "true, false, or a command (shell text or an argv list) that must exit 0 for the "
-                         "change to be made. Default: true." },
+          .description = KEY_DESCRIPTION("true, false, or a command (shell text or an argv list) that "
+                                         "must exit 0 for the change to be made. Default: true.") },
         {}
 };
 
 static const KeyField power_state_fields[] = {
         { .name = "power_state", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = power_state_subfields },
-          .description = "Power off, reboot or halt once kiln has finished and written its report, as "
-                         "cloud-init's power_state_change module does." },
+          .description = KEY_DESCRIPTION("Power off, reboot or halt once kiln has finished and written "
+                                         "its report, as cloud-init's power_state_change module does.") },
         {}
 };
 

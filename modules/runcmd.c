@@ -11,9 +11,9 @@ static const KeyField runcmd_fields[] = {
         {
                 .name = "runcmd",
                 .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &command_item_shape },
-                .description = "Commands to run once per instance, late in the boot, in order, each as its own "
-                               "process. A string is shell text that /bin/sh -c runs, and a list is the "
-                               "command's argv.",
+                .description = KEY_DESCRIPTION("Commands to run once per instance, late in the boot, in "
+                                               "order, each as its own process. A string is shell text "
+                                               "that /bin/sh -c runs, and a list is the command's argv."),
         },
         {}
 };

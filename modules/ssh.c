@@ -686,41 +686,48 @@ static const KeyField ssh_fields[] = {
         { .name = "ssh_authorized_keys",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_NULL, .items = &authorized_key_shape,
                      .check = authorized_keys_check },
-          .description = "Public keys for the default user, or the first user listed, and for root, whose "
-                         "login they refuse unless disable_root is false." },
+          .description = KEY_DESCRIPTION("Public keys for the default user, or the first user listed, "
+                                         "and for root, whose login they refuse unless disable_root is "
+                                         "false.") },
         { .name = "ssh_pwauth",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_STRING | SHAPE_NULL, .check = password_auth_check },
-          .description = "Set sshd's PasswordAuthentication to yes or no. Default: leave it unchanged." },
+          .description = KEY_DESCRIPTION("Set sshd's PasswordAuthentication to yes or no. Default: "
+                                         "leave it unchanged.") },
         { .name = "disable_root",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Put options before root's authorized keys that refuse the login and name the user "
-                         "to log in as. Default: true." },
+          .description = KEY_DESCRIPTION("Put options before root's authorized keys that refuse the "
+                                         "login and name the user to log in as. Default: true.") },
         { .name = "disable_root_opts",
           .shape = { .types = SHAPE_STRING | SHAPE_NULL },
-          .description = "The authorized_keys options for root's keys when disable_root is true. $USER "
-                         "becomes the default user's name and $DISABLE_USER root." },
+          .description = KEY_DESCRIPTION("The authorized_keys options for root's keys when disable_root "
+                                         "is true. $USER becomes the default user's name and "
+                                         "$DISABLE_USER root.") },
         { .name = "ssh_deletekeys",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Delete the host keys that came with the image on a new instance. Default: true." },
+          .description = KEY_DESCRIPTION("Delete the host keys that came with the image on a new "
+                                         "instance. Default: true.") },
         { .name = "ssh_genkeytypes",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_NULL, .items = &genkey_type_shape,
                      .check = genkey_types_check },
-          .description = "The host key types to generate when ssh_keys is not set. Default: [rsa, ecdsa, "
-                         "ed25519]." },
+          .description = KEY_DESCRIPTION("The host key types to generate when ssh_keys is not set. "
+                                         "Default: [rsa, ecdsa, ed25519].") },
         { .name = "ssh_keys",
           .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .check = host_keys_check },
-          .description = "Host keys to install instead of generated ones: <type>_private, <type>_public and "
-                         "<type>_certificate for rsa, ecdsa and ed25519." },
+          .description = KEY_DESCRIPTION("Host keys to install instead of generated ones: "
+                                         "<type>_private, <type>_public and <type>_certificate for rsa, "
+                                         "ecdsa and ed25519.") },
         { .name = "ssh_quiet_keygen",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Accepted for cloud-init's sake: kiln always generates keys quietly and prints the "
-                         "fingerprints." },
+          .description = KEY_DESCRIPTION("Accepted for cloud-init's sake: kiln always generates keys "
+                                         "quietly and prints the fingerprints.") },
         { .name = "ssh_publish_hostkeys",
           .shape = { .types = SHAPE_MAPPING | SHAPE_NULL },
-          .description = "Accepted for cloud-init's sake: the EC2 and NoCloud datasources take no host keys." },
+          .description = KEY_DESCRIPTION("Accepted for cloud-init's sake: the EC2 and NoCloud "
+                                         "datasources take no host keys.") },
         { .name = "allow_public_ssh_keys",
           .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Give the metadata service's public keys to the instance's users. Default: true." },
+          .description = KEY_DESCRIPTION("Give the metadata service's public keys to the instance's "
+                                         "users. Default: true.") },
         {}
 };
 

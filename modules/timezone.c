@@ -298,9 +298,9 @@ static int timezone_check(const json_t *v, const char *source_text, char *messag
 
 static const KeyField timezone_fields[] = {
         { .name = "timezone", .shape = { .types = SHAPE_STRING | SHAPE_NULL, .check = timezone_check },
-          .description = "The time zone as named in /usr/share/zoneinfo, such as 'Europe/Berlin' or 'UTC'. "
-                         "/etc/localtime becomes a symlink to its file, and /etc/timezone names it on Debian "
-                         "and Alpine." },
+          .description = KEY_DESCRIPTION("The time zone as named in /usr/share/zoneinfo, such as "
+                                         "'Europe/Berlin' or 'UTC'. /etc/localtime becomes a symlink to "
+                                         "its file, and /etc/timezone names it on Debian and Alpine.") },
         {}
 };
 

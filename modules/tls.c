@@ -883,21 +883,23 @@ static const char *const acme_challenge_values[] = { "webroot", "nginx", "apache
 
 static const KeyField acme_fields[] = {
         { .name = "email", .shape = { .types = SHAPE_STRING },
-          .description = "The address the ACME account is registered with. Without it certbot registers "
-                         "without an address." },
+          .description = KEY_DESCRIPTION("The address the ACME account is registered with. Without it "
+                                         "certbot registers without an address.") },
         { .name = "server", .shape = { .types = SHAPE_STRING, .pattern = "^https://", .check = https_check },
-          .description = "The ACME directory URL. Default: certbot's (Let's Encrypt)." },
+          .description = KEY_DESCRIPTION("The ACME directory URL. Default: certbot's (Let's Encrypt).") },
         { .name = "challenge", .shape = { .types = SHAPE_STRING, .values = acme_challenge_values },
-          .description = "How certbot proves control of the names: webroot, nginx or apache. Default: webroot." },
+          .description = KEY_DESCRIPTION("How certbot proves control of the names: webroot, nginx or "
+                                         "apache. Default: webroot.") },
         { .name = "webroot", .shape = { .types = SHAPE_STRING, .pattern = "^/", .check = absolute_path_check },
-          .description = "The directory the web server serves, for the webroot challenge. Default: "
-                         ACME_WEBROOT_DEFAULT "." },
+          .description = KEY_DESCRIPTION("The directory the web server serves, for the webroot challenge. "
+                                         "Default: " ACME_WEBROOT_DEFAULT ".") },
         {}
 };
 
 static const KeyField source_fields[] = {
         { .name = "uri", .shape = { .types = SHAPE_STRING, .check = uri_check }, .required = true,
-          .description = "An http:// or https:// URL that serves the certificate chain as PEM." },
+          .description = KEY_DESCRIPTION("An http:// or https:// URL that serves the certificate chain "
+                                         "as PEM.") },
         {}
 };
 
@@ -906,26 +908,30 @@ static const KeyShape certificate_domain_shape = { .types = SHAPE_STRING, .check
 static const KeyField certificate_fields[] = {
         { .name = "name", .shape = { .types = SHAPE_STRING, .pattern = "^[a-z0-9_-][a-z0-9_.-]{0,63}$",
                                      .check = certificate_name_check }, .required = true,
-          .description = "The certificate's name, unique in the list: it is installed in "
-                         TLS_DIR "/NAME/" TLS_FULLCHAIN_FILE " and " TLS_PRIVKEY_FILE "." },
+          .description = KEY_DESCRIPTION("The certificate's name, unique in the list: it is installed in "
+                                         TLS_DIR "/NAME/" TLS_FULLCHAIN_FILE " and " TLS_PRIVKEY_FILE ".") },
         { .name = "cert", .shape = { .types = SHAPE_STRING },
-          .description = "The certificate as PEM: the leaf first, then its chain." },
+          .description = KEY_DESCRIPTION("The certificate as PEM: the leaf first, then its chain.") },
         { .name = "cert_file", .shape = { .types = SHAPE_STRING, .pattern = "^/", .check = absolute_path_check },
-          .description = "A file in the image that contains the certificate as cert does." },
+          .description = KEY_DESCRIPTION("A file in the image that contains the certificate as cert "
+                                         "does.") },
         { .name = "source", .shape = { .types = SHAPE_MAPPING, .fields = source_fields },
-          .description = "Fetch the certificate chain from a URL." },
+          .description = KEY_DESCRIPTION("Fetch the certificate chain from a URL.") },
         { .name = "key", .shape = { .types = SHAPE_STRING },
-          .description = "The private key as PEM, unencrypted. It is never logged." },
+          .description = KEY_DESCRIPTION("The private key as PEM, unencrypted. It is never logged.") },
         { .name = "key_file", .shape = { .types = SHAPE_STRING, .pattern = "^/", .check = absolute_path_check },
-          .description = "A file in the image that contains the private key." },
+          .description = KEY_DESCRIPTION("A file in the image that contains the private key.") },
         { .name = "domains", .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &certificate_domain_shape },
-          .description = "The names the certificate must cover. Default: the top-level domains." },
+          .description = KEY_DESCRIPTION("The names the certificate must cover. Default: the top-level "
+                                         "domains.") },
         { .name = "self_signed", .shape = { .types = SHAPE_BOOLEAN },
-          .description = "Without a certificate, make a self-signed one (EC P-256, valid for a year) for the "
-                         "domains. It is kept while it is valid and covers them, and made anew 14 days before "
-                         "it expires." },
+          .description = KEY_DESCRIPTION("Without a certificate, make a self-signed one (EC P-256, "
+                                         "valid for a year) for the domains. It is kept while it is "
+                                         "valid and covers them, and made anew 14 days before it "
+                                         "expires.") },
         { .name = "acme", .shape = { .types = SHAPE_MAPPING, .fields = acme_fields },
-          .description = "Without a certificate, have the image's certbot issue one. Default: tls.acme." },
+          .description = KEY_DESCRIPTION("Without a certificate, have the image's certbot issue one. "
+                                         "Default: tls.acme.") },
         {}
 };
 
@@ -935,17 +941,20 @@ static const KeyShape certificate_shape = {
 
 static const KeyField tls_mapping_fields[] = {
         { .name = "certificates", .shape = { .types = SHAPE_LIST | SHAPE_NULL, .items = &certificate_shape },
-          .description = "The certificates to install. Each is checked before it replaces the previous one: the "
-                         "PEM parses, the key matches, it is valid now, and it covers its domains." },
+          .description = KEY_DESCRIPTION("The certificates to install. Each is checked before it "
+                                         "replaces the previous one: the PEM parses, the key matches, "
+                                         "it is valid now, and it covers its domains.") },
         { .name = "acme", .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = acme_fields },
-          .description = "The ACME settings of certificates that name neither a certificate nor their own acme." },
+          .description = KEY_DESCRIPTION("The ACME settings of certificates that name neither a "
+                                         "certificate nor their own acme.") },
         {}
 };
 
 static const KeyField tls_fields[] = {
         { .name = "tls",
           .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .fields = tls_mapping_fields, .check = tls_check },
-          .description = "TLS certificates and keys for the web sites, installed in " TLS_DIR "/NAME/." },
+          .description = KEY_DESCRIPTION("TLS certificates and keys for the web "
+                                         "sites, installed in " TLS_DIR "/NAME/.") },
         {}
 };
 

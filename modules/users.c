@@ -807,57 +807,66 @@ static int groups_check(const json_t *v, const char *source_text, char *message,
 
 static const KeyField user_fields[] = {
         { .name = "name", .shape = STRING_SHAPE,
-          .description = "The login name. A user without one configures the image's default user." },
+          .description = KEY_DESCRIPTION("The login name. A user without one configures the image's "
+                                         "default user.") },
         { .name = "gecos", .shape = STRING_SHAPE,
-          .description = "The comment field of the account, usually the real name." },
+          .description = KEY_DESCRIPTION("The comment field of the account, usually the real name.") },
         { .name = "homedir", .shape = STRING_SHAPE,
-          .description = "The home directory. Default: /home/<name>." },
+          .description = KEY_DESCRIPTION("The home directory. Default: /home/<name>.") },
         { .name = "primary_group", .shape = STRING_SHAPE,
-          .description = "The primary group. Default: a group named after the user." },
+          .description = KEY_DESCRIPTION("The primary group. Default: a group named after the user.") },
         { .name = "groups", .shape = GROUP_NAMES_SHAPE,
-          .description = "Supplementary groups: a comma-separated string or a list of group names." },
+          .description = KEY_DESCRIPTION("Supplementary groups: a comma-separated string or a list of "
+                                         "group names.") },
         { .name = "shell", .shape = STRING_SHAPE,
-          .description = "The login shell. Default: useradd's default." },
+          .description = KEY_DESCRIPTION("The login shell. Default: useradd's default.") },
         { .name = "uid", .shape = NUMBER_SHAPE,
-          .description = "The user id, a number. A string of digits is accepted with a warning." },
+          .description = KEY_DESCRIPTION("The user id, a number. A string of digits is accepted with a "
+                                         "warning.") },
         { .name = "expiredate", .shape = STRING_SHAPE,
-          .description = "The date (YYYY-MM-DD) on which the account is disabled." },
+          .description = KEY_DESCRIPTION("The date (YYYY-MM-DD) on which the account is disabled.") },
         { .name = "inactive", .shape = NUMBER_SHAPE,
-          .description = "The days after a password expires until the account is disabled." },
+          .description = KEY_DESCRIPTION("The days after a password expires until the account is "
+                                         "disabled.") },
         { .name = "selinux_user", .shape = STRING_SHAPE,
-          .description = "The SELinux user of the login." },
+          .description = KEY_DESCRIPTION("The SELinux user of the login.") },
         { .name = "passwd", .shape = STRING_SHAPE,
-          .description = "A password hash, set only when the user is created." },
+          .description = KEY_DESCRIPTION("A password hash, set only when the user is created.") },
         { .name = "hashed_passwd", .shape = STRING_SHAPE,
-          .description = "A password hash, set on new and existing users." },
+          .description = KEY_DESCRIPTION("A password hash, set on new and existing users.") },
         { .name = "plain_text_passwd", .shape = STRING_SHAPE,
-          .description = "A clear-text password, set on new and existing users." },
+          .description = KEY_DESCRIPTION("A clear-text password, set on new and existing users.") },
         { .name = "lock_passwd", .shape = BOOLEAN_SHAPE,
-          .description = "Lock the password, so it cannot be used to log in. Default: true." },
+          .description = KEY_DESCRIPTION("Lock the password, so it cannot be used to log in. Default: "
+                                         "true.") },
         { .name = "sudo", .shape = SUDO_SHAPE,
-          .description = "A sudo rule or a list of them, written after the user's name to a sudoers drop-in. "
-                         "false or null adds none." },
+          .description = KEY_DESCRIPTION("A sudo rule or a list of them, written after the user's name "
+                                         "to a sudoers drop-in. false or null adds none.") },
         { .name = "ssh_authorized_keys", .shape = KEYS_SHAPE,
-          .description = "Public keys written to the user's ~/.ssh/authorized_keys." },
+          .description = KEY_DESCRIPTION("Public keys written to the user's ~/.ssh/authorized_keys.") },
         { .name = "system", .shape = BOOLEAN_SHAPE,
-          .description = "Create a system account, without a home directory. Default: false." },
+          .description = KEY_DESCRIPTION("Create a system account, without a home directory. Default: "
+                                         "false.") },
         { .name = "no_create_home", .shape = BOOLEAN_SHAPE,
-          .description = "Do not create the home directory. Default: false." },
+          .description = KEY_DESCRIPTION("Do not create the home directory. Default: false.") },
         { .name = "create_groups", .shape = BOOLEAN_SHAPE,
-          .description = "Create the groups listed under groups when missing. Default: true." },
+          .description = KEY_DESCRIPTION("Create the groups listed under groups when missing. Default: "
+                                         "true.") },
         { .name = "no_user_group", .shape = BOOLEAN_SHAPE,
-          .description = "Do not create a group named after the user. Default: false." },
+          .description = KEY_DESCRIPTION("Do not create a group named after the user. Default: false.") },
         { .name = "no_log_init", .shape = BOOLEAN_SHAPE,
-          .description = "Do not add the user to the lastlog and faillog databases. Default: false." },
+          .description = KEY_DESCRIPTION("Do not add the user to the lastlog and faillog databases. "
+                                         "Default: false.") },
         { .name = "doas", .shape = {},
-          .description = "doas rules. kiln does not support them yet and warns." },
+          .description = KEY_DESCRIPTION("doas rules. kiln does not support them yet and warns.") },
         { .name = "snapuser", .shape = {},
-          .description = "A Snap Store account. kiln does not support it yet and warns." },
+          .description = KEY_DESCRIPTION("A Snap Store account. kiln does not support it yet and warns.") },
         { .name = "ssh_import_id", .shape = {},
-          .description = "Key ids to import from Launchpad or GitHub. kiln does not support them yet and warns." },
+          .description = KEY_DESCRIPTION("Key ids to import from Launchpad or GitHub. kiln does not "
+                                         "support them yet and warns.") },
         { .name = "ssh_redirect_user", .shape = {},
-          .description = "Redirect SSH logins to the default user. kiln does not support it yet and warns "
-                         "unless it is false." },
+          .description = KEY_DESCRIPTION("Redirect SSH logins to the default user. kiln does not "
+                                         "support it yet and warns unless it is false.") },
         { .name = "lock-passwd", .shape = BOOLEAN_SHAPE, .replaced_by = "lock_passwd" },
         { .name = "no-create-home", .shape = BOOLEAN_SHAPE, .replaced_by = "no_create_home" },
         { .name = "no-log-init", .shape = BOOLEAN_SHAPE, .replaced_by = "no_log_init" },
@@ -890,17 +899,18 @@ static const KeyField users_groups_fields[] = {
         { .name = "users",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_MAPPING | SHAPE_NULL, .items = &users_item_shape,
                      .other_fields = &users_old_value_shape, .check = users_check },
-          .description = "The users to create or update: a list of 'default' (the image's default user) and "
-                         "of mappings with name and the user's keys. Without users, the default user is "
-                         "created." },
+          .description = KEY_DESCRIPTION("The users to create or update: a list of 'default' (the "
+                                         "image's default user) and of mappings with name and the "
+                                         "user's keys. Without users, the default user is created.") },
         { .name = "user",
           .shape = { .fields = user_fields, .check = user_check },
-          .description = "A user name, or a mapping of a user's keys, that overrides the image's default "
-                         "user, which is then created even when users does not list it." },
+          .description = KEY_DESCRIPTION("A user name, or a mapping of a user's keys, that overrides "
+                                         "the image's default user, which is then created even when "
+                                         "users does not list it.") },
         { .name = "groups",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING | SHAPE_MAPPING | SHAPE_NULL, .check = groups_check },
-          .description = "Groups to create: a list of names and of mappings of a name to its members (a "
-                         "user name or a list of them)." },
+          .description = KEY_DESCRIPTION("Groups to create: a list of names and of mappings of a name "
+                                         "to its members (a user name or a list of them).") },
         {}
 };
 

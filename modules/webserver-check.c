@@ -266,31 +266,35 @@ static const KeyShape domain_shape = { .types = SHAPE_STRING, .check = site_doma
 
 static const KeyField site_fields[] = {
         { .name = "name", .shape = { .types = SHAPE_STRING, .check = name_shape_check }, .required = true,
-          .description = "The site's name, unique among the sites: 1 to 64 lowercase letters, digits, '.', "
-                         "'_' and '-', starting with a letter or digit, as for certificate names. Its file is "
-                         "kiln-NAME.conf." },
+          .description = KEY_DESCRIPTION("The site's name, unique among the sites: 1 to 64 lowercase "
+                                         "letters, digits, '.', '_' and '-', starting with a letter or "
+                                         "digit, as for certificate names. Its file is kiln-NAME.conf.") },
         { .name = "domains",
           .shape = { .types = SHAPE_LIST | SHAPE_STRING, .items = &domain_shape, .check = domains_shape_check },
           /* NOTE: a shape check receives only the site, not the top-level domains, so `kiln validate`
            * accepts a site without domains that `kiln run` rejects when the top-level list is empty. */
-          .description = "Host names the site answers for; the first is the primary name. A leading '*.' "
-                         "matches any one label. Default: the top-level domains list. A site without "
-                         "either is an error." },
+          .description = KEY_DESCRIPTION("Host names the site answers for; the first is the primary "
+                                         "name. A leading '*.' matches any one label. Default: the "
+                                         "top-level domains list. A site without either is an error.") },
         { .name = "root", .shape = { .types = SHAPE_STRING, .check = root_shape_check },
-          .description = "Absolute path of the static files to serve. Set either root or proxy." },
+          .description = KEY_DESCRIPTION("Absolute path of the static files to serve. Set either root "
+                                         "or proxy.") },
         { .name = "proxy", .shape = { .types = SHAPE_STRING, .check = proxy_shape_check },
-          .description = "http:// or https:// URL of a backend to pass requests to, with the Host and "
-                         "X-Forwarded-* headers. Set either root or proxy." },
+          .description = KEY_DESCRIPTION("http:// or https:// URL of a backend to pass requests to, "
+                                         "with the Host and X-Forwarded-* headers. Set either root or "
+                                         "proxy.") },
         { .name = "tls", .shape = { .types = SHAPE_STRING, .check = name_shape_check },
-          .description = "Name of a certificate that the tls key defines or that is installed in "
-                         "/etc/ssl/kiln/NAME/fullchain.pem and privkey.pem. The site then also serves HTTPS on "
-                         "port 443 with TLS 1.2 and 1.3 only." },
+          .description = KEY_DESCRIPTION("Name of a certificate that the tls key defines or that is "
+                                         "installed in /etc/ssl/kiln/NAME/fullchain.pem and "
+                                         "privkey.pem. The site then also serves HTTPS on port 443 with "
+                                         "TLS 1.2 and 1.3 only.") },
         { .name = "redirect_http", .shape = { .types = SHAPE_BOOLEAN, .boolean_strings = true },
-          .description = "Answer plain HTTP requests with a permanent redirect to HTTPS. Needs tls. Default: "
-                         "true when tls is set." },
+          .description = KEY_DESCRIPTION("Answer plain HTTP requests with a permanent redirect to "
+                                         "HTTPS. Needs tls. Default: true when tls is set.") },
         { .name = "default", .shape = { .types = SHAPE_BOOLEAN, .boolean_strings = true },
-          .description = "Answer requests for names that no site lists. At most one site. This disables the "
-                         "distribution's own default site. Default: false." },
+          .description = KEY_DESCRIPTION("Answer requests for names that no site lists. At most one "
+                                         "site. This disables the distribution's own default site. "
+                                         "Default: false.") },
         {}
 };
 
@@ -298,19 +302,21 @@ static const KeyShape site_shape = { .types = SHAPE_MAPPING, .fields = site_fiel
 
 static const KeyField webserver_inner_fields[] = {
         { .name = "server", .shape = { .types = SHAPE_STRING, .values = web_server_values },
-          .description = "The server to configure: nginx or apache. Default: the one installed, nginx when "
-                         "both are." },
+          .description = KEY_DESCRIPTION("The server to configure: nginx or apache. Default: the one "
+                                         "installed, nginx when both are.") },
         { .name = "sites", .shape = { .types = SHAPE_LIST, .items = &site_shape, .check = sites_shape_check },
           .required = true,
-          .description = "The sites to serve, one file each. kiln removes the files of sites it wrote before "
-                         "that are no longer listed, so an empty list removes them all." },
+          .description = KEY_DESCRIPTION("The sites to serve, one file each. kiln removes the files of "
+                                         "sites it wrote before that are no longer listed, so an empty "
+                                         "list removes them all.") },
         {}
 };
 
 const KeyField webserver_fields[] = {
         { .name = "webserver", .shape = { .types = SHAPE_MAPPING, .fields = webserver_inner_fields },
-          .description = "Web sites for nginx or apache, checked with the server's configuration test before "
-                         "the server reloads. Applied once per instance." },
+          .description = KEY_DESCRIPTION("Web sites for nginx or apache, checked with the server's "
+                                         "configuration test before the server reloads. Applied once "
+                                         "per instance.") },
         {}
 };
 

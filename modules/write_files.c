@@ -592,36 +592,40 @@ static const KeyShape header_value = { .types = SHAPE_STRING };
 
 static const KeyField source_fields[] = {
         { .name = "uri", .shape = { .types = SHAPE_STRING }, .required = true,
-          .description = "URI to download the content from." },
+          .description = KEY_DESCRIPTION("URI to download the content from.") },
         { .name = "headers", .shape = { .types = SHAPE_MAPPING, .other_fields = &header_value },
-          .description = "HTTP headers to send with the request." },
+          .description = KEY_DESCRIPTION("HTTP headers to send with the request.") },
         {}
 };
 
 static const KeyField item_fields[] = {
         { .name = "path", .shape = { .types = SHAPE_STRING, .check = path_check }, .required = true,
-          .description = "Path of the file to write." },
+          .description = KEY_DESCRIPTION("Path of the file to write.") },
         { .name = "content", .shape = { .types = SHAPE_STRING | SHAPE_NULL },
-          .description = "Content of the file, decoded according to encoding. Default: empty. No newline "
-                         "is added." },
+          .description = KEY_DESCRIPTION("Content of the file, decoded according to encoding. Default: "
+                                         "empty. No newline is added.") },
         { .name = "source", .shape = { .types = SHAPE_MAPPING, .fields = source_fields },
-          .description = "Where cloud-init downloads the content from. kiln does not download it yet and "
-                         "writes content instead." },
+          .description = KEY_DESCRIPTION("Where cloud-init downloads the content from. kiln does not "
+                                         "download it yet and writes content instead.") },
         { .name = "owner", .shape = { .types = SHAPE_STRING | SHAPE_NULL },
-          .description = "Owner and group of the file as 'user:group'. Default: root:root." },
+          .description = KEY_DESCRIPTION("Owner and group of the file as 'user:group'. Default: "
+                                         "root:root.") },
         { .name = "permissions",
           .shape = { .types = SHAPE_STRING | SHAPE_INTEGER | SHAPE_NULL, .check = permissions_check,
                      .pattern = "^\\s*\\+?(0[oO]_?)?[0-7](_?[0-7])*\\s*$" },
-          .description = "Mode as an octal string such as '0644'. An integer is the mode itself, so an unquoted "
-                         "0644 is octal and 420 is decimal. Default: '0644'." },
+          .description = KEY_DESCRIPTION("Mode as an octal string such as '0644'. An integer is the "
+                                         "mode itself, so an unquoted 0644 is octal and 420 is decimal. "
+                                         "Default: '0644'.") },
         { .name = "encoding",
           .shape = { .types = SHAPE_STRING | SHAPE_NULL, .values = write_files_encodings, .values_fold = true },
-          .description = "How content is encoded: base64 (b64), gzip (gz), gzip then base64, or text/plain. "
-                         "Default: text/plain." },
+          .description = KEY_DESCRIPTION("How content is encoded: base64 (b64), gzip (gz), gzip then "
+                                         "base64, or text/plain. Default: text/plain.") },
         { .name = "append", .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Add content to the end of an existing file instead of replacing it. Default: false." },
+          .description = KEY_DESCRIPTION("Add content to the end of an existing file instead of "
+                                         "replacing it. Default: false.") },
         { .name = "defer", .shape = { .types = SHAPE_BOOLEAN | SHAPE_NULL, .boolean_strings = true },
-          .description = "Write the file late in the boot, after users and packages. Default: false." },
+          .description = KEY_DESCRIPTION("Write the file late in the boot, after users and packages. "
+                                         "Default: false.") },
         {}
 };
 
@@ -639,7 +643,8 @@ static const KeyField write_files_fields[] = {
                         .items = &write_files_item,
                         .check = write_files_check,
                 },
-                .description = "Files to write, each with its path, content, encoding, owner and permissions.",
+                .description = KEY_DESCRIPTION("Files to write, each with its path, content, encoding, "
+                                               "owner and permissions."),
         },
         {}
 };

@@ -368,19 +368,23 @@ static const KeyShape option_value = {
 
 static const KeyField repo_fields[] = {
         { .name = "baseurl", .shape = { .types = SHAPE_STRING | SHAPE_LIST, .items = &option_value_item },
-          .description = "URL of the repository's packages. A repository needs baseurl, metalink or mirrorlist." },
+          .description = KEY_DESCRIPTION("URL of the repository's packages. A repository needs baseurl, "
+                                         "metalink or mirrorlist.") },
         { .name = "metalink", .shape = { .types = SHAPE_STRING },
-          .description = "URL of a metalink file that lists the repository's mirrors." },
+          .description = KEY_DESCRIPTION("URL of a metalink file that lists the repository's mirrors.") },
         { .name = "mirrorlist", .shape = { .types = SHAPE_STRING },
-          .description = "URL of a file that lists the repository's mirrors." },
+          .description = KEY_DESCRIPTION("URL of a file that lists the repository's mirrors.") },
         { .name = "name", .shape = { .types = SHAPE_STRING },
-          .description = "Human-readable name of the repository." },
+          .description = KEY_DESCRIPTION("Human-readable name of the repository.") },
         { .name = "enabled", .shape = { .types = SHAPE_BOOLEAN | SHAPE_INTEGER | SHAPE_STRING },
-          .description = "Whether yum uses the repository. Booleans are written as 1 or 0." },
+          .description = KEY_DESCRIPTION("Whether yum uses the repository. Booleans are written as 1 or "
+                                         "0.") },
         { .name = "gpgcheck", .shape = { .types = SHAPE_BOOLEAN | SHAPE_INTEGER | SHAPE_STRING },
-          .description = "Whether yum checks the signatures of the repository's packages." },
+          .description = KEY_DESCRIPTION("Whether yum checks the signatures of the repository's "
+                                         "packages.") },
         { .name = "gpgkey", .shape = { .types = SHAPE_STRING | SHAPE_LIST, .items = &option_value_item },
-          .description = "URL or URLs of the keys that sign the packages; a list is written one per line." },
+          .description = KEY_DESCRIPTION("URL or URLs of the keys that sign the packages; a list is "
+                                         "written one per line.") },
         {}
 };
 
@@ -393,11 +397,12 @@ static const KeyShape repo_shape = {
 static const KeyField yum_repos_fields[] = {
         { .name = "yum_repos",
           .shape = { .types = SHAPE_MAPPING | SHAPE_NULL, .other_fields = &repo_shape, .check = yum_repos_check },
-          .description = "yum repositories by id, each a mapping of yum.conf repository options, written to "
-                         "ID.repo in yum_repo_dir (spaces in the id become '-'). An existing file is kept. "
-                         "Applied once per instance." },
+          .description = KEY_DESCRIPTION("yum repositories by id, each a mapping of yum.conf repository "
+                                         "options, written to ID.repo in yum_repo_dir (spaces in the id "
+                                         "become '-'). An existing file is kept. Applied once per "
+                                         "instance.") },
         { .name = "yum_repo_dir", .shape = { .types = SHAPE_STRING | SHAPE_NULL },
-          .description = "Folder of the .repo files. Default: /etc/yum.repos.d." },
+          .description = KEY_DESCRIPTION("Folder of the .repo files. Default: /etc/yum.repos.d.") },
         {}
 };
 
