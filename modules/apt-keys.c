@@ -365,7 +365,7 @@ int apt_key_fetch(const char *keyserver, const char *keyid, char **ret_key, char
         r = hkp_lookup_url(keyserver, keyid, &url, reason, sizeof(reason));
         if (r < 0)
                 return r;
-        r = http_client_new(HTTP_CLIENT_ALLOW_HTTPS, &client);
+        r = http_client_new(HTTP_CLIENT_ALLOW_HTTPS, &client, reterr_message);
         if (r < 0)
                 return r;
         r = http_request(client, HTTP_METHOD_GET, url, /* headers= */ NULL, APT_KEY_FETCH_TIMEOUT_USEC,

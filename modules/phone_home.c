@@ -445,8 +445,12 @@ static int phone_home_run(Context *ctx, const json_t *config) {
 
         /* Loaded before the URL is built, because building it escapes the instance id with libcurl. */
         r = dlopen_curl();
-        if (r < 0)
-                return report_error(ctx, -1, r, "Failed to post the phone_home data: %m");
+        if (r < 0) {
+                _cleanup_free_ char *shown = phone_home_url_for_message(json_string_value(url));
+
+                return report_error(ctx, -1, r, "Failed to post the phone_home data to '%s': %s", shown ?: "?",
+                                    dlopen_curl_error() ?: strerror(-r));
+        }
 
         r = phone_home_url_render(json_string_value(url), ctx->instance ? ctx->instance->instance_id : "",
                                   &rendered, &unknown);

@@ -366,10 +366,10 @@ static int source_fetch(Context *ctx, const TlsCertificate *c, char **ret, size_
         _cleanup_free_ char *message = NULL;
         int r;
 
-        r = http_client_new(HTTP_CLIENT_ALLOW_HTTPS, &client);
+        r = http_client_new(HTTP_CLIENT_ALLOW_HTTPS, &client, &message);
         if (r < 0)
-                return report_error(ctx, ITEM(c), r, "Failed to fetch source.uri '%s' of " CERT_FMT ": %m",
-                                    c->source_uri, CERT_ARGS(c));
+                return report_error(ctx, ITEM(c), r, "Failed to fetch source.uri '%s' of " CERT_FMT ": %s",
+                                    c->source_uri, CERT_ARGS(c), message ?: strerror(-r));
         r = http_request(client, HTTP_METHOD_GET, c->source_uri, /* headers= */ NULL, TLS_SOURCE_TIMEOUT_USEC,
                          TLS_PEM_SIZE_MAX, &response, &message);
         if (r < 0)

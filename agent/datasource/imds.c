@@ -330,6 +330,7 @@ static int imds_connect(Imds *m, char **reterr_message) {
 }
 
 int imds_open(Imds *m, const Ec2Settings *settings, char **reterr_message) {
+        _cleanup_free_ char *why = NULL;
         int r;
 
         assert(m);
@@ -337,9 +338,9 @@ int imds_open(Imds *m, const Ec2Settings *settings, char **reterr_message) {
 
         m->settings = settings;
         m->deadline = clock_monotonic_usec() + settings->max_wait_usec;
-        r = http_client_new(HTTP_CLIENT_NO_PROXY, &m->client);
+        r = http_client_new(HTTP_CLIENT_NO_PROXY, &m->client, &why);
         if (r < 0)
-                return set_message(reterr_message, r, "failed to set up an HTTP client: %s", strerror(-r));
+                return set_message(reterr_message, r, "failed to set up an HTTP client: %s", why ?: strerror(-r));
 
         return imds_connect(m, reterr_message);
 }

@@ -77,6 +77,12 @@ static const CurlSymbol curl_symbols[] = {
 static void *curl_library = NULL;
 static bool curl_failure_logged = false;
 
+/* Maximum length of the message of the last load failure, dlerror()'s text included. */
+#define CURL_FAILURE_MESSAGE_MAX 512U
+
+/* The message of the last load failure, which dlopen_curl_error() returns. */
+static char curl_failure_message[CURL_FAILURE_MESSAGE_MAX];
+
 static void dlclosep(void **library) {
         if (*library)
                 (void) dlclose(*library);
@@ -107,6 +113,8 @@ static int curl_load_failed(const char *name, int error, const char *reason) {
         int level = curl_failure_logged ? LOG_DEBUG : LOG_ERR;
 
         curl_failure_logged = true;
+        (void) snprintf(curl_failure_message, sizeof(curl_failure_message), "cannot load libcurl (%s): %s", name,
+                        reason ?: "unknown error");
         return log_full_errno(level, error, "Failed to load %s, needed for HTTP: %s", name,
                               reason ?: "unknown error");
 }
@@ -181,5 +189,10 @@ int dlopen_curl(void) {
         }
 
         curl_library = TAKE_PTR(library);
+        curl_failure_message[0] = '\0';
         return 0;
+}
+
+const char *dlopen_curl_error(void) {
+        return curl_failure_message[0] != '\0' ? curl_failure_message : NULL;
 }

@@ -36,3 +36,9 @@ CURL_DLSYM_DECLARE(curl_version_info);
  * Returns 0, or -EOPNOTSUPP when the library cannot be loaded or is older than kiln needs,
  * -ELIBBAD when it lacks a function, -EIO when curl_global_init() fails. */
 int dlopen_curl(void);
+
+/* The reason why the last call of dlopen_curl() failed, such as "cannot load libcurl
+ * (libcurl.so.4): libcurl.so.4: cannot open shared object file: No such file or directory", for
+ * the error that a caller records. Returns a borrowed string that the next call of dlopen_curl()
+ * changes, or NULL when libcurl is loaded or no load failed yet. */
+const char *dlopen_curl_error(void);

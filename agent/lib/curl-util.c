@@ -69,15 +69,23 @@ static void http_transfer_done(HttpTransfer *t) {
         *t = (HttpTransfer) {};
 }
 
-int http_client_new(HttpClientFlags flags, HttpClient **ret) {
+int http_client_new(HttpClientFlags flags, HttpClient **ret, char **reterr_message) {
         _cleanup_free_ HttpClient *c = NULL;
         int r;
 
         assert(ret);
 
         r = dlopen_curl();
-        if (r < 0)
+        if (r < 0) {
+                const char *why = dlopen_curl_error();
+
+                if (reterr_message && why) {
+                        *reterr_message = strdup(why);
+                        if (!*reterr_message)
+                                return -ENOMEM;
+                }
                 return r;
+        }
 
         c = calloc(1, sizeof(HttpClient));
         if (!c)

@@ -41,8 +41,9 @@ void http_response_done(HttpResponse *r);
 typedef struct HttpClient HttpClient;
 
 /* Create a client, loading libcurl the first time. *ret is owned by the caller. Returns 0,
- * -ENOMEM, -EIO, or the error of dlopen_curl() when libcurl cannot be loaded. */
-int http_client_new(HttpClientFlags flags, HttpClient **ret);
+ * -ENOMEM, -EIO, or the error of dlopen_curl() when libcurl cannot be loaded, with the reason
+ * (dlopen_curl_error()) in *reterr_message (caller owns it) when reterr_message is not NULL. */
+int http_client_new(HttpClientFlags flags, HttpClient **ret, char **reterr_message);
 HttpClient *http_client_free(HttpClient *c);
 static inline void http_client_freep(HttpClient **c) {
         http_client_free(*c);

@@ -195,7 +195,7 @@ static int fetch(IncludeRun *run, const char *url, const char *redacted, HttpRes
         int r;
 
         if (!run->client) {
-                r = http_client_new(HTTP_CLIENT_ALLOW_HTTPS, &run->client);
+                r = http_client_new(HTTP_CLIENT_ALLOW_HTTPS, &run->client, reterr_message);
                 if (r < 0)
                         return r;
         }

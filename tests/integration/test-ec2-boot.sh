@@ -105,3 +105,15 @@ check_file "the new instance ran runcmd once more" "$ROOT/var/tmp/runcmd-runs" "
 check_file "the new instance id is recorded" "$ROOT/var/lib/kiln/instance-id" "$NEW_ID\\n"
 check_file "previous-instance-id holds the old id" "$ROOT/var/lib/kiln/previous-instance-id" "$OLD_ID\\n"
 check_eq "status.json names the new instance" "$NEW_ID" "$(json_get "$ROOT/run/kiln/status.json" 'd["instance_id"]')"
+
+case_begin "libcurl missing"
+ROOT=$(new_root)
+make_ec2 "$ROOT"
+start_mock "$SAME"
+KILN_TEST_LIBCURL=libnosuch.so.9 run_kiln "$ROOT"
+stop_mock
+check_run_result 1 error 1
+check_contains "status.json says why libcurl was not loaded" "$(diagnostics errors)" \
+        "failed to set up an HTTP client: cannot load libcurl (libnosuch.so.9): libnosuch.so.9: cannot open shared object file"
+kiln_status "$ROOT" --long
+check_contains "'kiln status' says why libcurl was not loaded" "$STATUS_OUT" "cannot load libcurl (libnosuch.so.9)"

@@ -91,6 +91,17 @@ check_run_result 1 error 1
 check_contains "the error names the URL" "$(diagnostics errors)" "'$BASE/big.yaml'"
 check_contains "the error names the limit" "$(diagnostics errors)" "limit of 4 MiB"
 
+case_begin "libcurl missing"
+fetched=$(requests /latest/a.yaml)
+ROOT=$(new_root)
+nocloud_seed "$ROOT" iid-include-nocurl < <(printf '#include\n%s\n' "$BASE/a.yaml")
+KILN_TEST_LIBCURL=libnosuch.so.9 run_kiln "$ROOT"
+check_run_result 1 error 1
+check_contains "the error names the URL" "$(diagnostics errors)" "'$BASE/a.yaml'"
+check_contains "the error says why libcurl was not loaded" "$(diagnostics errors)" \
+        "cannot load libcurl (libnosuch.so.9): libnosuch.so.9: cannot open shared object file"
+check_eq "nothing was fetched" "$fetched" "$(requests /latest/a.yaml)"
+
 case_begin "includes nested too deep"
 seed_run iid-include-deep < <(printf '#include\n%s/n1\n' "$BASE")
 check_run_result 1 error 1

@@ -78,13 +78,37 @@ static void dlopen_curl_missing_function_fails(void **state) {
         assert_null(sym_curl_version_info);
 }
 
+/* The reason names the library and carries dlerror()'s text, for the error that a caller records. */
+static void dlopen_curl_error_names_cause(void **state) {
+        const char *why;
+
+        assert_int_equal(setenv(TEST_LIBRARY_ENV, TEST_LIBRARY_NOT_CURL, /* overwrite= */ 1), 0);
+        assert_int_equal(dlopen_curl(), -ELIBBAD);
+        why = dlopen_curl_error();
+        assert_non_null(why);
+        assert_non_null(strstr(why, "cannot load libcurl (" TEST_LIBRARY_NOT_CURL "): "));
+        assert_non_null(strstr(why, "undefined symbol: curl_"));
+
+        assert_int_equal(setenv(TEST_LIBRARY_ENV, TEST_LIBRARY_MISSING, /* overwrite= */ 1), 0);
+        assert_int_equal(dlopen_curl(), -EOPNOTSUPP);
+        why = dlopen_curl_error();
+        assert_non_null(why);
+        assert_non_null(strstr(why, "cannot load libcurl (" TEST_LIBRARY_MISSING "): " TEST_LIBRARY_MISSING
+                                    ": cannot open shared object file"));
+}
+
 static void http_client_new_missing_library_fails(void **state) {
         HttpClient *client = NULL;
+        char *message = NULL;
 
         assert_int_equal(setenv(TEST_LIBRARY_ENV, TEST_LIBRARY_MISSING, /* overwrite= */ 1), 0);
 
-        assert_int_equal(http_client_new(/* flags= */ 0, &client), -EOPNOTSUPP);
+        assert_int_equal(http_client_new(/* flags= */ 0, &client, &message), -EOPNOTSUPP);
         assert_null(client);
+        assert_non_null(message);
+        assert_non_null(strstr(message, "cannot load libcurl (" TEST_LIBRARY_MISSING "): " TEST_LIBRARY_MISSING
+                                        ": cannot open shared object file"));
+        free(message);
 }
 
 static void http_parse_retry_after_missing_library(void **state) {
@@ -123,7 +147,9 @@ static void phone_home_run_missing_library_reports_error(void **state) {
         assert_int_equal(json_array_size(t->ctx.errors), 1);
         message = json_string_value(json_object_get(json_array_get(t->ctx.errors, 0), "message"));
         assert_non_null(message);
-        assert_non_null(strstr(message, "Failed to post the phone_home data: "));
+        assert_non_null(strstr(message, "Failed to post the phone_home data to 'http://127.0.0.1:9/$INSTANCE_ID': "
+                                        "cannot load libcurl (" TEST_LIBRARY_MISSING "): " TEST_LIBRARY_MISSING
+                                        ": cannot open shared object file"));
 }
 
 /* A path is not a library name, so the loader ignores it and loads libcurl.so.4. */
@@ -179,8 +205,9 @@ static void sym_curl_easy_init_creates_handle(void **state) {
 static void http_client_new_after_load(void **state) {
         HttpClient *client = NULL;
 
-        assert_int_equal(http_client_new(/* flags= */ 0, &client), 0);
+        assert_int_equal(http_client_new(/* flags= */ 0, &client, /* reterr_message= */ NULL), 0);
         assert_non_null(client);
+        assert_null(dlopen_curl_error());
         client = http_client_free(client);
         assert_null(client);
 }
@@ -189,6 +216,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(dlopen_curl_missing_library_logs_once),
                 cmocka_unit_test(dlopen_curl_missing_function_fails),
+                cmocka_unit_test(dlopen_curl_error_names_cause),
                 cmocka_unit_test(http_client_new_missing_library_fails),
                 cmocka_unit_test(http_parse_retry_after_missing_library),
                 cmocka_unit_test(phone_home_url_render_missing_library),

@@ -160,7 +160,7 @@ static int request_once(const Server *s, HttpMethod method, const char *path, co
         _cleanup_http_client_free_ HttpClient *c = NULL;
         _cleanup_free_ char *url = server_url(s, path);
 
-        assert_int_equal(http_client_new(HTTP_CLIENT_NO_PROXY, &c), 0);
+        assert_int_equal(http_client_new(HTTP_CLIENT_NO_PROXY, &c, /* reterr_message= */ NULL), 0);
         return http_request(c, method, url, headers, timeout, max_body, ret, reterr);
 }
 
@@ -347,7 +347,7 @@ static void http_request_reuses_connection(void **state) {
         Server s;
 
         server_start(&s, replies, ELEMENTSOF(replies));
-        assert_int_equal(http_client_new(HTTP_CLIENT_NO_PROXY, &c), 0);
+        assert_int_equal(http_client_new(HTTP_CLIENT_NO_PROXY, &c, /* reterr_message= */ NULL), 0);
         for (size_t i = 0; i < ELEMENTSOF(replies); i++) {
                 _cleanup_(http_response_done) HttpResponse response = {};
                 _cleanup_free_ char *url = server_url(&s, i == 1 ? "/b" : "/a");
@@ -419,7 +419,7 @@ static void http_request_rejects_https_by_default(void **state) {
         _cleanup_http_client_free_ HttpClient *c = NULL;
         _cleanup_(http_response_done) HttpResponse response = {};
 
-        assert_int_equal(http_client_new(HTTP_CLIENT_NO_PROXY, &c), 0);
+        assert_int_equal(http_client_new(HTTP_CLIENT_NO_PROXY, &c, /* reterr_message= */ NULL), 0);
         assert_int_equal(http_request(c, HTTP_METHOD_GET, "https://127.0.0.1:1/", NULL, TEST_TIMEOUT_USEC,
                                       TEST_BODY_MAX, &response, NULL), -EINVAL);
 }
