@@ -225,23 +225,38 @@ void owner_split(char *buf, const char **ret_user, const char **ret_group) {
         *ret_group = sides[1];
 }
 
+static bool errno_is_fd_limit(int r) {
+        return r == -EMFILE || r == -ENFILE;
+}
+
+/* Open a file of the root for reading. Returns the stream, or NULL with errno set. */
 static FILE *root_fopen(int root_fd, const char *path) {
         int fd = root_open(root_fd, path, O_RDONLY, 0);
         FILE *f;
 
-        if (fd < 0)
+        if (fd < 0) {
+                errno = -fd;
                 return NULL;
+        }
         f = fdopen(fd, "re");
-        if (!f)
+        if (!f) {
+                int saved = errno;
+
                 (void) close(fd);
+                errno = saved;
+        }
         return f;
 }
 
 /* Look a name up in the root's own passwd or group file, never the host's database. A name
  * that is not listed but is all digits is taken as a numeric id, as chown(1) does. "root" is 0
- * even when the file lacks it. Returns 0, or -ESRCH when the name is unknown. */
+ * even when the file lacks it. Returns 0, -ESRCH when the name is unknown, or -EMFILE or -ENFILE
+ * when the limit on open files kept the file from being read. */
 static int account_lookup(int root_fd, bool group, const char *name, unsigned *ret) {
         _cleanup_fclose_ FILE *f = root_fopen(root_fd, group ? GROUP_FILE : PASSWD_FILE);
+
+        if (!f && errno_is_fd_limit(-errno))
+                return -errno;
 
         if (f) {
                 if (group) {
@@ -272,10 +287,33 @@ static int account_lookup(int root_fd, bool group, const char *name, unsigned *r
         return -ESRCH;
 }
 
-static int owner_resolve(Context *ctx, const FileEntry *e, uid_t *ret_uid, gid_t *ret_gid) {
+static void batch_commit(Context *ctx, WriteBatch *b);
+
+/* Commit the batch and sync the directories that wait for fileio_flush(), which closes the
+ * descriptors that both keep. Called when an open fails because the limit on open files is
+ * reached, before the one retry. */
+static void batch_release(Context *ctx, WriteBatch *b) {
+        batch_commit(ctx, b);
+        fileio_sync_pending();
+}
+
+/* account_lookup(), retried once after batch_release() when the limit on open files is reached. */
+static int batch_account_lookup(Context *ctx, WriteBatch *b, bool group, const char *name, unsigned *ret) {
+        int r;
+
+        r = account_lookup(ctx->root_fd, group, name, ret);
+        if (errno_is_fd_limit(r)) {
+                batch_release(ctx, b);
+                r = account_lookup(ctx->root_fd, group, name, ret);
+        }
+        return r;
+}
+
+static int owner_resolve(Context *ctx, WriteBatch *b, const FileEntry *e, uid_t *ret_uid, gid_t *ret_gid) {
         _cleanup_free_ char *buf = NULL;
         const char *user, *group;
         unsigned id;
+        int r;
 
         if (!e->owner) {
                 *ret_uid = 0;
@@ -292,7 +330,11 @@ static int owner_resolve(Context *ctx, const FileEntry *e, uid_t *ret_uid, gid_t
         *ret_gid = (gid_t) -1;
 
         if (user) {
-                if (account_lookup(ctx->root_fd, false, user, &id) < 0)
+                r = batch_account_lookup(ctx, b, false, user, &id);
+                if (errno_is_fd_limit(r))
+                        return report_error(ctx, e->index, r, "Failed to read %s to look up user '%s' for '%s': %m",
+                                            PASSWD_FILE, user, e->path);
+                if (r < 0)
                         return report_error(ctx, e->index, 0,
                                             "write_files[%d]: unknown user '%s' in owner '%s' for '%s'. Create the "
                                             "user under 'users:' or in the image first.",
@@ -300,7 +342,11 @@ static int owner_resolve(Context *ctx, const FileEntry *e, uid_t *ret_uid, gid_t
                 *ret_uid = (uid_t) id;
         }
         if (group) {
-                if (account_lookup(ctx->root_fd, true, group, &id) < 0)
+                r = batch_account_lookup(ctx, b, true, group, &id);
+                if (errno_is_fd_limit(r))
+                        return report_error(ctx, e->index, r, "Failed to read %s to look up group '%s' for '%s': %m",
+                                            GROUP_FILE, group, e->path);
+                if (r < 0)
                         return report_error(ctx, e->index, 0,
                                             "write_files[%d]: unknown group '%s' in owner '%s' for '%s'. Create the "
                                             "group under 'groups:' or in the image first.",
@@ -311,24 +357,32 @@ static int owner_resolve(Context *ctx, const FileEntry *e, uid_t *ret_uid, gid_t
         return 0;
 }
 
-/* True when path already contains exactly data with this mode and owner (uid or gid -1 match any). */
-static bool file_is_current(int root_fd, const char *path, const uint8_t *data, size_t size, mode_t mode,
-                            uid_t uid, gid_t gid) {
+/* Returns 1 when path already contains exactly data with this mode and owner (uid or gid -1 match
+ * any), 0 when it does not or cannot be read, or -EMFILE or -ENFILE when the limit on open files
+ * kept it from being read. */
+static int file_is_current(int root_fd, const char *path, const uint8_t *data, size_t size, mode_t mode,
+                           uid_t uid, gid_t gid) {
         _cleanup_free_ char *old = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t old_size = 0;
         struct stat st;
+        int r;
 
         fd = root_open(root_fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+        if (errno_is_fd_limit(fd))
+                return fd;
         if (fd < 0 || fstat(fd, &st) < 0)
-                return false;
+                return 0;
         if (!S_ISREG(st.st_mode) || (size_t) st.st_size != size || (st.st_mode & 07777) != mode)
-                return false;
+                return 0;
         if ((uid != (uid_t) -1 && st.st_uid != uid) || (gid != (gid_t) -1 && st.st_gid != gid))
-                return false;
+                return 0;
 
-        if (read_file_at(root_fd, path, size, &old, &old_size) < 0)
-                return false;
+        r = read_file_at(root_fd, path, size, &old, &old_size);
+        if (errno_is_fd_limit(r))
+                return r;
+        if (r < 0)
+                return 0;
         return old_size == size && memcmp(old, data, size) == 0;
 }
 
@@ -424,7 +478,8 @@ static bool batch_needs_commit(const WriteBatch *b, int root_fd, const FileEntry
                 return true;
 
         dir_fd = root_open_parent(root_fd, e->path, &name);
-        if (dir_fd == -ENOENT)
+        /* Without the directory, nothing tells whether e has the target of a staged entry. */
+        if (dir_fd == -ENOENT || errno_is_fd_limit(dir_fd))
                 return true;
         /* A staged file takes the place of a regular file or of a missing name, because a rename
          * over a directory fails and one over a symlink is committed at once. So committing it
@@ -487,7 +542,7 @@ static bool batch_record(WriteBatch *b, int root_fd, const FileEntry *e) {
 }
 
 /* Stage the decoded content of e. A batch keeps a descriptor for each entry and may reach the
- * limit on open files before WRITE_FILES_BATCH_MAX, so it is committed then, and e tried again. */
+ * limit on open files before WRITE_FILES_BATCH_MAX, so it is released then, and e tried again. */
 static int batch_stage(Context *ctx, WriteBatch *b, const FileEntry *e, const uint8_t *data, size_t size,
                        uid_t uid, gid_t gid) {
         /* New parent directories get the file's owner, as cloud-init's util.ensure_dir() does.
@@ -496,8 +551,8 @@ static int batch_stage(Context *ctx, WriteBatch *b, const FileEntry *e, const ui
         int r;
 
         r = staged_file_create(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags, &b->files[b->n]);
-        if ((r == -EMFILE || r == -ENFILE) && b->n > 0) {
-                batch_commit(ctx, b);
+        if (errno_is_fd_limit(r)) {
+                batch_release(ctx, b);
                 r = staged_file_create(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags,
                                        &b->files[b->n]);
         }
@@ -522,16 +577,25 @@ int write_batch_add(Context *ctx, WriteBatch *b, const FileEntry *e) {
 
         if (e->owner && b->accounts_replaced)
                 batch_commit(ctx, b);
-        r = owner_resolve(ctx, e, &uid, &gid);
+        r = owner_resolve(ctx, b, e, &uid, &gid);
         if (r < 0)
                 return r;
 
         if (b->n == WRITE_FILES_BATCH_MAX || batch_needs_commit(b, ctx->root_fd, e))
                 batch_commit(ctx, b);
 
-        if (!e->append && file_is_current(ctx->root_fd, e->path, data, size, e->mode, uid, gid)) {
-                log_debug("%s already has the requested content, mode and owner, skipping.", e->path);
-                return 0;
+        if (!e->append) {
+                r = file_is_current(ctx->root_fd, e->path, data, size, e->mode, uid, gid);
+                if (errno_is_fd_limit(r)) {
+                        batch_release(ctx, b);
+                        r = file_is_current(ctx->root_fd, e->path, data, size, e->mode, uid, gid);
+                }
+                if (r < 0)
+                        return report_error(ctx, e->index, r, "Failed to read '%s': %m", e->path);
+                if (r > 0) {
+                        log_debug("%s already has the requested content, mode and owner, skipping.", e->path);
+                        return 0;
+                }
         }
 
         return batch_stage(ctx, b, e, data, size, uid, gid);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -317,8 +318,8 @@ static int open_existing(int root_fd, const char *path, int *ret_fd, struct stat
         return 1;
 }
 
-int staged_file_create(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
-                       uid_t uid, gid_t gid, WriteFlags flags, StagedFile *ret) {
+static int staged_file_create_once(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                                   uid_t uid, gid_t gid, WriteFlags flags, StagedFile *ret) {
         _cleanup_(staged_file_done) StagedFile f = STAGED_FILE_INIT;
         _cleanup_close_ int old_fd = -EBADF;
         struct stat old_st;
@@ -396,6 +397,21 @@ int staged_file_create(int root_fd, const char *path, const void *data, size_t s
         *ret = f;
         f = (StagedFile) STAGED_FILE_INIT;
         return 0;
+}
+
+int staged_file_create(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
+                       uid_t uid, gid_t gid, WriteFlags flags, StagedFile *ret) {
+        int r;
+
+        r = staged_file_create_once(root_fd, path, data, size, mode, uid, gid, flags, ret);
+        /* The descriptors of the directories that wait for fileio_flush() count against the limit
+         * on open files, so they are synced and closed before one more try. A failed try leaves
+         * nothing behind but the parents that it created, which the next try finds. */
+        if ((r == -EMFILE || r == -ENFILE) && fileio_pending_directories() > 0) {
+                fileio_sync_pending();
+                r = staged_file_create_once(root_fd, path, data, size, mode, uid, gid, flags, ret);
+        }
+        return r;
 }
 
 int staged_file_commit(StagedFile *f, WriteFlags flags) {
@@ -525,9 +541,21 @@ static void pending_flush(void) {
         pending.n = 0;
 }
 
+/* Number of directories that the set keeps: FILEIO_PENDING_DIRECTORIES_MAX, but at most
+ * 1/FILEIO_PENDING_NOFILE_SHARE of the soft limit on open files, so that code running while
+ * directories wait keeps most descriptors. 0 means that every directory is synced at once. */
+static size_t pending_capacity(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return FILEIO_PENDING_DIRECTORIES_MAX;
+        return (size_t) MIN((rlim_t) FILEIO_PENDING_DIRECTORIES_MAX, rl.rlim_cur / FILEIO_PENDING_NOFILE_SHARE);
+}
+
 static int pending_add(int dir_fd, const char *path) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *copy = NULL;
+        size_t capacity = pending_capacity();
         struct stat st;
 
         if (fstat(dir_fd, &st) < 0)
@@ -535,16 +563,22 @@ static int pending_add(int dir_fd, const char *path) {
         for (size_t i = 0; i < pending.n; i++)
                 if (pending.directories[i].dev == st.st_dev && pending.directories[i].ino == st.st_ino)
                         return 0;
+        if (capacity == 0)
+                return -EMFILE;
 
+        if (pending.n >= capacity)
+                pending_flush();
         fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && pending.n > 0) {
+                pending_flush();
+                fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        }
         if (fd < 0)
                 return negative_errno();
         copy = strdup(path);
         if (!copy)
                 return -ENOMEM;
 
-        if (pending.n == FILEIO_PENDING_DIRECTORIES_MAX)
-                pending_flush();
         pending.directories[pending.n++] = (PendingDirectory) {
                 .fd = TAKE_FD(fd),
                 .dev = st.st_dev,
@@ -577,6 +611,10 @@ int fileio_flush(char **reterr_path) {
         free(TAKE_PTR(pending.error_path));
         pending.error = 0;
         return r;
+}
+
+void fileio_sync_pending(void) {
+        pending_flush();
 }
 
 size_t fileio_pending_directories(void) {

@@ -60,7 +60,9 @@ typedef struct StagedFile {
  * WRITE_MKDIR_PARENTS), then the temporary file with its final mode, owner and content (with
  * WRITE_APPEND, after the existing content). The temporary file stays open when flags contain
  * WRITE_SYNC or WRITE_SYNC_DEFERRED, for staged_file_commit() to fsync it. *ret must be
- * STAGED_FILE_INIT; it is filled on success. Returns 0 or -errno as write_file_atomic() does. */
+ * STAGED_FILE_INIT; it is filled on success. When the limit on open files is reached and
+ * directories wait for fileio_flush(), it syncs them with fileio_sync_pending() and tries once
+ * more. Returns 0 or -errno as write_file_atomic() does. */
 int staged_file_create(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
                        uid_t uid, gid_t gid, WriteFlags flags, StagedFile *ret);
 
@@ -84,6 +86,10 @@ void staged_file_done(StagedFile *f);
  * and recording one more flushes the set first. */
 #define FILEIO_PENDING_DIRECTORIES_MAX 64U
 
+/* The set keeps at most this fraction (1/N) of the soft limit on open files (RLIMIT_NOFILE), so
+ * that it leaves the rest to the code that runs while directories wait. */
+#define FILEIO_PENDING_NOFILE_SHARE 4U
+
 /* Record the directory dir_fd (path names it in errors) for the next fileio_flush(), once per
  * directory (compared by device and inode). The set keeps a duplicate of dir_fd. When the
  * directory cannot be recorded, it is fsynced now. Returns 0, or -errno of that fsync. */
@@ -94,6 +100,11 @@ int fileio_defer_sync(int dir_fd, const char *path);
  * or the first failure since the last fileio_flush() with *reterr_path (caller owns) naming its
  * directory. That failure may come from the flush that recording into a full set started. */
 int fileio_flush(char **reterr_path);
+
+/* fsync every recorded directory now and empty the set, which closes its descriptors. A failure
+ * waits for the next fileio_flush(), which returns it. Call this when an open failed with EMFILE
+ * or ENFILE; staged_file_create() does so itself. */
+void fileio_sync_pending(void);
 
 /* Number of directories recorded for the next fileio_flush(). */
 size_t fileio_pending_directories(void);

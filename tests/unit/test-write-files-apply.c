@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,6 +167,60 @@ static void write_batch_owner_from_passwd_written_before(void **state) {
         assert_int_equal(st.st_uid, 1234);
 }
 
+/* Limit the process to headroom open files above the highest descriptor open now, and keep the
+ * old limit in *saved. */
+static void nofile_limit_lower(unsigned headroom, struct rlimit *saved) {
+        struct rlimit low;
+        int highest = open("/", O_PATH | O_CLOEXEC);
+
+        assert_true(highest >= 0);
+        (void) close(highest);
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, saved), 0);
+        low = (struct rlimit) { .rlim_cur = (rlim_t) highest + headroom, .rlim_max = saved->rlim_max };
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+}
+
+/* The descriptors that a batch and the directories waiting for fileio_flush() keep never cost an
+ * entry its file, also with many directories under a low limit on open files. */
+static void write_batch_many_directories_under_low_nofile_limit(void **state) {
+        json_t *list = json_array();
+        struct rlimit saved;
+        char path[64], content[64];
+        int r;
+
+        for (unsigned i = 0; i < 40; i++) {
+                (void) snprintf(path, sizeof(path), "/u/d%u/f", i);
+                (void) snprintf(content, sizeof(content), "f%u\n", i);
+                assert_int_equal(json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "path", path,
+                                                                       "content", content, "owner",
+                                                                       "appuser:appgroup")), 0);
+        }
+
+        nofile_limit_lower(12, &saved);
+        r = run_config(state, json_pack("{s:o}", "write_files", list));
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+        assert_int_equal(r, 1);
+        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
+        test_root_assert_file(state, "/u/d0/f", "f0\n");
+        test_root_assert_file(state, "/u/d39/f", "f39\n");
+}
+
+/* An append needs the old file, its directory and the temporary file open at once. */
+static void write_batch_append_under_low_nofile_limit(void **state) {
+        struct rlimit saved;
+        int r;
+
+        nofile_limit_lower(3, &saved);
+        r = run(state, "{\"write_files\": [{\"path\": \"/a/g\", \"content\": \"g1\\n\"}, "
+                       "{\"path\": \"/a/g\", \"content\": \"g2\\n\", \"append\": true}]}");
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+        assert_int_equal(r, 1);
+        assert_int_equal(json_array_size(ctx_of(state)->errors), 0);
+        test_root_assert_file(state, "/a/g", "g1\ng2\n");
+}
+
 static void write_batch_more_entries_than_one_batch(void **state) {
         json_t *list = json_array();
         char path[64], content[64], last[64];
@@ -213,6 +268,9 @@ int main(void) {
                                                 teardown),
                 cmocka_unit_test_setup_teardown(write_batch_replaced_symlink_not_followed, setup, teardown),
                 cmocka_unit_test_setup_teardown(write_batch_owner_from_passwd_written_before, setup, teardown),
+                cmocka_unit_test_setup_teardown(write_batch_many_directories_under_low_nofile_limit, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(write_batch_append_under_low_nofile_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(write_batch_more_entries_than_one_batch, setup, teardown),
                 cmocka_unit_test_setup_teardown(write_batch_commit_leaves_directories_pending, setup, teardown),
                 cmocka_unit_test_setup_teardown(write_batch_current_file_not_written, setup, teardown),
