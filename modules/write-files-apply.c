@@ -401,7 +401,8 @@ struct WriteBatch {
         BatchEntry entries[WRITE_FILES_BATCH_MAX];
         int errors[WRITE_FILES_BATCH_MAX];
         size_t n;
-        /* A staged file replaces the root's passwd or group file, which owner_resolve() reads. */
+        /* A staged file may replace what the root's passwd or group file reads as, which
+         * owner_resolve() reads. */
         bool accounts_replaced;
         /* The outcome of the commits since write_batch_commit() last returned it. */
         int result;
@@ -497,11 +498,26 @@ static bool batch_needs_commit(const WriteBatch *b, int root_fd, const FileEntry
         return false;
 }
 
-static bool is_same_file(int root_fd, const char *path, const struct stat *st) {
-        _cleanup_close_ int fd = root_open(root_fd, path, O_PATH, 0);
-        struct stat other;
+/* Whether the rename of a staged file may change what account_lookup() reads. target is the file
+ * that the staged one replaces, or NULL when its name is missing. The lookup resolves etc/passwd
+ * and etc/group inside the root, symlinks included. When it succeeds, each step but the last
+ * finds a directory or a symlink, which a staged file never replaces (a rename over a directory
+ * fails, and a symlink at a target is replaced at once), so only a staged file that replaces the
+ * file found at the end changes the result. When a file does not resolve (a missing file, a
+ * dangling symlink, a loop), a staged file may be what it would find. */
+static bool accounts_may_change(int root_fd, const struct stat *target) {
+        static const char *const account_files[] = { PASSWD_FILE, GROUP_FILE };
 
-        return fd >= 0 && fstat(fd, &other) >= 0 && other.st_dev == st->st_dev && other.st_ino == st->st_ino;
+        for (size_t i = 0; i < ELEMENTSOF(account_files); i++) {
+                _cleanup_close_ int fd = root_open(root_fd, account_files[i], O_PATH, 0);
+                struct stat st;
+
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return true;
+                if (target && st.st_dev == target->st_dev && st.st_ino == target->st_ino)
+                        return true;
+        }
+        return false;
 }
 
 /* Record the entry staged last, and what its rename changes for the entries after it. Returns true
@@ -524,19 +540,19 @@ static bool batch_record(WriteBatch *b, int root_fd, const FileEntry *e) {
         if (!known)
                 return true;
 
-        if (streq(f->name, "passwd") || streq(f->name, "group"))
-                b->accounts_replaced = true;
-
         fd = root_open(root_fd, e->path, O_PATH | O_NOFOLLOW, 0);
-        if (fd == -ENOENT)
+        if (fd == -ENOENT) {
+                if (accounts_may_change(root_fd, /* target= */ NULL))
+                        b->accounts_replaced = true;
                 return false;
+        }
         if (fd < 0 || fstat(fd, &st) < 0)
                 return true;
         /* A symlink may lie on the path of a later entry or lead to its target, so the rename that
          * replaces it comes before any later entry is looked at. */
         if (S_ISLNK(st.st_mode))
                 return true;
-        if (is_same_file(root_fd, PASSWD_FILE, &st) || is_same_file(root_fd, GROUP_FILE, &st))
+        if (accounts_may_change(root_fd, &st))
                 b->accounts_replaced = true;
         return false;
 }

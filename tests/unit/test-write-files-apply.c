@@ -167,6 +167,23 @@ static void write_batch_owner_from_passwd_written_before(void **state) {
         assert_int_equal(st.st_uid, 1234);
 }
 
+/* /etc/passwd is a dangling symlink to the file that the first entry creates, and the second
+ * entry's owner is looked up there. */
+static void write_batch_owner_from_passwd_behind_dangling_symlink(void **state) {
+        json_t *config = json_pack("{s:[{s:s, s:s}, {s:s, s:s, s:s}]}", "write_files",
+                                   "path", "/var/accounts/users", "content", PASSWD_NEWUSER,
+                                   "path", "/f", "content", "x", "owner", "newuser");
+        struct stat st;
+
+        assert_int_equal(root_unlink(ctx_of(state)->root_fd, "/etc/passwd"), 0);
+        assert_int_equal(symlinkat("/var/accounts/users", ctx_of(state)->root_fd, "etc/passwd"), 0);
+
+        assert_int_equal(run_config(state, config), 1);
+
+        stat_in_root(state, "/f", &st);
+        assert_int_equal(st.st_uid, 1234);
+}
+
 /* Limit the process to headroom open files above the highest descriptor open now, and keep the
  * old limit in *saved. */
 static void nofile_limit_lower(unsigned headroom, struct rlimit *saved) {
@@ -268,6 +285,8 @@ int main(void) {
                                                 teardown),
                 cmocka_unit_test_setup_teardown(write_batch_replaced_symlink_not_followed, setup, teardown),
                 cmocka_unit_test_setup_teardown(write_batch_owner_from_passwd_written_before, setup, teardown),
+                cmocka_unit_test_setup_teardown(write_batch_owner_from_passwd_behind_dangling_symlink, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(write_batch_many_directories_under_low_nofile_limit, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(write_batch_append_under_low_nofile_limit, setup, teardown),
