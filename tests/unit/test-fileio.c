@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -785,6 +786,26 @@ static void fileio_defer_sync_distinct_directories_each(void **state) {
         assert_int_equal(fileio_pending_directories(), 2);
 }
 
+/* With a soft limit of 64 open files, the set keeps at most 64 / FILEIO_PENDING_NOFILE_SHARE
+ * directories, and the one after those starts a new set. */
+static void fileio_defer_sync_capacity_follows_nofile_limit(void **state) {
+        const unsigned capacity = 64U / FILEIO_PENDING_NOFILE_SHARE;
+        struct rlimit saved, low;
+        char name[32];
+
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = (struct rlimit) { .rlim_cur = 64, .rlim_max = saved.rlim_max };
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+        for (unsigned i = 0; i <= capacity; i++) {
+                (void) snprintf(name, sizeof(name), "d%u", i);
+                defer_directory(state, name);
+        }
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+        assert_int_equal(fileio_pending_directories(), 1);
+}
+
 static void fileio_defer_sync_full_set_flushed_first(void **state) {
         char name[32];
 
@@ -974,6 +995,7 @@ int main(void) {
                 TP(fileio_defer_sync_same_directory_once),
                 TP(fileio_defer_sync_distinct_directories_each),
                 TP(fileio_defer_sync_full_set_flushed_first),
+                TP(fileio_defer_sync_capacity_follows_nofile_limit),
                 TP(fileio_flush_empties_set),
                 TP(fileio_flush_failure_names_directory),
                 TP(fileio_flush_failure_reported_once),
