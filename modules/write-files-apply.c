@@ -332,7 +332,8 @@ static int owner_resolve(Context *ctx, WriteBatch *b, const FileEntry *e, uid_t 
         if (user) {
                 r = batch_account_lookup(ctx, b, false, user, &id);
                 if (errno_is_fd_limit(r))
-                        return report_error(ctx, e->index, r, "Failed to read %s to look up user '%s' for '%s': %m",
+                        return report_error(ctx, e->index, r,
+                                            "Failed to read '%s' to look up user '%s' for '%s': %m",
                                             PASSWD_FILE, user, e->path);
                 if (r < 0)
                         return report_error(ctx, e->index, 0,
@@ -344,7 +345,8 @@ static int owner_resolve(Context *ctx, WriteBatch *b, const FileEntry *e, uid_t 
         if (group) {
                 r = batch_account_lookup(ctx, b, true, group, &id);
                 if (errno_is_fd_limit(r))
-                        return report_error(ctx, e->index, r, "Failed to read %s to look up group '%s' for '%s': %m",
+                        return report_error(ctx, e->index, r,
+                                            "Failed to read '%s' to look up group '%s' for '%s': %m",
                                             GROUP_FILE, group, e->path);
                 if (r < 0)
                         return report_error(ctx, e->index, 0,
