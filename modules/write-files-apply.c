@@ -574,6 +574,9 @@ static int batch_stage(Context *ctx, WriteBatch *b, const FileEntry *e, const ui
                 r = staged_file_create(ctx->root_fd, e->path, data, size, e->mode, uid, gid, flags,
                                        &b->files[b->n]);
         }
+        if (r == -EBADFD)
+                return report_error(ctx, e->index, 0, "write_files[%d]: cannot append to '%s', which is not a "
+                                    "regular file.", e->index, e->path);
         if (r < 0)
                 return report_error(ctx, e->index, r, "Failed to write '%s': %m", e->path);
 

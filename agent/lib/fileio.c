@@ -301,7 +301,9 @@ static int copy_all(int from_fd, int to_fd) {
 static int open_existing(int root_fd, const char *path, int *ret_fd, struct stat *ret_st) {
         _cleanup_close_ int fd = -EBADF;
 
-        fd = root_open(root_fd, path, O_RDONLY | O_NOCTTY, 0);
+        /* O_NONBLOCK so that a FIFO at path cannot block the open. The FIFO then fails the
+         * regular-file check below, and reads from a regular file ignore the flag. */
+        fd = root_open(root_fd, path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
         if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
@@ -312,7 +314,7 @@ static int open_existing(int root_fd, const char *path, int *ret_fd, struct stat
         if (S_ISDIR(ret_st->st_mode))
                 return -EISDIR;
         if (!S_ISREG(ret_st->st_mode))
-                return -EINVAL;
+                return -EBADFD;
 
         *ret_fd = TAKE_FD(fd);
         return 1;

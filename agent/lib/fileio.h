@@ -39,7 +39,8 @@ typedef enum WriteFlags {
  * a given mode and owner are applied to the result; mode (mode_t) -1 and uid or gid -1 keep
  * those of the existing file. Without an existing file, or without WRITE_APPEND, mode
  * (mode_t) -1 means 0644.
- * Returns 0 or -errno (-EISDIR when path names a directory, -EINVAL for a mode over 07777). */
+ * Returns 0 or -errno (-EISDIR when path names a directory, -EINVAL for a mode over 07777,
+ * -EBADFD when WRITE_APPEND finds a FIFO, socket or device at path). */
 int write_file_atomic(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
                       uid_t uid, gid_t gid, WriteFlags flags);
 

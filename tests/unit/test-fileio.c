@@ -309,6 +309,17 @@ static void write_file_atomic_append_adds_to_end(void **state) {
         assert_content(state, "/f", "old\nadded\n", 10);
 }
 
+/* Without O_NONBLOCK, opening the FIFO to copy its content would wait for a writer forever. */
+static void write_file_atomic_append_to_fifo_fails(void **state) {
+        char path[PATH_MAX];
+
+        host_path(state, "fifo", path, sizeof(path));
+        assert_int_equal(mkfifo(path, 0600), 0);
+
+        assert_int_equal(write_file_atomic(root_fd_of(state), "/fifo", "added\n", 6, 0644, (uid_t) -1,
+                                           (gid_t) -1, WRITE_APPEND), -EBADFD);
+}
+
 static void write_file_atomic_append_missing_creates(void **state) {
         assert_int_equal(write_file_atomic(root_fd_of(state), "/f", "added\n", 6, 0644, (uid_t) -1,
                                            (gid_t) -1, WRITE_APPEND), 0);
@@ -965,6 +976,7 @@ int main(void) {
                 T(write_file_atomic_binary_with_nul),
                 T(write_file_atomic_truncates_longer_file),
                 T(write_file_atomic_append_adds_to_end),
+                T(write_file_atomic_append_to_fifo_fails),
                 T(write_file_atomic_append_missing_creates),
                 T(write_file_atomic_append_keeps_mode_and_owner),
                 T(write_file_atomic_append_applies_given_mode),

@@ -155,6 +155,18 @@ static void write_batch_replaced_symlink_not_followed(void **state) {
 }
 
 /* An owner is looked up in the passwd file that the entries before it leave. */
+/* Appending copies the old content first, so a FIFO must fail the entry instead of blocking the run. */
+static void write_batch_append_to_fifo_fails_entry(void **state) {
+        assert_int_equal(root_mkdir_p(ctx_of(state)->root_fd, "/opt", 0755, 0, 0), 1);
+        assert_int_equal(mkfifoat(ctx_of(state)->root_fd, "opt/pipe", 0600), 0);
+
+        assert_true(run(state, "{\"write_files\": [{\"path\": \"/opt/pipe\", \"content\": \"x\", "
+                               "\"append\": true}, {\"path\": \"/opt/ok\", \"content\": \"ok\\n\"}]}") < 0);
+
+        assert_int_equal(error_item(state, "cannot append to '/opt/pipe', which is not a regular file"), 0);
+        test_root_assert_file(state, "/opt/ok", "ok\n");
+}
+
 static void write_batch_owner_from_passwd_written_before(void **state) {
         json_t *config = json_pack("{s:[{s:s, s:s}, {s:s, s:s, s:s}]}", "write_files",
                                    "path", "/etc/passwd", "content", PASSWD_NEWUSER,
@@ -284,6 +296,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(write_batch_file_where_later_entry_needs_directory, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(write_batch_replaced_symlink_not_followed, setup, teardown),
+                cmocka_unit_test_setup_teardown(write_batch_append_to_fifo_fails_entry, setup, teardown),
                 cmocka_unit_test_setup_teardown(write_batch_owner_from_passwd_written_before, setup, teardown),
                 cmocka_unit_test_setup_teardown(write_batch_owner_from_passwd_behind_dangling_symlink, setup,
                                                 teardown),
