@@ -538,10 +538,20 @@ static int post_check(const json_t *v, const char *source_text, char *message, s
         return 0;
 }
 
+/* kiln run rejects any other scheme, so validate does too. */
+static int url_check(const json_t *v, const char *source_text, char *message, size_t size) {
+        (void) source_text;
+        if (!json_is_string(v) || url_scheme_allowed(json_string_value(v)))
+                return 0;
+        (void) snprintf(message, size, "is not an http:// or https:// URL.");
+        return -EINVAL;
+}
+
 static const KeyShape post_item = { .types = SHAPE_STRING };
 
 static const KeyField phone_home_subfields[] = {
-        { .name = "url", .required = true, .shape = { .types = SHAPE_STRING, .pattern = "^[Hh][Tt][Tt][Pp][Ss]?://" },
+        { .name = "url", .required = true,
+          .shape = { .types = SHAPE_STRING, .pattern = "^[Hh][Tt][Tt][Pp][Ss]?://", .check = url_check },
           .description = KEY_DESCRIPTION("The http:// or https:// URL to post to. $INSTANCE_ID and "
                                          "${INSTANCE_ID} are replaced with the instance id.") },
         { .name = "post", .shape = { .types = SHAPE_STRING | SHAPE_LIST | SHAPE_NULL, .items = &post_item,

@@ -182,6 +182,22 @@ static void schema_check_nested_unknown_key(void **state) {
         found_done(&f);
 }
 
+static void schema_check_phone_home_url_scheme(void **state) {
+        Found f = check_yaml("phone_home: {url: 'ftp://example.com/x', post: all}\n", 0);
+
+        assert_int_equal(f.errors, 1);
+        assert_string_equal(field_of(&f, "phone_home.url", "message"),
+                            "phone_home.url is not an http:// or https:// URL.");
+        found_done(&f);
+}
+
+static void schema_check_phone_home_url_any_case(void **state) {
+        Found f = check_yaml("phone_home: {url: 'HTTPS://example.com/$INSTANCE_ID', post: all}\n", 0);
+
+        assert_int_equal(f.errors, 0);
+        found_done(&f);
+}
+
 static void schema_check_keys_only_skips_shapes(void **state) {
         Found f = check_yaml("hostname: off\nruncmd: {a: b}\nwrite_files:\n  - path: 5\n    mode: 1\n",
                              SCHEMA_KEYS_ONLY);
@@ -551,6 +567,8 @@ int main(void) {
                 T(schema_check_unsupported_key),
                 T(schema_check_settings_not_unknown),
                 T(schema_check_nested_unknown_key),
+                T(schema_check_phone_home_url_scheme),
+                T(schema_check_phone_home_url_any_case),
                 T(schema_check_keys_only_skips_shapes),
                 T(schema_check_wrong_type_error),
                 T(schema_check_boolean_hostname_hint),
