@@ -297,8 +297,11 @@ static void batch_release(Context *ctx, WriteBatch *b) {
         fileio_sync_pending();
 }
 
-/* account_lookup(), retried once after batch_release() when the limit on open files is reached. */
-static int batch_account_lookup(Context *ctx, WriteBatch *b, bool group, const char *name, unsigned *ret) {
+/* account_lookup(), retried once after batch_release() when the limit on open files is reached.
+ * Reports a failure on entry e, whose owner names the user or group. */
+static int batch_account_lookup(Context *ctx, WriteBatch *b, const FileEntry *e, bool group, const char *name,
+                                unsigned *ret) {
+        const char *kind = group ? "group" : "user";
         int r;
 
         r = account_lookup(ctx->root_fd, group, name, ret);
@@ -306,7 +309,15 @@ static int batch_account_lookup(Context *ctx, WriteBatch *b, bool group, const c
                 batch_release(ctx, b);
                 r = account_lookup(ctx->root_fd, group, name, ret);
         }
-        return r;
+        if (errno_is_fd_limit(r))
+                return report_error(ctx, e->index, r, "Failed to read '%s' to look up %s '%s' for '%s': %m",
+                                    group ? GROUP_FILE : PASSWD_FILE, kind, name, e->path);
+        if (r < 0)
+                return report_error(ctx, e->index, 0,
+                                    "write_files[%d]: unknown %s '%s' in owner '%s' for '%s'. Create the %s "
+                                    "under '%ss:' or in the image first.",
+                                    e->index, kind, name, e->owner, e->path, kind, kind);
+        return 0;
 }
 
 static int owner_resolve(Context *ctx, WriteBatch *b, const FileEntry *e, uid_t *ret_uid, gid_t *ret_gid) {
@@ -330,38 +341,24 @@ static int owner_resolve(Context *ctx, WriteBatch *b, const FileEntry *e, uid_t 
         *ret_gid = (gid_t) -1;
 
         if (user) {
-                r = batch_account_lookup(ctx, b, false, user, &id);
-                if (errno_is_fd_limit(r))
-                        return report_error(ctx, e->index, r,
-                                            "Failed to read '%s' to look up user '%s' for '%s': %m",
-                                            PASSWD_FILE, user, e->path);
+                r = batch_account_lookup(ctx, b, e, false, user, &id);
                 if (r < 0)
-                        return report_error(ctx, e->index, 0,
-                                            "write_files[%d]: unknown user '%s' in owner '%s' for '%s'. Create the "
-                                            "user under 'users:' or in the image first.",
-                                            e->index, user, e->owner, e->path);
+                        return r;
                 *ret_uid = (uid_t) id;
         }
         if (group) {
-                r = batch_account_lookup(ctx, b, true, group, &id);
-                if (errno_is_fd_limit(r))
-                        return report_error(ctx, e->index, r,
-                                            "Failed to read '%s' to look up group '%s' for '%s': %m",
-                                            GROUP_FILE, group, e->path);
+                r = batch_account_lookup(ctx, b, e, true, group, &id);
                 if (r < 0)
-                        return report_error(ctx, e->index, 0,
-                                            "write_files[%d]: unknown group '%s' in owner '%s' for '%s'. Create the "
-                                            "group under 'groups:' or in the image first.",
-                                            e->index, group, e->owner, e->path);
+                        return r;
                 *ret_gid = (gid_t) id;
         }
 
         return 0;
 }
 
-/* Returns 1 when path already contains exactly data with this mode and owner (uid or gid -1 match
- * any), 0 when it does not or cannot be read, or -EMFILE or -ENFILE when the limit on open files
- * kept it from being read. */
+/* Checks whether path already contains exactly data with this mode and owner (uid or gid -1
+ * match any). Returns 1 when it does, and 0 when it does not or cannot be read. Returns -EMFILE or
+ * -ENFILE when the limit on open files kept it from being read. */
 static int file_is_current(int root_fd, const char *path, const uint8_t *data, size_t size, mode_t mode,
                            uid_t uid, gid_t gid) {
         _cleanup_free_ char *old = NULL;
@@ -481,7 +478,7 @@ static bool batch_needs_commit(const WriteBatch *b, int root_fd, const FileEntry
                 return true;
 
         dir_fd = root_open_parent(root_fd, e->path, &name);
-        /* Without the directory, nothing tells whether e has the target of a staged entry. */
+        /* Without the directory, kiln cannot check whether e has the target of a staged entry. */
         if (dir_fd == -ENOENT || errno_is_fd_limit(dir_fd))
                 return true;
         /* A staged file takes the place of a regular file or of a missing name, because a rename
@@ -503,10 +500,10 @@ static bool batch_needs_commit(const WriteBatch *b, int root_fd, const FileEntry
 /* Whether the rename of a staged file may change what account_lookup() reads. target is the file
  * that the staged one replaces, or NULL when its name is missing. The lookup resolves etc/passwd
  * and etc/group inside the root, symlinks included. When it succeeds, each step but the last
- * finds a directory or a symlink, which a staged file never replaces (a rename over a directory
- * fails, and a symlink at a target is replaced at once), so only a staged file that replaces the
- * file found at the end changes the result. When a file does not resolve (a missing file, a
- * dangling symlink, a loop), a staged file may be what it would find. */
+ * finds a directory or a symlink. A staged file never replaces either, because a rename over a
+ * directory fails and a symlink at a target is replaced at once. So only a staged file that
+ * replaces the file found at the end changes the result. When a file does not resolve (a missing
+ * file, a dangling symlink, a loop), a staged file may be what it would find. */
 static bool accounts_may_change(int root_fd, const struct stat *target) {
         static const char *const account_files[] = { PASSWD_FILE, GROUP_FILE };
 
