@@ -107,8 +107,8 @@ static const char *curl_library_name(void) {
 }
 
 /* Helpers under agent/lib log at debug level only, but this one logs the first failure at error
- * level. Every HTTP caller reports the failure of its own item, but only the loader sees the cause,
- * so a run without libcurl shows the cause once rather than once per item. */
+ * level. Every HTTP caller reports the failure of its own item, but only the loader has the
+ * dlerror() text, so a run without libcurl logs the cause once rather than once per item. */
 static int curl_load_failed(const char *name, int error, const char *reason) {
         int level = curl_failure_logged ? LOG_DEBUG : LOG_ERR;
 

@@ -4,9 +4,9 @@
  * commands that process runs: the peak resident set size (VmHWM), the private memory at exit
  * (RssAnon) and the CPU time. RssAnon is what the process allocated. It leaves out the pages of
  * the executable and the shared libraries, which the page cache shares with other processes. wait4() reports the peak of
- * the largest process of a tree and the CPU time of the whole tree, so this is how the benchmark
- * tells an agent's own cost (kiln, or cloud-init's Python process) from that of the commands it
- * runs (useradd, ssh-keygen, the user's scripts). Set KILN_BENCH_RSS_FILE to the file that gets
+ * the largest process of a tree and the CPU time of the whole tree, so the benchmark uses this
+ * library to separate an agent's own cost (kiln, or cloud-init's Python process) from that of the
+ * commands it runs (useradd, ssh-keygen, the user's scripts). Set KILN_BENCH_RSS_FILE to the file that gets
  * one line "VMHWM_KIB RSSANON_KIB USER_US SYSTEM_US\n" when the process exits through exit(). The
  * constructor removes LD_PRELOAD and KILN_BENCH_RSS_FILE from the environment, so commands that
  * the process starts never load it.
